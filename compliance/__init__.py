@@ -1,0 +1,1 @@
+"""Audit an Ollama service in a Proxmox LXC container behind an nginx reverse proxy."""

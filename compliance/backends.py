@@ -1,0 +1,85 @@
+"""Transports: the Proxmox host (any testinfra backend) and a container reached through it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import paramiko
+import testinfra
+from testinfra.backend.base import BaseBackend, CommandResult
+from testinfra.host import Host
+
+ENTER = {
+    "pct": "pct exec %s -- /bin/sh -c %s",
+    "lxc-attach": "lxc-attach -n %s -- /bin/sh -c %s",
+}
+
+
+class ContainerBackend(BaseBackend):
+    """Run every command in container `ctid` via `pct exec` (or lxc-attach) on the host."""
+
+    NAME = "pct"
+
+    def __init__(self, pve: Host, ctid: str, transport: str = "pct", **kwargs: Any) -> None:
+        self.pve = pve
+        self.ctid = ctid
+        self.enter = ENTER[transport]
+        super().__init__(f"{pve.backend.get_pytest_id()}-ct{ctid}", **kwargs)
+        self._encoding = "utf-8"
+
+    def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        cmd = self.get_command(command, *args)
+        out = self.pve.run(self.enter, self.ctid, cmd)
+        out.command = self.encode(cmd)
+        return out
+
+
+def container(pve: Host, ctid: str, transport: str) -> Host:
+    """A testinfra Host for a container, so `ct.file(...)` etc. work as usual."""
+    backend = ContainerBackend(pve, ctid, transport)
+    host = Host(backend)
+    backend.set_host(host)
+    return host
+
+
+def proxmox_hosts(config: Any) -> list[Host]:
+    """The hosts named by testinfra's own options (--hosts, --ssh-config, inventory...)."""
+    option = config.option
+    specs = option.hosts.split(",") if option.hosts else ["local://"]
+    hosts = testinfra.get_hosts(
+        specs,
+        connection=option.connection,
+        ssh_config=option.ssh_config,
+        ssh_identity_file=option.ssh_identity_file,
+        sudo=option.sudo,
+        sudo_user=option.sudo_user,
+        ansible_inventory=option.ansible_inventory,
+        force_ansible=option.force_ansible,
+    )
+    for host in hosts:
+        host.backend._encoding = "utf-8"  # skip testinfra's remote python probe
+    return hosts
+
+
+def host_label(host: Host) -> str:
+    return str(host.backend.get_pytest_id())
+
+
+def host_address(host: Host) -> str:
+    """The address the host is reached at (ssh config HostName applied)."""
+    backend = host.backend
+    name = str(getattr(getattr(backend, "host", None), "name", "") or backend.get_hostname())
+    if backend.NAME == "local" or name in ("", "local"):
+        return "127.0.0.1"
+    config_path = getattr(backend, "ssh_config", None) or os.path.expanduser("~/.ssh/config")
+    if os.path.exists(config_path):
+        ssh_config = paramiko.SSHConfig.from_path(config_path)
+        return str(ssh_config.lookup(name).get("hostname", name))
+    return name
+
+
+def run_text(host: Host, script: str) -> tuple[int, str]:
+    """Run a /bin/sh script on a host; (exit code, stdout + stderr)."""
+    result = host.run(script)
+    return result.rc, result.stdout + result.stderr

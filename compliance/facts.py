@@ -1,0 +1,123 @@
+"""Facts: named read-only probes, gathered in one round trip per target and cached.
+
+A check asks for a fact by name; the first request runs every registered probe of
+that target in a single shell script, so an audit costs one remote command per
+target instead of one per check. A fix invalidates the target's cache: the re-check
+that follows sees the new state.
+"""
+
+from __future__ import annotations
+
+import secrets
+import threading
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+Runner = Callable[[str], tuple[int, str]]
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A named shell command whose output is one fact (values inside are pre-quoted)."""
+
+    name: str
+    command: str
+
+
+@dataclass(frozen=True)
+class Fact:
+    """What a probe returned: exit code and merged stdout+stderr, with where it ran."""
+
+    name: str
+    where: str
+    command: str
+    rc: int
+    output: str
+
+    @property
+    def ok(self) -> bool:
+        return self.rc == 0
+
+
+class GatherError(RuntimeError):
+    """The batch itself failed (transport down, container gone, garbled output)."""
+
+
+def batch_script(probes: Iterable[Probe], marker: str) -> str:
+    """One /bin/sh script running each probe in a subshell, framed by marker lines."""
+    parts = []
+    for probe in probes:
+        parts.append(
+            f"printf '%s\\n' '@@{marker} {probe.name}'\n"
+            f"( {probe.command}\n) </dev/null 2>&1\n"
+            f"printf '\\n@@{marker} rc %s\\n' \"$?\""
+        )
+    return "\n".join(parts) + "\n"
+
+
+def parse_batch(output: str, marker: str) -> dict[str, tuple[int, str]]:
+    """Split a batch's output into {probe name: (rc, output)}."""
+    results: dict[str, tuple[int, str]] = {}
+    head = f"@@{marker} "
+    name: str | None = None
+    lines: list[str] = []
+    for line in output.split("\n"):
+        if not line.startswith(head):
+            if name is not None:
+                lines.append(line)
+            continue
+        word = line[len(head) :]
+        if word.startswith("rc ") and name is not None:
+            text = "\n".join(lines)
+            results[name] = (int(word[3:]), text[:-1] if text.endswith("\n") else text)
+            name, lines = None, []
+        else:
+            name, lines = word, []
+    return results
+
+
+class FactStore:
+    """The cached facts of one target (the host or one container)."""
+
+    def __init__(self, where: str, run: Runner, probes: Iterable[Probe] = ()) -> None:
+        self.where = where
+        self._run = run
+        self._probes: dict[str, Probe] = {p.name: p for p in probes}
+        self._facts: dict[str, Fact] = {}
+        self._lock = threading.Lock()
+        self.round_trips = 0
+
+    def probe(self, name: str) -> Probe:
+        return self._probes[name]
+
+    def get(self, name: str) -> Fact:
+        """The fact named; gathers every uncached probe of the target in one go."""
+        with self._lock:
+            if name not in self._facts:
+                self._gather([p for n, p in self._probes.items() if n not in self._facts])
+            return self._facts[name]
+
+    def prefetch(self) -> None:
+        """Gather every probe now (the session warms all targets in parallel)."""
+        with self._lock:
+            missing = [p for n, p in self._probes.items() if n not in self._facts]
+            if missing:
+                self._gather(missing)
+
+    def invalidate(self) -> None:
+        """Forget every fact: the target may have changed (a fix ran)."""
+        with self._lock:
+            self._facts.clear()
+
+    def _gather(self, probes: list[Probe]) -> None:
+        marker = secrets.token_hex(6)
+        self.round_trips += 1
+        rc, output = self._run(batch_script(probes, marker))
+        parsed = parse_batch(output, marker)
+        missing = [p.name for p in probes if p.name not in parsed]
+        if missing:
+            excerpt = output.strip()[-300:] or "(no output)"
+            raise GatherError(f"{self.where}: probes did not run (exit {rc}): {excerpt}")
+        for probe in probes:
+            code, text = parsed[probe.name]
+            self._facts[probe.name] = Fact(probe.name, self.where, probe.command, code, text)

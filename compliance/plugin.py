@@ -1,0 +1,201 @@
+"""pytest wiring for the audit: settings, targets, preflight, evidence in the reports."""
+
+from __future__ import annotations
+
+import contextlib
+import html
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from compliance import backends, settings
+from compliance.targets import Container, Fleet, ProxmoxHost, Target, skip_unless_running
+
+FLEET = pytest.StashKey[Fleet]()
+SETTINGS = pytest.StashKey[settings.Settings]()
+TARGETS = pytest.StashKey[list[Target]]()
+
+# Report and run order: the container exists, then inside it, then the host's nginx, then
+# the end-to-end call. Fixes follow the same order (container before proxy).
+MODULE_ORDER = ("test_host_container", "test_container", "test_host_nginx", "test_proxy")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    settings.add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "fix(name): the remediation that repairs this check when it fails (--fix)"
+    )
+    config.stash[SETTINGS] = settings.parse(settings.raw_values(config))
+    config.pluginmanager.register(CheckTally(), "compliance-tally")
+    if config.pluginmanager.hasplugin("html"):
+        config.pluginmanager.register(HtmlColumns(), "compliance-html")
+
+
+def fleet_of(config: pytest.Config) -> Fleet:
+    """The session's fleet, built once (no connection is made here)."""
+    if FLEET not in config.stash:
+        hosts = backends.proxmox_hosts(config)
+        config.stash[FLEET] = Fleet.build(config.stash[SETTINGS], hosts)
+    return config.stash[FLEET]
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    names = set(metafunc.fixturenames)
+    if not names & {"pve", "ct", "container"}:
+        return
+    fleet = fleet_of(metafunc.config)
+    if names & {"ct", "container"}:
+        ids = [c.label for c in fleet.containers]
+    else:
+        ids = [h.label for h in fleet.hosts]
+    metafunc.parametrize("target_id", ids, ids=ids, indirect=True)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        name = getattr(item, "module", None).__name__.rsplit(".", 1)[-1]  # type: ignore[union-attr]
+        return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
+
+    items.sort(key=rank)
+
+
+def _is_check(item: pytest.Item) -> bool:
+    return "target_id" in getattr(item, "fixturenames", ())
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Preflight: reach every host once and gather all facts; stop early if a host is down."""
+    if session.config.option.collectonly or not any(_is_check(i) for i in session.items):
+        return
+    fleet = fleet_of(session.config)
+    for pve in fleet.hosts:
+        try:
+            pve.store.prefetch()
+        except Exception as exc:  # any transport failure: one line, not a traceback per test
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            pytest.exit(
+                f"{pve.label}: host unreachable via {pve.host.backend.NAME} "
+                f"({pve.address}): {type(exc).__name__}: {reason}",
+                returncode=3,
+            )
+    # A container that cannot be read is reported by its own checks, with context.
+    with contextlib.suppress(Exception):
+        fleet.warm()
+
+
+@pytest.fixture
+def target_id(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def fleet(request: pytest.FixtureRequest) -> Fleet:
+    return fleet_of(request.config)
+
+
+@pytest.fixture
+def container(fleet: Fleet, target_id: str) -> Container:
+    """The container (and its host) this check is about."""
+    return fleet.container(target_id)
+
+
+def _proxmox(fleet: Fleet, target_id: str) -> ProxmoxHost:
+    if any(c.label == target_id for c in fleet.containers):
+        return fleet.container(target_id).pve
+    return fleet.host(target_id)
+
+
+def _register(request: pytest.FixtureRequest, target: Target) -> Target:
+    request.node.stash.setdefault(TARGETS, []).append(target)
+    return target
+
+
+@pytest.fixture
+def pve(request: pytest.FixtureRequest, fleet: Fleet, target_id: str) -> Target:
+    """The Proxmox host's facts, as evidence-logging view."""
+    host = _proxmox(fleet, target_id)
+    return _register(request, Target(host.store, "host", host.label))
+
+
+@pytest.fixture
+def ct(request: pytest.FixtureRequest, fleet: Fleet, target_id: str) -> Target:
+    """The container's facts; skips when the container is not running."""
+    box = fleet.container(target_id)
+    skip_unless_running(box)
+    return _register(request, Target(box.store, "ct", box.label))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if _is_check(item):
+        report.is_check = True  # type: ignore[attr-defined]
+    if call.when == "call" and _is_check(item):
+        targets = item.stash.get(TARGETS, [])
+        backend = ", ".join(sorted({f"{t.kind} {t.label}" for t in targets}))
+        evidence = "\n".join(t.log.text() for t in targets if t.log.text())
+        report.backend = backend  # type: ignore[attr-defined]
+        item.user_properties.append(("backend", backend))
+        item.user_properties.append(("evidence", evidence))
+        extras = getattr(report, "extras", [])
+        extras.append(
+            {
+                "name": "evidence",
+                "format_type": "html",
+                "content": f"<pre>{html.escape(evidence or '(no command was needed)')}</pre>",
+                "mime_type": None,
+                "extension": None,
+            }
+        )
+        report.extras = extras  # type: ignore[attr-defined]
+    return report
+
+
+class CheckTally:
+    """Counts check outcomes; a run where no check ran (all skipped) is a failure."""
+
+    def __init__(self) -> None:
+        self.ran = 0
+        self.skipped = 0
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if not getattr(report, "is_check", False):
+            return
+        if report.when == "call" and not report.skipped:
+            self.ran += 1
+        elif report.skipped:
+            self.skipped += 1
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.skipped and not self.ran:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+    def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
+        if self.skipped and not self.ran:
+            terminalreporter.write_line(
+                f"FAILED: no compliance check ran ({self.skipped} skipped): "
+                "a run that checked nothing is not a pass",
+                red=True,
+                bold=True,
+            )
+        if FLEET in config.stash:
+            trips = config.stash[FLEET].round_trips()
+            terminalreporter.write_line(f"remote commands (round trips) this run: {trips}")
+
+
+class HtmlColumns:
+    """pytest-html: a Backend column (host / ct) next to each check."""
+
+    def pytest_html_results_table_header(self, cells: list[str]) -> None:
+        cells.insert(2, "<th>Backend</th>")
+
+    def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
+        cells.insert(2, f"<td>{html.escape(getattr(report, 'backend', ''))}</td>")

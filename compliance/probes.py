@@ -1,0 +1,117 @@
+"""The read-only commands behind every check, per target. Values are shell-quoted here."""
+
+from __future__ import annotations
+
+from shlex import quote
+
+from compliance.facts import Probe
+from compliance.settings import Settings
+
+PROFILE_SCRIPT = "/etc/profile.d/ollama.sh"
+BINARY = "/usr/local/bin/ollama"
+UNIT = "ollama.service"
+UNIT_PROPERTIES = (
+    "LoadState",
+    "FragmentPath",
+    "DropInPaths",
+    "ExecStart",
+    "Environment",
+    "Restart",
+    "RestartUSec",
+    "User",
+    "Group",
+    "NeedDaemonReload",
+    "UnitFileState",
+    "ActiveState",
+    "SubState",
+    "MainPID",
+    "NRestarts",
+    "InvocationID",
+    "ExecMainStartTimestamp",
+)
+DIRECT_TAGS_URL = "http://127.0.0.1:11434/api/tags"
+HTTP_TRAILER = "@@http"
+
+
+def curl(url: str, seconds: int = 5) -> str:
+    """curl printing the body, then a trailer line with status and content type."""
+    trailer = quote(f"\\n{HTTP_TRAILER} %{{http_code}} %{{content_type}}")
+    return f"curl -sS --max-time {seconds} -w {trailer} {quote(url)}"
+
+
+def ct_probes() -> list[Probe]:
+    """Everything the container checks read, inside the container."""
+    props = " ".join(f"-p {p}" for p in UNIT_PROPERTIES)
+    return [
+        Probe("profile", f"stat -c '%U:%G %a %F' {PROFILE_SCRIPT} && cat {PROFILE_SCRIPT}"),
+        Probe("login_path", 'env -i bash -lc \'printf "%s\\n" "$PATH"\''),
+        Probe(
+            "login_which",
+            "p=$(env -i bash -lc 'command -v ollama'); printf '%s\\n' \"$p\"; "
+            '[ -n "$p" ] && [ -f "$p" ] && [ -x "$p" ] && echo executable',
+        ),
+        Probe("binary", f"ls -l {BINARY}"),
+        Probe(
+            "unit_show", f"systemctl show --timestamp=unix {UNIT} {props}; echo Now=@$(date +%s)"
+        ),
+        Probe(
+            "main_env",
+            f"pid=$(systemctl show -p MainPID --value {UNIT}); "
+            '[ "${pid:-0}" -gt 0 ] && tr "\\0" "\\n" < /proc/$pid/environ | grep "^OLLAMA_"',
+        ),
+        Probe("unit_enabled", f"systemctl is-enabled {UNIT}"),
+        Probe(
+            "journal",
+            f"inv=$(systemctl show -p InvocationID --value {UNIT}); "
+            '[ -n "$inv" ] || { echo "no invocation of the unit"; exit 1; }; '
+            'journalctl --no-pager -o cat "_SYSTEMD_INVOCATION_ID=$inv" '
+            "| grep -aiE 'Listening on|bind:|panic|permission denied|level=ERROR|^Error: ' "
+            "| tail -n 40",
+        ),
+        Probe("listen", "ss -H -tlnp 'sport = :11434'"),
+        Probe("direct_tags", curl(DIRECT_TAGS_URL)),
+        Probe("addresses", "ip -4 -o addr show scope global"),
+    ]
+
+
+NGINX_STATE = """pid=$(cat /run/nginx.pid 2>/dev/null)
+if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  echo "master $pid"
+  for w in $(pgrep -P "$pid"); do echo "worker $w $(cut -d' ' -f22 /proc/$w/stat)"; done
+fi
+echo "btime $(awk '/^btime/{print $2}' /proc/stat)"
+echo "hz $(getconf CLK_TCK)"
+for f in /etc/nginx/nginx.conf /etc/nginx/sites-enabled /etc/nginx/sites-enabled/* %s; do
+  [ -e "$f" ] && echo "mtime $(stat -L -c %%.Y "$f") $f"
+  [ -L "$f" ] && echo "mtime $(stat -c %%.Y "$f") $f (link)"
+done
+true"""
+
+
+def pve_probes(settings: Settings) -> list[Probe]:
+    """Everything the host checks read, on the Proxmox host."""
+    site, link = quote(settings.site_file), quote(settings.site_link)
+    probes = [
+        Probe("site", f"stat -c '%U:%G %a' {site} && cat {site}"),
+        Probe(
+            "site_link",
+            f"if [ -L {link} ]; then echo link $(readlink {link}); "
+            f"elif [ -e {link} ]; then echo not-a-link; else echo missing; fi",
+        ),
+        Probe("nginx_t", "nginx -t"),
+        Probe("nginx_state", NGINX_STATE % site),
+        Probe("init", "[ -d /run/systemd/system ] && echo systemd || echo sysv"),
+    ]
+    for ctid in settings.ctids:
+        if settings.transport == "pct":
+            probes.append(Probe(f"ct_status_{ctid}", f"pct status {quote(ctid)}"))
+            probes.append(Probe(f"ct_config_{ctid}", f"pct config {quote(ctid)}"))
+        else:
+            probes.append(
+                Probe(
+                    f"ct_status_{ctid}",
+                    f"echo status: $(lxc-info -n {quote(ctid)} -sH | tr A-Z a-z)",
+                )
+            )
+            probes.append(Probe(f"ct_config_{ctid}", "true"))
+    return probes

@@ -1,0 +1,172 @@
+"""Site settings: read from the ini file and CLI once, validated, frozen."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import pytest
+
+PLAN_SITE_FILE = "/usr/local/phoenix_hypervisor/etc/nginx/sites-available/ollama_proxy"
+PLAN_SITE_LINK = "/etc/nginx/sites-enabled/ollama_proxy"
+TRANSPORTS = ("pct", "lxc-attach")
+
+_CTID = re.compile(r"^[1-9][0-9]{2,8}$")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
+_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")
+
+# (ini key, CLI flag, default, help)
+SETTINGS: tuple[tuple[str, str, str, str], ...] = (
+    ("ollama_ctid", "--ctid", "955", "container id(s) of the Ollama CT, comma separated"),
+    ("ollama_ct_transport", "--ct-transport", "pct", "how the host enters a CT: pct | lxc-attach"),
+    ("ollama_ct_ip", "--ct-ip", "auto", "CT IPv4 the proxy targets, or auto"),
+    ("ollama_proxy_url", "--proxy-url", "", "proxied base URL (default http://<host>/ollama/)"),
+    ("ollama_server_name", "--server-name", "", "nginx server_name (default: host address)"),
+    ("ollama_site_file", "--site-file", PLAN_SITE_FILE, "nginx site file on the host"),
+    ("ollama_site_link", "--site-link", PLAN_SITE_LINK, "symlink enabling the site"),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Validated site settings; host-dependent defaults resolve per host."""
+
+    ctids: tuple[str, ...]
+    transport: str
+    ct_ip: str | None
+    proxy_url: str | None
+    server_name: str | None
+    site_file: str
+    site_link: str
+
+    def proxy_url_for(self, host_address: str) -> str:
+        """The proxied base URL for a host (ends with a slash)."""
+        return self.proxy_url or f"http://{_url_host(host_address)}/ollama/"
+
+    def server_name_for(self, host_address: str) -> str:
+        """The nginx server_name for a host."""
+        return self.server_name or host_address
+
+
+def _url_host(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _bad(key: str, flag: str, value: str, why: str) -> pytest.UsageError:
+    return pytest.UsageError(f"setting {key} ({flag}): {value!r} {why}")
+
+
+def _ctids(value: str) -> tuple[str, ...]:
+    ids = tuple(part.strip() for part in value.split(","))
+    if not ids or not all(_CTID.match(i) for i in ids):
+        raise ValueError("is not a container id list (numbers 100-999999999, comma separated)")
+    if len(set(ids)) != len(ids):
+        raise ValueError("names a container twice")
+    return ids
+
+
+def _transport(value: str) -> str:
+    if value not in TRANSPORTS:
+        raise ValueError(f"is not a transport (one of: {', '.join(TRANSPORTS)})")
+    return value
+
+
+def _ct_ip(value: str) -> str | None:
+    if value == "auto":
+        return None
+    try:
+        return str(ipaddress.IPv4Address(value))
+    except ValueError:
+        raise ValueError("is not an IPv4 address or 'auto'") from None
+
+
+def valid_host(value: str) -> bool:
+    """True for an IP address or a DNS hostname (no shell metacharacters possible)."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return bool(_HOSTNAME.match(value))
+    return True
+
+
+def _proxy_url(value: str) -> str | None:
+    if not value:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("is not an http(s) URL with a host")
+    if not valid_host(parts.hostname) or parts.query or parts.fragment:
+        raise ValueError("is not a plain http(s) URL (host, optional port and path only)")
+    if not re.match(r"^[A-Za-z0-9._~/-]*$", parts.path):
+        raise ValueError("has characters that do not belong in a URL path")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ValueError("has an invalid port") from None
+    return value if value.endswith("/") else value + "/"
+
+
+def _server_name(value: str) -> str | None:
+    if not value:
+        return None
+    if not valid_host(value):
+        raise ValueError("is not a hostname or IP address")
+    return value
+
+
+def _path(value: str) -> str:
+    if not _SAFE_PATH.match(value) or "/../" in value + "/" or value.endswith("/"):
+        raise ValueError("is not an absolute file path of plain characters ([A-Za-z0-9._/-])")
+    return value
+
+
+_PARSERS = {
+    "ollama_ctid": _ctids,
+    "ollama_ct_transport": _transport,
+    "ollama_ct_ip": _ct_ip,
+    "ollama_proxy_url": _proxy_url,
+    "ollama_server_name": _server_name,
+    "ollama_site_file": _path,
+    "ollama_site_link": _path,
+}
+
+
+def add_options(parser: pytest.Parser) -> None:
+    """Declare every setting as an ini key and a CLI flag."""
+    group = parser.getgroup("ollama", "Ollama LXC compliance settings")
+    for key, flag, default, help_text in SETTINGS:
+        parser.addini(key, f"{help_text} (CLI: {flag})", default=default)
+        group.addoption(flag, dest=key, default=None, help=f"{help_text} [ini: {key}]")
+
+
+def raw_values(config: pytest.Config) -> dict[str, str]:
+    """The effective raw value of every setting: CLI flag over ini key."""
+    values = {}
+    for key, _flag, _default, _help in SETTINGS:
+        cli = config.getoption(key)
+        values[key] = str(cli if cli is not None else config.getini(key)).strip()
+    return values
+
+
+def parse(values: dict[str, str]) -> Settings:
+    """Validate raw values into Settings; a bad value is a one-line UsageError naming it."""
+    flags = {key: flag for key, flag, _d, _h in SETTINGS}
+    parsed: dict[str, object] = {}
+    for key, parse_one in _PARSERS.items():
+        value = values[key]
+        try:
+            parsed[key] = parse_one(value)
+        except ValueError as why:
+            raise _bad(key, flags[key], value, str(why)) from None
+    return Settings(
+        ctids=parsed["ollama_ctid"],  # type: ignore[arg-type]
+        transport=parsed["ollama_ct_transport"],  # type: ignore[arg-type]
+        ct_ip=parsed["ollama_ct_ip"],  # type: ignore[arg-type]
+        proxy_url=parsed["ollama_proxy_url"],  # type: ignore[arg-type]
+        server_name=parsed["ollama_server_name"],  # type: ignore[arg-type]
+        site_file=parsed["ollama_site_file"],  # type: ignore[arg-type]
+        site_link=parsed["ollama_site_link"],  # type: ignore[arg-type]
+    )

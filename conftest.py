@@ -1,0 +1,3 @@
+"""Wire the suite's plugins: the audit (compliance) and the converge step (remediation)."""
+
+pytest_plugins = ["compliance.plugin", "remediation.plugin"]
