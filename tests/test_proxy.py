@@ -3,28 +3,10 @@
 from __future__ import annotations
 
 import pytest
-import requests
 
 from compliance import parsers
-from compliance.facts import Fact
+from compliance.http import fetch
 from compliance.ollama_api import parity_differences
-
-TIMEOUT_S = 5
-
-
-def fetch(url: str) -> tuple[Fact, parsers.HttpReply | None]:
-    """GET from the machine running pytest (no proxy variables), as a fact for the evidence."""
-    command = f"GET {url}"
-    session = requests.Session()
-    session.trust_env = False
-    try:
-        response = session.get(url, timeout=TIMEOUT_S, allow_redirects=False)
-    except requests.RequestException as exc:
-        return Fact("proxied_tags", "runner", command, 1, f"{type(exc).__name__}: {exc}"), None
-    ctype = response.headers.get("Content-Type", "")
-    text = f"HTTP {response.status_code} {ctype}\n{response.text}"
-    reply = parsers.HttpReply(response.status_code, ctype, response.text)
-    return Fact("proxied_tags", "runner", command, 0, text), reply
 
 
 @pytest.mark.fix("nginx_site")

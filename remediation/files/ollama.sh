@@ -1,0 +1,2 @@
+#!/bin/sh
+export PATH="$PATH:/usr/local/bin"

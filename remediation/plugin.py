@@ -1,0 +1,177 @@
+"""pytest wiring for --fix: a failed check gets its marker's fix, then is re-run once."""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import html
+import tempfile
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from compliance.plugin import fleet_of
+from compliance.targets import Container, Fleet
+from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, UNCHANGED, Context, Outcome
+from remediation.registry import FIXES
+from remediation.remote import BACKUP_ROOT, Remote
+
+OUTCOME = pytest.StashKey[Outcome]()
+FIXED = pytest.StashKey[bool]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ollama-fix", "Ollama LXC remediation")
+    group.addoption(
+        "--fix",
+        action="store_true",
+        help="for each failed check apply the plan's fix (backup, validate, reload, verify), "
+        f"then re-check it once; backups go to {BACKUP_ROOT}/<stamp>/ on the target",
+    )
+    group.addoption(
+        "--dry-run",
+        action="store_true",
+        help="with --fix: print each planned unified diff and command, change nothing",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    if config.getoption("dry_run") and not config.getoption("fix"):
+        raise pytest.UsageError("--dry-run only makes sense with --fix")
+    if config.getoption("fix"):
+        config.pluginmanager.register(Remediator(config), "ollama-remediator")
+
+
+@contextmanager
+def host_lock(label: str) -> Iterator[None]:
+    """Serialise fixes on one host across processes (pytest -n)."""
+    digest = hashlib.sha256(label.encode()).hexdigest()[:16]
+    path = Path(tempfile.gettempdir()) / f"ollama-compliance-{digest}.lock"
+    with path.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+class Remediator:
+    """Runs fixes (each at most once per target, dependencies first) and re-checks."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.dry_run = bool(config.getoption("dry_run"))
+        self.outcomes: dict[tuple[str, str], Outcome] = {}
+        self.remotes: dict[str, tuple[Remote, Remote]] = {}
+
+    def _container(self, item: pytest.Item) -> Container:
+        fleet = fleet_of(self.config)
+        target_id = item.funcargs["target_id"]  # type: ignore[attr-defined]
+        for box in fleet.containers:
+            if target_id in (box.label, box.pve.label):
+                return box
+        raise LookupError(target_id)
+
+    def _context(self, fleet: Fleet, box: Container) -> Context:
+        if box.label not in self.remotes:
+            pve = Remote(box.pve.host, box.pve.label)
+            self.remotes[box.label] = (Remote(box.host, box.label), pve)
+        ct, pve = self.remotes[box.label]
+        return Context(fleet, box, self.dry_run, ct, pve)
+
+    def remedy(self, name: str, box: Container) -> Outcome:
+        """The outcome of fix `name` for this container, running it (and its needs) once."""
+        key = (name, box.label)
+        if key in self.outcomes:
+            return self.outcomes[key]
+        fix = FIXES[name]
+        for need in fix.requires:
+            before = self.remedy(need, box)
+            if before.status in (FAILED, NOT_REMEDIABLE):
+                why = f"needs {need}, which {before.status}: {before.message}"
+                outcome = Outcome(name, box.label, NOT_REMEDIABLE, why, before.plan, [], 0.0)
+                self.outcomes[key] = outcome
+                return outcome
+        fleet = fleet_of(self.config)
+        with host_lock(box.pve.label):
+            outcome = fix.run(self._context(fleet, box))
+        if outcome.status != UNCHANGED:
+            box.store.invalidate()
+            box.pve.store.invalidate()
+        self.outcomes[key] = outcome
+        return outcome
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
+        try:
+            return (yield)
+        except Exception as failure:
+            marker = item.get_closest_marker("fix")
+            if marker is None or "target_id" not in getattr(item, "funcargs", {}):
+                raise
+            outcome = self.remedy(str(marker.args[0]), self._container(item))
+            item.stash[OUTCOME] = outcome
+            item.user_properties += [
+                ("fix", outcome.fix),
+                ("fix_status", outcome.status),
+                ("fix_seconds", f"{outcome.seconds:.2f}"),
+                ("fix_log", outcome.text()),
+            ]
+            if outcome.status in (FAILED, NOT_REMEDIABLE, PLANNED):
+                raise AssertionError(f"{failure}\n\n{outcome.text()}") from None
+            try:
+                item.runtest()
+            except Exception as again:
+                raise AssertionError(
+                    f"still failing after fix {outcome.fix} ({outcome.status}):\n{again}\n\n"
+                    f"{outcome.text()}"
+                ) from None
+            item.stash[FIXED] = True
+            item.user_properties.append(("result", "fixed"))
+            return None
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_makereport(
+        self, item: pytest.Item, call: pytest.CallInfo[None]
+    ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+        report = yield
+        if call.when == "call" and OUTCOME in item.stash:
+            outcome = item.stash[OUTCOME]
+            report.fix_status = "fixed" if item.stash.get(FIXED, False) else outcome.status  # type: ignore[attr-defined]
+            extras = getattr(report, "extras", [])
+            extras.append(
+                {
+                    "name": "fix",
+                    "format_type": "html",
+                    "content": f"<h4>Remediation</h4><pre>{html.escape(outcome.text())}</pre>",
+                    "mime_type": None,
+                    "extension": None,
+                }
+            )
+            report.extras = extras  # type: ignore[attr-defined]
+        return report
+
+    def pytest_report_teststatus(
+        self, report: pytest.TestReport, config: pytest.Config
+    ) -> tuple[str, str, tuple[str, dict[str, bool]]] | None:
+        if report.when == "call" and report.passed and getattr(report, "fix_status", "") == "fixed":
+            return "fixed", "+", ("FIXED", {"green": True})
+        return None
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        write = terminalreporter.write_line
+        terminalreporter.section("remediation (dry run)" if self.dry_run else "remediation")
+        if not self.outcomes:
+            write("no check failed: nothing to change")
+            return
+        for outcome in self.outcomes.values():
+            write(outcome.text())
+            write("")
+        changed = [o for o in self.outcomes.values() if o.status == CHANGED]
+        if not changed and not self.dry_run:
+            write("--fix changed nothing on any host")
+        total = sum(o.seconds for o in self.outcomes.values())
+        write(f"{len(changed)} fix(es) applied, {total:.1f}s spent in fixes")

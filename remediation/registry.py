@@ -1,0 +1,13 @@
+"""The fix catalogue, by the name a check's `fix` marker gives."""
+
+from __future__ import annotations
+
+from remediation.base import Fix
+from remediation.fix_ct import CtStart
+from remediation.fix_nginx import NginxSite
+from remediation.fix_profile import ProfileD
+from remediation.fix_unit import SystemdUnit
+
+FIXES: dict[str, Fix] = {
+    fix.name: fix for fix in (CtStart(), ProfileD(), SystemdUnit(), NginxSite())
+}

@@ -1,0 +1,116 @@
+"""Safe change on a target: read, back up, write atomically, restore. Every command recorded."""
+
+from __future__ import annotations
+
+import posixpath
+import secrets
+import time
+from dataclasses import dataclass, field
+from shlex import quote
+
+from testinfra.host import Host
+
+BACKUP_ROOT = "/var/backups/ollama-compliance"
+MISSING = "@@missing"
+
+
+def temp_path(path: str) -> str:
+    """The hidden sibling a file is written to before the rename (never read by services)."""
+    return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.compliance-tmp")
+
+
+@dataclass(frozen=True)
+class Step:
+    """One command a fix ran, for the report."""
+
+    where: str
+    command: str
+    rc: int
+    output: str
+
+
+@dataclass
+class Remote:
+    """A target a fix changes; keeps the log of what it ran."""
+
+    host: Host
+    where: str
+    steps: list[Step] = field(default_factory=list)
+    stamp: str = field(
+        default_factory=lambda: (
+            time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
+        )
+    )
+
+    def run(self, command: str, *args: str, label: str | None = None) -> Step:
+        """Run a command; the report shows `label` (if given) instead of a long script."""
+        result = self.host.run(command, *args)
+        shown = label or self.host.backend.quote(command, *args)
+        step = Step(self.where, shown, result.rc, (result.stdout + result.stderr).strip())
+        self.steps.append(step)
+        return step
+
+    def read(self, *paths: str) -> dict[str, str | None]:
+        """File contents (None where absent), one round trip."""
+        marker = secrets.token_hex(4)
+        script = "".join(
+            f"printf '@@{marker} %s\\n' {quote(p)}; "
+            f"if [ -f {quote(p)} ]; then cat {quote(p)}; else echo {MISSING}; fi; "
+            for p in paths
+        )
+        out = self.host.run(script).stdout
+        files: dict[str, str | None] = {}
+        for chunk in out.split(f"@@{marker} ")[1:]:
+            path, _, body = chunk.partition("\n")
+            files[path] = None if body.strip() == MISSING else body
+        return files
+
+    def backup_path(self, path: str) -> str:
+        return f"{BACKUP_ROOT}/{self.stamp}{path}"
+
+    def _save(self, path: str) -> str:
+        """Shell: copy `path` (file or link) to its backup once; never overwrite a backup."""
+        b_path = self.backup_path(path)
+        p, b = quote(path), quote(b_path)
+        return (
+            f"if [ -e {p} ] || [ -L {p} ]; then mkdir -p {quote(posixpath.dirname(b_path))}; "
+            f"[ -e {b} ] || [ -L {b} ] || cp -a {p} {b}; fi; "
+        )
+
+    def install(self, path: str, content: str, mode: str = "0644") -> Step:
+        """Back up `path` (if present), then write it via a temp file + rename (atomic)."""
+        p, tmp = quote(path), quote(temp_path(path))
+        return self.run(
+            f"set -e; umask 022; mkdir -p {quote(posixpath.dirname(path))}; {self._save(path)}"
+            f"printf '%s' {quote(content)} > {tmp}; chmod {mode} {tmp}; chown root:root {tmp}; "
+            f"mv -f {tmp} {p}",
+            label=f"install {path} (mode {mode}, backup in {self.backup_path(path)})",
+        )
+
+    def remove(self, path: str) -> Step:
+        """Back up `path`, then remove it."""
+        return self.run(
+            f"set -e; {self._save(path)}rm -f {quote(path)}",
+            label=f"remove {path} (backup in {self.backup_path(path)})",
+        )
+
+    def link(self, path: str, target: str) -> Step:
+        """Point symlink `path` at `target` atomically (backing up what was there)."""
+        tmp = quote(temp_path(path))
+        return self.run(
+            f"set -e; {self._save(path)}ln -sfn {quote(target)} {tmp}; mv -Tf {tmp} {quote(path)}",
+            label=f"ln -sfn {target} {path}",
+        )
+
+    def restore(self, path: str) -> Step:
+        """Put back the backup of `path` (atomically); remove `path` if it had none."""
+        p, b, tmp = quote(path), quote(self.backup_path(path)), quote(temp_path(path))
+        return self.run(
+            f"if [ -e {b} ] || [ -L {b} ]; then cp -a {b} {tmp} && mv -Tf {tmp} {p}; "
+            f"else rm -f {p}; fi",
+            label=f"restore {path} from {self.backup_path(path)}",
+        )
+
+    def clean_temps(self, *paths: str) -> None:
+        """Remove temp files an interrupted earlier run may have left."""
+        self.run("rm -f " + " ".join(quote(temp_path(p)) for p in paths))
