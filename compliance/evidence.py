@@ -20,7 +20,7 @@ def excerpt(text: str, lines: int = EXCERPT_LINES) -> str:
 def describe(fact: Fact) -> str:
     """A fact as evidence: where, command, exit code, output excerpt."""
     body = "\n".join(f"  | {line}" for line in excerpt(fact.output).splitlines())
-    return f"[{fact.where}] $ {fact.command}\n  exit {fact.rc}\n{body}"
+    return f"[{fact.where}] $ {fact.shown}\n  exit {fact.rc}\n{body}"
 
 
 @dataclass
@@ -39,7 +39,11 @@ class EvidenceLog:
         return "\n".join(parts)
 
 
-class CheckFailed(AssertionError):
+class ReportedFailure(AssertionError):
+    """A failure whose message is the whole story: the report shows it without a traceback."""
+
+
+class CheckFailed(ReportedFailure):
     """A compliance check failed: expected vs found, with the evidence behind it."""
 
     def __init__(self, expected: str, found: str, evidence: list[Fact]) -> None:

@@ -22,6 +22,7 @@ class Probe:
 
     name: str
     command: str
+    label: str = ""  # shown in evidence instead of a long script
 
 
 @dataclass(frozen=True)
@@ -33,10 +34,16 @@ class Fact:
     command: str
     rc: int
     output: str
+    label: str = ""
 
     @property
     def ok(self) -> bool:
         return self.rc == 0
+
+    @property
+    def shown(self) -> str:
+        """The command as evidence shows it (its label, for long scripts)."""
+        return self.label or self.command
 
 
 class GatherError(RuntimeError):
@@ -120,4 +127,5 @@ class FactStore:
             raise GatherError(f"{self.where}: probes did not run (exit {rc}): {excerpt}")
         for probe in probes:
             code, text = parsed[probe.name]
-            self._facts[probe.name] = Fact(probe.name, self.where, probe.command, code, text)
+            fact = Fact(probe.name, self.where, probe.command, code, text, probe.label)
+            self._facts[probe.name] = fact

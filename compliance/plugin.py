@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from compliance import backends, settings
+from compliance.evidence import ReportedFailure
 from compliance.targets import Container, Fleet, ProxmoxHost, Target, skip_unless_running
 
 FLEET = pytest.StashKey[Fleet]()
@@ -137,6 +138,8 @@ def pytest_runtest_makereport(
     report = yield
     if _is_check(item):
         report.is_check = True  # type: ignore[attr-defined]
+    if call.excinfo is not None and isinstance(call.excinfo.value, ReportedFailure):
+        report.longrepr = str(call.excinfo.value)
     if call.when == "call" and _is_check(item):
         targets = item.stash.get(TARGETS, [])
         backend = ", ".join(sorted({f"{t.kind} {t.label}" for t in targets}))

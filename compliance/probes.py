@@ -99,7 +99,11 @@ def pve_probes(settings: Settings) -> list[Probe]:
             f"elif [ -e {link} ]; then echo not-a-link; else echo missing; fi",
         ),
         Probe("nginx_t", "nginx -t"),
-        Probe("nginx_state", NGINX_STATE % site),
+        Probe(
+            "nginx_state",
+            NGINX_STATE % site,
+            "nginx state: master from /run/nginx.pid, worker start times, config file mtimes",
+        ),
         Probe("init", "[ -d /run/systemd/system ] && echo systemd || echo sysv"),
     ]
     for ctid in settings.ctids:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from compliance.evidence import ReportedFailure
 from compliance.plugin import fleet_of
 from compliance.targets import Container, Fleet
 from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, UNCHANGED, Context, Outcome
@@ -121,11 +122,11 @@ class Remediator:
                 ("fix_log", outcome.text()),
             ]
             if outcome.status in (FAILED, NOT_REMEDIABLE, PLANNED):
-                raise AssertionError(f"{failure}\n\n{outcome.text()}") from None
+                raise ReportedFailure(f"{failure}\n\n{outcome.text()}") from None
             try:
                 item.runtest()
             except Exception as again:
-                raise AssertionError(
+                raise ReportedFailure(
                     f"still failing after fix {outcome.fix} ({outcome.status}):\n{again}\n\n"
                     f"{outcome.text()}"
                 ) from None
