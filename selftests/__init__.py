@@ -1,0 +1,1 @@
+"""Self-tests of the compliance suite (no lab needed for unit/)."""

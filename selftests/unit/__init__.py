@@ -1,0 +1,1 @@
+"""Unit self-tests: parsers, settings, facts, evidence, rendering and safe change."""
