@@ -63,7 +63,7 @@ def proxmox_hosts(config: Any) -> list[Host]:
 
 
 def host_label(host: Host) -> str:
-    return str(host.backend.get_pytest_id())
+    return str(host.backend.get_pytest_id()).split("://", 1)[-1] or "local"
 
 
 def host_address(host: Host) -> str:

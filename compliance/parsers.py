@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import re
 from dataclasses import dataclass
@@ -41,9 +42,21 @@ def environment(value: str) -> dict[str, str]:
 
 def timespan_seconds(value: str) -> float | None:
     """systemd timespans like `3s`, `100ms`, `1min 30s` in seconds."""
-    units = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "min": 60.0, "h": 3600.0}
+    if value.strip() == "0":
+        return 0.0
+    units = {
+        "us": 1e-6,
+        "ms": 1e-3,
+        "s": 1.0,
+        "min": 60.0,
+        "h": 3600.0,
+        "d": 86400.0,
+        "w": 604800.0,
+        "M": 2629800.0,
+        "y": 31557600.0,
+    }
     total, found = 0.0, False
-    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*(us|ms|min|s|h)\b", value):
+    for number, unit in re.findall(r"(\d+(?:\.\d+)?)\s*(us|ms|min|s|h|d|w|M|y)\b", value):
         total += float(number) * units[unit]
         found = True
     return total if found else None
@@ -62,7 +75,12 @@ class OllamaHost:
 
     @property
     def all_interfaces(self) -> bool:
-        return self.host in ("", "0.0.0.0", "::")
+        if self.host == "":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_unspecified
+        except ValueError:
+            return False
 
 
 def ollama_host(value: str) -> OllamaHost:
@@ -81,7 +99,9 @@ def ollama_host(value: str) -> OllamaHost:
         port_text = rest[1:] if rest.startswith(":") else ""
     elif raw.count(":") == 1:
         host, _, port_text = raw.partition(":")
-    port = default_port if not port_text else _port_or(port_text, OLLAMA_PORT)
+    port = default_port if not port_text else _port_or(port_text, default_port)
+    with contextlib.suppress(ValueError):  # like net.ParseIP(host).String(): 0:0:0:0:0:0:0:0 -> ::
+        host = str(ipaddress.ip_address(host))
     return OllamaHost(scheme, host, port)
 
 
@@ -166,12 +186,25 @@ def _strip_comments(text: str) -> str:
     return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
 
 
+def _block(body: str, opener: str) -> str | None:
+    """The text inside the braces that `opener` (ending in `{`) starts, nesting respected."""
+    match = re.search(opener, body)
+    if not match:
+        return None
+    depth, start = 1, match.end()
+    for index in range(start, len(body)):
+        depth += {"{": 1, "}": -1}.get(body[index], 0)
+        if depth == 0:
+            return body[start:index]
+    return body[start:]
+
+
 def site_file(text: str) -> SiteFile:
     """Read server_name, listen, the /ollama/ location, rewrite and proxy_pass."""
     body = _strip_comments(text)
     names = re.findall(r"\bserver_name\s+([^;]+);", body)
-    location = re.search(r"\blocation\s+/ollama/\s*\{(.*?)\}", body, re.S)
-    inner = location.group(1) if location else ""
+    location = _block(body, r"\blocation\s+/ollama/\s*\{")
+    inner = location or ""
     rewrite = re.search(r"\brewrite\s+\^/ollama/\(\.\*\)\$\s+/\$1\s+break\s*;", inner)
     proxy = re.search(r"\bproxy_pass\s+([^;\s]+)\s*;", inner)
     return SiteFile(

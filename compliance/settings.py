@@ -85,6 +85,8 @@ def _ct_ip(value: str) -> str | None:
 
 def valid_host(value: str) -> bool:
     """True for an IP address or a DNS hostname (no shell metacharacters possible)."""
+    if "%" in value:  # an IPv6 zone id may carry any characters: refuse it
+        return False
     try:
         ipaddress.ip_address(value)
     except ValueError:

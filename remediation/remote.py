@@ -36,6 +36,7 @@ class Remote:
     host: Host
     where: str
     steps: list[Step] = field(default_factory=list)
+    touched: set[str] = field(default_factory=set)
     stamp: str = field(
         default_factory=lambda: (
             time.strftime("%Y%m%dT%H%M%SZ", time.gmtime()) + "-" + secrets.token_hex(3)
@@ -69,7 +70,14 @@ class Remote:
         return f"{BACKUP_ROOT}/{self.stamp}{path}"
 
     def _save(self, path: str) -> str:
-        """Shell: copy `path` (file or link) to its backup once; never overwrite a backup."""
+        """Shell: copy `path` (file or link) to its backup once; never overwrite a backup.
+
+        Only the first change of a path in this run is backed up: a second install of a file
+        that was absent must not make the first install look like the original.
+        """
+        if path in self.touched:
+            return ""
+        self.touched.add(path)
         b_path = self.backup_path(path)
         p, b = quote(path), quote(b_path)
         return (

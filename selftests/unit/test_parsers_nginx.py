@@ -129,11 +129,6 @@ def test_site_file_finds_what_is_wrong(text, field, value):
     assert getattr(parsers.site_file(text), field) == value
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: `location /ollama/ {...}` is cut at the first '}': a nested block (if, "
-    "limit_except) hides the rewrite and proxy_pass after it",
-)
 def test_site_file_location_with_a_nested_block():
     text = _edit(
         "        # Rewrite the URL",

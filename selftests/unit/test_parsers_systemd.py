@@ -94,16 +94,6 @@ def test_environment(value, expected):
     assert parsers.environment(value) == expected
 
 
-XFAIL_TIMESPAN_ZERO = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: systemd prints a zero timespan (RestartSec=0) as '0'; the parser says None",
-)
-XFAIL_TIMESPAN_DAYS = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: d/w/month/y units are not known: '1d 3h' silently parses as 3h (10800 s)",
-)
-
-
 @pytest.mark.parametrize(
     ("value", "seconds"),
     [
@@ -117,24 +107,12 @@ XFAIL_TIMESPAN_DAYS = pytest.mark.xfail(
         ("infinity", None),
         ("", None),
         ("[not set]", None),
-        pytest.param("0", 0.0, marks=XFAIL_TIMESPAN_ZERO, id="zero"),
-        pytest.param("1d 3h", 97200.0, marks=XFAIL_TIMESPAN_DAYS, id="days"),
+        pytest.param("0", 0.0, id="zero"),
+        pytest.param("1d 3h", 97200.0, id="days"),
     ],
 )
 def test_timespan_seconds(value, seconds):
     assert parsers.timespan_seconds(value) == pytest.approx(seconds)
-
-
-XFAIL_SCHEME_BAD_PORT = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: with a scheme a bad port falls back to the scheme's 80/443 in envconfig.Host(), "
-    "the parser uses 11434",
-)
-XFAIL_IPV6_NORMALISE = pytest.mark.xfail(
-    strict=True,
-    reason="BUG: envconfig.Host() normalises a port-less IP (net.ParseIP().String()): "
-    "0:0:0:0:0:0:0:0 is '::' (all interfaces); the parser keeps the text and says not all",
-)
 
 
 @pytest.mark.parametrize(
@@ -169,15 +147,9 @@ XFAIL_IPV6_NORMALISE = pytest.mark.xfail(
         ("0.0.0.0:-1", "http", "0.0.0.0", 11434, True),
         ("0.0.0.0:", "http", "0.0.0.0", 11434, True),
         ("127.0.0.1:0", "http", "127.0.0.1", 0, False),
-        pytest.param(
-            "http://x:99999", "http", "x", 80, False, marks=XFAIL_SCHEME_BAD_PORT, id="http-bad"
-        ),
-        pytest.param(
-            "https://x:abc", "https", "x", 443, False, marks=XFAIL_SCHEME_BAD_PORT, id="https-bad"
-        ),
-        pytest.param(
-            "0:0:0:0:0:0:0:0", "http", "::", 11434, True, marks=XFAIL_IPV6_NORMALISE, id="long-::"
-        ),
+        pytest.param("http://x:99999", "http", "x", 80, False, id="http-bad"),
+        pytest.param("https://x:abc", "https", "x", 443, False, id="https-bad"),
+        pytest.param("0:0:0:0:0:0:0:0", "http", "::", 11434, True, id="long-::"),
     ],
 )
 def test_ollama_host(value, scheme, host, port, everywhere):

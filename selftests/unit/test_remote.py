@@ -165,11 +165,6 @@ def test_restore_without_any_change_keeps_nothing_extra(local_remote, tmp_path):
     assert not os.path.lexists(path)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a second install of a path that was absent backs up the first install's "
-    "file, so restore puts that back instead of removing it (latent: each fix runs once)",
-)
 def test_restore_after_two_installs_of_a_new_file_removes_it(local_remote, tmp_path):
     path = tmp_path / "ollama.sh"
     local_remote.install(str(path), "first\n")

@@ -57,11 +57,6 @@ def test_bad_values_are_refused(server_name, ct_ip, named):
     assert isinstance(caught.value, ValueError)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: valid_host() accepts an IPv6 zone id of any characters, so "
-    "'fe80::1%x;}' is written into server_name and breaks out of the directive",
-)
 def test_ipv6_zone_id_cannot_smuggle_nginx_syntax():
     with pytest.raises(RenderError):
         site("fe80::1%x;}", "10.0.3.55")

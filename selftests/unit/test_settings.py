@@ -155,11 +155,6 @@ def test_duplicate_ctids_say_so():
         parse(values(ctid="955, 956, 955"))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: valid_host() takes any IPv6 zone id ('fe80::1%<anything>'), so a server_name "
-    "with ';', '}' or spaces passes and is written into the nginx site",
-)
 @pytest.mark.parametrize("value", ["fe80::1%eth0;}", "fe80::1%a b"])
 def test_server_name_with_an_ipv6_zone_of_metacharacters(value):
     with pytest.raises(pytest.UsageError, match="ollama_server_name"):
