@@ -1,0 +1,54 @@
+"""Fixed names and paths of the lab: one place to read what lives where."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+LAB_DIR = Path(__file__).resolve().parent
+REPO_DIR = LAB_DIR.parent
+STATE_DIR = LAB_DIR / ".state"
+SSH_CONFIG = LAB_DIR / "ssh_config"
+STANDIN = LAB_DIR / "standin" / "ollama"
+DEFAULT_MODELS = LAB_DIR / "standin" / "models.json"
+PCT_SOURCE = LAB_DIR / "pct"
+PCT_INSTALLED = Path("/usr/local/sbin/pct")
+
+HOST_PACKAGES = (
+    "lxc",
+    "debootstrap",
+    "nginx",
+    "openssh-server",
+    "dnsmasq-base",
+    "iproute2",
+    "curl",
+    "rsync",
+    "distro-info",
+)
+LXC_NET = "/usr/libexec/lxc/lxc-net"
+LXC_PATH = Path("/var/lib/lxc")
+BRIDGE = "lxcbr0"
+
+CTID = 955
+CT_PACKAGES = "python3,curl,iproute2,systemd,systemd-sysv,dbus"
+CT_RANGE = range(955, 1000)  # numeric LXC names in this range are lab containers
+
+# Inside the container.
+CT_BINARY = "/usr/local/bin/ollama"
+CT_HIDDEN_BINARY = "/usr/local/lib/ollama-lab-hidden"
+CT_MODELS_FILE = "/root/.ollama/models/standin-models.json"
+CT_PROFILE = "/etc/profile.d/ollama.sh"
+CT_UNIT = "/etc/systemd/system/ollama.service"
+CT_DROPIN_DIR = "/etc/systemd/system/ollama.service.d"
+OLLAMA_PORT = 11434
+
+# On the host ("the Proxmox host").
+SITES_AVAILABLE = Path("/usr/local/phoenix_hypervisor/etc/nginx/sites-available")
+SITES_ENABLED = Path("/etc/nginx/sites-enabled")
+DEFAULT_SITE = Path("/etc/nginx/sites-available/default")
+BROKEN_SITE = SITES_ENABLED / "zz-lab-broken"
+STALE_UPSTREAM = "127.0.0.55"
+
+# The lab's own sshd and its uid-0 login.
+SSH_PORT = 2222
+SSH_USER = "pvelab"
+SSH_HOME = Path("/var/lib/ollama-lab")

@@ -1,0 +1,268 @@
+"""The fault catalogue: each fault breaks one thing on top of the compliant state.
+
+`breaks` names the catalogue checks (DESIGN.md section 3, plus ct_running) the fault makes
+fail; checks that depend on a stopped container skip. `shared` marks faults on the one nginx all
+lab containers share (a broken config, a stopped or unreloaded nginx): a test using one must not
+run beside tests on other containers, whose resets reload nginx.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from lab import config, container, nginx
+from lab.plan import site_for
+from lab.shell import LabError, ct_run, wait_until
+
+PANIC_BODY = '{"model":"llama3.2:1b","messages":[{"content":"hi"}]}'
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One named way to break the compliant lab."""
+
+    name: str
+    description: str
+    breaks: tuple[str, ...]
+    apply: Callable[[int], None]
+    shared: bool = False
+
+
+def _ct(script: str) -> Callable[[int], None]:
+    def run(ctid: int) -> None:
+        ct_run(ctid, script, timeout=60)
+
+    return run
+
+
+def _unit_dropin_loopback(ctid: int) -> None:
+    ct_run(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
+        f" 'Environment=\"OLLAMA_HOST=127.0.0.1:11434\"' > {config.CT_DROPIN_DIR}/override.conf"
+        " && systemctl daemon-reload && systemctl restart ollama.service"
+        " && i=0 && until ss -Htln 'sport = :11434' | grep -q '127.0.0.1:11434'; do"
+        " i=$((i+1)); [ $i -le 150 ] || exit 1; sleep 0.1; done",
+        timeout=60,
+    )
+
+
+def _unit_not_reloaded(ctid: int) -> None:
+    ct_run(ctid, f"sed -i 's/^RestartSec=3$/RestartSec=10/' {config.CT_UNIT}")
+    wait_until(
+        "systemd to report NeedDaemonReload=yes",
+        lambda: "yes" in ct_run(ctid, "systemctl show -p NeedDaemonReload --value ollama").stdout,
+        5,
+    )
+
+
+def _journal_panic(ctid: int) -> None:
+    code = ct_run(
+        ctid,
+        "curl -s -o /dev/null -w '%{http_code}' -H 'Content-Type: application/json'"
+        f" -d '{PANIC_BODY}' http://127.0.0.1:11434/api/chat",
+        check=False,
+    ).stdout
+    if code != "500":
+        raise LabError(f"the role-less chat answered {code!r}, not 500")
+    grep = (
+        'journalctl -q -u ollama.service _SYSTEMD_INVOCATION_ID="$(systemctl show'
+        " -p InvocationID --value ollama.service)\" | grep -q 'panic recovered'"
+    )
+    wait_until(
+        "the panic to reach the journal",
+        lambda: ct_run(ctid, grep, check=False).returncode == 0,
+        10,
+        0.2,
+    )
+
+
+def _service_hung(ctid: int) -> None:
+    ct_run(
+        ctid,
+        "pid=$(systemctl show -p MainPID --value ollama.service)"
+        ' && [ "$pid" -gt 0 ] && kill -STOP "$pid"'
+        " && i=0 && until grep -q '^State:.*T' /proc/$pid/status; do"
+        " i=$((i+1)); [ $i -le 50 ] || exit 1; sleep 0.1; done",
+    )
+
+
+def _rewrite_upstream(ctid: int, upstream: str) -> None:
+    site = site_for(ctid)
+    text = re.sub(
+        r"proxy_pass http://[^;]+;", f"proxy_pass http://{upstream};", site.file.read_text()
+    )
+    site.write(text)
+
+
+def _site_stale_ip(ctid: int) -> None:
+    _rewrite_upstream(ctid, f"{config.STALE_UPSTREAM}:{config.OLLAMA_PORT}")
+    nginx.reload()
+
+
+def _site_not_enabled(ctid: int) -> None:
+    site_for(ctid).link.unlink()
+    nginx.reload()
+
+
+def _site_syntax_error(ctid: int) -> None:
+    site = site_for(ctid)
+    text = site.file.read_text().replace(
+        "    listen 80;\n", "    listen 80;\n    lab_invalid_directive on;\n", 1
+    )
+    site.write(text)
+
+
+def _other_site_broken(ctid: int) -> None:
+    config.BROKEN_SITE.write_text(
+        "server {\n    listen 8081;\n    server_name lab-broken.invalid;\n"
+        "    lab_unknown_directive on;\n}\n"
+    )
+
+
+def _nginx_not_reloaded(ctid: int) -> None:
+    site = site_for(ctid)
+    good = site.file.read_text()
+    _site_stale_ip(ctid)
+    site.write(good)
+    nginx.newer_than_workers(site.file)
+
+
+def _ct_stopped(ctid: int) -> None:
+    container.stop(ctid)
+
+
+def _all_convergeable(ctid: int) -> None:
+    for name in ALL_CONVERGEABLE:
+        FAULTS[name].apply(ctid)
+
+
+ALL_CONVERGEABLE = (
+    "no_profile_script",
+    "unit_dropin_loopback",
+    "unit_disabled",
+    "site_stale_ip",
+    "site_not_enabled",
+)
+
+_CATALOGUE = [
+    Fault(
+        "no_profile_script",
+        "/etc/profile.d/ollama.sh removed",
+        ("profile_script",),
+        _ct(f"rm -f {config.CT_PROFILE}"),
+    ),
+    Fault(
+        "profile_clobbers_path",
+        "ollama.sh sets PATH=/usr/bin:/bin, so login shells lose /usr/local/bin",
+        ("profile_script", "login_path", "which_ollama"),
+        _ct(f"printf '#!/bin/sh\\nexport PATH=/usr/bin:/bin\\n' > {config.CT_PROFILE}"),
+    ),
+    Fault(
+        "binary_missing",
+        f"/usr/local/bin/ollama moved to {config.CT_HIDDEN_BINARY}; the service keeps running",
+        ("which_ollama",),
+        _ct(f"mv -f {config.CT_BINARY} {config.CT_HIDDEN_BINARY}"),
+    ),
+    Fault(
+        "unit_dropin_loopback",
+        "drop-in override.conf sets OLLAMA_HOST=127.0.0.1:11434; reloaded and restarted",
+        ("unit_settings", "listener", "proxy_parity"),
+        _unit_dropin_loopback,
+    ),
+    Fault(
+        "unit_not_reloaded",
+        "unit file edited on disk (RestartSec=10) without daemon-reload: NeedDaemonReload=yes",
+        ("unit_settings",),
+        _unit_not_reloaded,
+    ),
+    Fault(
+        "unit_disabled",
+        "systemctl disable ollama (still running)",
+        ("unit_enabled",),
+        _ct("systemctl disable ollama.service 2>/dev/null"),
+    ),
+    Fault(
+        "unit_stopped",
+        "systemctl stop ollama (still enabled)",
+        ("unit_active", "journal_clean", "listener", "direct_api", "proxy_parity"),
+        _ct("systemctl stop ollama.service"),
+    ),
+    Fault(
+        "journal_panic",
+        "a role-less /api/chat request makes the server log 'panic recovered' (500)",
+        ("journal_clean",),
+        _journal_panic,
+    ),
+    Fault(
+        "service_hung",
+        "SIGSTOP to the service's MainPID: still active and listening, requests hang",
+        ("direct_api", "proxy_parity"),
+        _service_hung,
+    ),
+    Fault(
+        "site_stale_ip",
+        f"proxy_pass points at http://{config.STALE_UPSTREAM}:11434; reloaded",
+        ("site_file", "proxy_parity"),
+        _site_stale_ip,
+    ),
+    Fault(
+        "site_not_enabled",
+        "the sites-enabled symlink removed; reloaded",
+        ("site_enabled", "proxy_parity"),
+        _site_not_enabled,
+    ),
+    Fault(
+        "site_syntax_error",
+        "an invalid directive added to the site file; not reloaded (old config still serves)",
+        ("nginx_valid", "nginx_running"),
+        _site_syntax_error,
+        shared=True,
+    ),
+    Fault(
+        "other_site_broken",
+        "sites-enabled/zz-lab-broken has an unknown directive; not reloaded",
+        ("nginx_valid", "nginx_running"),
+        _other_site_broken,
+        shared=True,
+    ),
+    Fault(
+        "nginx_stopped",
+        "nginx -s quit: nothing listens on port 80",
+        ("nginx_running", "proxy_parity"),
+        lambda ctid: nginx.quit_(),
+        shared=True,
+    ),
+    Fault(
+        "nginx_not_reloaded",
+        "nginx serves a stale-ip site; the correct file is back on disk, newer than the workers",
+        ("nginx_running", "proxy_parity"),
+        _nginx_not_reloaded,
+        shared=True,
+    ),
+    Fault(
+        "ct_stopped",
+        "the container is stopped (lxc-stop); checks inside it skip",
+        ("ct_running",),
+        _ct_stopped,
+    ),
+    Fault(
+        "all_convergeable",
+        "no_profile_script + unit_dropin_loopback + unit_disabled + site_stale_ip"
+        " + site_not_enabled together: one --fix run must repair all",
+        (
+            "profile_script",
+            "unit_settings",
+            "unit_enabled",
+            "listener",
+            "site_file",
+            "site_enabled",
+            "proxy_parity",
+        ),
+        _all_convergeable,
+    ),
+]
+
+FAULTS: dict[str, Fault] = {fault.name: fault for fault in _CATALOGUE}

@@ -1,0 +1,75 @@
+"""Run commands on the host and in a container; wait for conditions, bounded."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+T = TypeVar("T")
+
+CT_ENV = ("HOME=/root", "LANG=C.UTF-8")
+
+
+class LabError(Exception):
+    """A lab step failed; the message is one line meant for the user."""
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    return " | ".join(line for line in text.strip().splitlines()[-lines:] if line)
+
+
+def host_run(
+    cmd: str | Sequence[str],
+    *,
+    check: bool = True,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run cmd on the host (a string goes through sh -c); raise LabError if check fails."""
+    argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
+    try:
+        proc = subprocess.run(
+            argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise LabError(f"timed out after {timeout:.0f}s: {shlex.join(argv)[:200]}") from exc
+    except FileNotFoundError as exc:
+        raise LabError(f"command not found: {argv[0]}") from exc
+    if check and proc.returncode != 0:
+        what = cmd if isinstance(cmd, str) else shlex.join(argv)
+        detail = _tail(proc.stderr) or _tail(proc.stdout)
+        raise LabError(f"exit {proc.returncode}: {what.strip()[:160]}: {detail}")
+    return proc
+
+
+def ct_run(
+    ctid: int,
+    cmd: str,
+    *,
+    check: bool = True,
+    input: str | None = None,
+    timeout: float = 120,
+) -> subprocess.CompletedProcess[str]:
+    """Run a shell command in container ctid with a clean root environment."""
+    argv = ["lxc-attach", "-n", str(ctid), "--clear-env"]
+    for var in CT_ENV:
+        argv += ["-v", var]
+    try:
+        return host_run([*argv, "--", "sh", "-c", cmd], check=check, input=input, timeout=timeout)
+    except LabError as exc:
+        raise LabError(f"CT {ctid}: {exc}") from exc
+
+
+def wait_until(what: str, probe: Callable[[], T | None], timeout: float, step: float = 0.1) -> T:
+    """Call probe until it returns something truthy; raise LabError naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = probe()
+        if result:
+            return result
+        if time.monotonic() >= deadline:
+            raise LabError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(step)
