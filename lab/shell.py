@@ -32,7 +32,13 @@ def host_run(
     argv = ["sh", "-c", cmd] if isinstance(cmd, str) else list(cmd)
     try:
         proc = subprocess.run(
-            argv, input=input, capture_output=True, text=True, timeout=timeout, check=False
+            argv,
+            input=input,
+            stdin=subprocess.DEVNULL if input is None else None,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise LabError(f"timed out after {timeout:.0f}s: {shlex.join(argv)[:200]}") from exc
