@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from typing import Any
 
 import paramiko
@@ -60,6 +61,19 @@ def proxmox_hosts(config: Any) -> list[Host]:
     for host in hosts:
         host.backend._encoding = "utf-8"  # skip testinfra's remote python probe
     return hosts
+
+
+def connect(host: Host) -> None:
+    """Open the host's connection now (preflight) and, for paramiko, disable Nagle.
+
+    Without TCP_NODELAY each command on an open paramiko connection waits ~40 ms for delayed
+    ACKs (measured 48 ms vs 4 ms per command on the lab).
+    """
+    client = getattr(host.backend, "client", None)  # paramiko: connects on first access
+    transport = client.get_transport() if client is not None else None
+    sock = getattr(transport, "sock", None)
+    if isinstance(sock, socket.socket):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def host_label(host: Host) -> str:

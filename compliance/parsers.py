@@ -241,21 +241,24 @@ class NginxState:
         """Config files changed after the running workers were started (reload pending)."""
         if self.workers_started is None:
             return []
-        return sorted(p for p, m in self.config_mtimes.items() if m > self.workers_started + 0.5)
+        limit = self.workers_started + 0.05  # /proc/uptime and jiffies: 10 ms resolution
+        return sorted(p for p, m in self.config_mtimes.items() if m > limit)
 
 
 def nginx_state(text: str) -> NginxState:
-    """Parse the nginx_state probe: `master PID`, `btime`, `hz`, `worker PID TICKS`, `mtime`."""
+    """Parse the nginx_state probe: `master PID`, `clock NOW UPTIME`, `hz`, `worker PID TICKS`,
+    `mtime EPOCH PATH`. Boot time = now - uptime (10 ms resolution, unlike /proc/stat btime)."""
     master = None
-    btime = hz = 0.0
+    boot = hz = 0.0
     ticks: list[float] = []
     mtimes: dict[str, float] = {}
     for line in text.splitlines():
         word, _, rest = line.partition(" ")
         if word == "master" and rest.strip().isdigit():
             master = int(rest)
-        elif word == "btime":
-            btime = float(rest)
+        elif word == "clock":
+            now, _, uptime = rest.partition(" ")
+            boot = float(now) - float(uptime)
         elif word == "hz":
             hz = float(rest)
         elif word == "worker":
@@ -265,7 +268,7 @@ def nginx_state(text: str) -> NginxState:
         elif word == "mtime":
             stamp, _, path = rest.partition(" ")
             mtimes[path] = float(stamp)
-    started = btime + max(ticks) / hz if ticks and hz else None
+    started = boot + max(ticks) / hz if ticks and hz else None
     return NginxState(master, started if master else None, mtimes)
 
 

@@ -76,6 +76,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     fleet = fleet_of(session.config)
     for pve in fleet.hosts:
         try:
+            backends.connect(pve.host)
             pve.store.prefetch()
         except Exception as exc:  # any transport failure: one line, not a traceback per test
             reason = " ".join(str(exc).split()) or type(exc).__name__

@@ -79,7 +79,7 @@ if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   echo "master $pid"
   for w in $(pgrep -P "$pid"); do echo "worker $w $(cut -d' ' -f22 /proc/$w/stat)"; done
 fi
-echo "btime $(awk '/^btime/{print $2}' /proc/stat)"
+echo "clock $(date +%%s.%%N) $(cut -d' ' -f1 /proc/uptime)"
 echo "hz $(getconf CLK_TCK)"
 for f in /etc/nginx/nginx.conf /etc/nginx/sites-enabled /etc/nginx/sites-enabled/* %s; do
   [ -e "$f" ] && echo "mtime $(stat -L -c %%.Y "$f") $f"

@@ -161,7 +161,7 @@ NGINX_STATE_RUNNING = """\
 master 812
 worker 813 4523
 worker 814 4520
-btime 1762100000
+clock 1762100100.0 100.0
 hz 100
 mtime 1762100030.5 /etc/nginx/nginx.conf
 mtime 1762100040.25 /etc/nginx/sites-enabled
@@ -173,7 +173,9 @@ mtime 1762100040.0 /etc/nginx/sites-enabled/ollama_proxy (link)
 def test_nginx_state_running_and_current():
     state = parsers.nginx_state(NGINX_STATE_RUNNING)
     assert state.master_pid == 812
-    assert state.workers_started == pytest.approx(1762100045.23)  # btime + newest ticks / hz
+    assert state.workers_started == pytest.approx(
+        1762100045.23
+    )  # (now - uptime) + newest ticks / hz
     assert state.running
     assert state.stale_files() == []
     assert state.config_mtimes["/etc/nginx/sites-enabled/ollama_proxy (link)"] == 1762100040.0
@@ -192,18 +194,23 @@ def test_nginx_state_file_changed_after_the_workers_started():
     ]
 
 
-def test_nginx_state_within_half_a_second_is_not_stale():
-    state = parsers.nginx_state(NGINX_STATE_RUNNING + "mtime 1762100045.6 /etc/nginx/x\n")
+def test_nginx_state_within_the_clock_resolution_is_not_stale():
+    state = parsers.nginx_state(NGINX_STATE_RUNNING + "mtime 1762100045.26 /etc/nginx/x\n")
     assert state.stale_files() == []
+
+
+def test_nginx_state_a_tenth_of_a_second_later_is_stale():
+    state = parsers.nginx_state(NGINX_STATE_RUNNING + "mtime 1762100045.35 /etc/nginx/x\n")
+    assert state.stale_files() == ["/etc/nginx/x"]
 
 
 @pytest.mark.parametrize(
     "text",
     [
-        "btime 1762100000\nhz 100\nmtime 1762100030.5 /etc/nginx/nginx.conf\n",  # no master
-        "master 812\nbtime 1762100000\nhz 100\n",  # master without workers
-        "worker 813 4523\nbtime 1762100000\nhz 100\n",  # orphan workers, no master
-        "master 812\nworker 813 \nbtime 1762100000\nhz 100\n",  # worker gone mid-probe
+        "clock 1762100100.0 100.0\nhz 100\nmtime 1762100030.5 /etc/nginx/nginx.conf\n",  # no master
+        "master 812\nclock 1762100100.0 100.0\nhz 100\n",  # master without workers
+        "worker 813 4523\nclock 1762100100.0 100.0\nhz 100\n",  # orphan workers, no master
+        "master 812\nworker 813 \nclock 1762100100.0 100.0\nhz 100\n",  # worker gone mid-probe
         "",
     ],
     ids=["stopped", "no-workers", "no-master", "worker-vanished", "empty"],

@@ -1,0 +1,115 @@
+"""Run the suite exactly as a user does (a pytest subprocess against the lab) and read its JUnit."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+SSH_CONFIG = REPO / "lab" / "ssh_config"
+CHECKS = (
+    "ct_running",
+    "profile_script",
+    "login_path",
+    "which_ollama",
+    "unit_settings",
+    "unit_enabled",
+    "unit_active",
+    "journal_clean",
+    "listener",
+    "direct_api",
+    "site_file",
+    "site_enabled",
+    "nginx_valid",
+    "nginx_running",
+    "proxy_parity",
+)
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One check's row in the JUnit report."""
+
+    status: str  # passed | failed | skipped | error
+    message: str
+    properties: dict[str, str]
+
+
+@dataclass
+class Run:
+    """A finished suite run."""
+
+    rc: int
+    output: str
+    seconds: float
+    checks: dict[str, CheckResult] = field(default_factory=dict)
+    report_dir: Path | None = None
+
+    def with_status(self, status: str) -> set[str]:
+        return {name for name, result in self.checks.items() if result.status == status}
+
+    @property
+    def failed(self) -> set[str]:
+        return self.with_status("failed") | self.with_status("error")
+
+    def explain(self) -> str:
+        return f"exit {self.rc} after {self.seconds:.1f}s\n{self.output[-6000:]}"
+
+
+def check_id(testcase_name: str) -> str:
+    """`test_ct_profile_script[proxmox-ct955]` -> `profile_script`."""
+    base = testcase_name.split("[", 1)[0]
+    return re.sub(r"^test_(ct|pve|runner)_", "", base)
+
+
+def read_junit(path: Path) -> dict[str, CheckResult]:
+    results: dict[str, CheckResult] = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
+        status, message = "passed", ""
+        for tag in ("failure", "error", "skipped"):
+            node = case.find(tag)
+            if node is not None:
+                status = "failed" if tag == "failure" else tag
+                message = (node.get("message") or "") + "\n" + (node.text or "")
+                break
+        results[check_id(case.get("name", ""))] = CheckResult(status, message, props)
+    return results
+
+
+def run_suite(
+    *args: str, tmp_path: Path, ssh_config: Path = SSH_CONFIG, timeout: float = 300
+) -> Run:
+    """`pytest --ssh-config=lab/ssh_config --hosts=proxmox ARGS`, reports into `tmp`."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
+    junit = tmp_path / "junit.xml"
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        f"--ssh-config={ssh_config}",
+        "--hosts=proxmox",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
+        f"--html={tmp_path / 'report.html'}",
+        "-rA",
+        *args,
+    ]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    began = time.monotonic()
+    proc = subprocess.run(
+        command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
+    run = Run(
+        proc.returncode, proc.stdout + proc.stderr, time.monotonic() - began, report_dir=tmp_path
+    )
+    if junit.exists():
+        run.checks = read_junit(junit)
+    return run

@@ -1,0 +1,161 @@
+"""The audit against the real lab: compliant passes; manual setup and each fault fail right."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from lab import states
+from selftests.lab.harness import CHECKS, SSH_CONFIG, run_suite
+
+# Checks Debian already satisfies before the plan (its /etc/profile puts /usr/local/bin on
+# root's PATH), so the manual-setup lab fails only what the plan's missing steps explain.
+MANUAL_SETUP_FAILS = {
+    "profile_script",
+    "unit_settings",
+    "unit_enabled",
+    "unit_active",
+    "journal_clean",
+    "listener",
+    "direct_api",
+    "site_file",
+    "site_enabled",
+    "proxy_parity",
+}
+
+# fault -> (the checks that must fail, a phrase the fault's own check must print)
+FAULT_FAILS: dict[str, tuple[set[str], str]] = {
+    "no_profile_script": ({"profile_script"}, "does not exist"),
+    "profile_clobbers_path": (
+        {"profile_script", "login_path", "which_ollama"},
+        "/usr/local/bin",
+    ),
+    "binary_missing": ({"which_ollama"}, "No such file"),
+    "unit_dropin_loopback": (
+        {"unit_settings", "listener", "proxy_parity"},
+        "OLLAMA_HOST=127.0.0.1:11434",
+    ),
+    "unit_not_reloaded": ({"unit_settings"}, "NeedDaemonReload=yes"),
+    "unit_disabled": ({"unit_enabled"}, "disabled"),
+    "unit_stopped": (
+        {"unit_active", "listener", "direct_api", "proxy_parity"},
+        "inactive (dead)",
+    ),
+    "journal_panic": ({"journal_clean"}, "panic recovered"),
+    "service_hung": ({"direct_api", "proxy_parity"}, "no HTTP reply"),
+    "site_stale_ip": ({"site_file", "proxy_parity"}, "proxy_pass http://127.0.0.55:11434"),
+    "site_not_enabled": ({"site_enabled", "proxy_parity"}, "missing"),
+    "site_syntax_error": ({"nginx_valid", "nginx_running"}, "our site"),
+    "other_site_broken": ({"nginx_valid", "nginx_running"}, "zz-lab-broken"),
+    "nginx_stopped": ({"nginx_running", "proxy_parity"}, "not running"),
+    "nginx_not_reloaded": ({"nginx_running", "proxy_parity"}, "changed:"),
+}
+FAULT_OWN_CHECK = {
+    "no_profile_script": "profile_script",
+    "profile_clobbers_path": "login_path",
+    "binary_missing": "which_ollama",
+    "unit_dropin_loopback": "listener",
+    "unit_not_reloaded": "unit_settings",
+    "unit_disabled": "unit_enabled",
+    "unit_stopped": "unit_active",
+    "journal_panic": "journal_clean",
+    "service_hung": "direct_api",
+    "site_stale_ip": "site_file",
+    "site_not_enabled": "site_enabled",
+    "site_syntax_error": "nginx_valid",
+    "other_site_broken": "nginx_valid",
+    "nginx_stopped": "nginx_running",
+    "nginx_not_reloaded": "nginx_running",
+}
+
+
+def test_compliant_lab_passes_every_check(tmp_path):
+    states.make_compliant()
+    run = run_suite(tmp_path=tmp_path)
+    assert run.rc == 0, run.explain()
+    assert set(run.checks) == set(CHECKS)
+    assert run.with_status("passed") == set(CHECKS), run.explain()
+    html = (tmp_path / "report.html").read_text()
+    assert "Backend" in html
+    assert "ct proxmox-ct955" in html
+    assert "host proxmox" in html
+    evidence = run.checks["listener"].properties["evidence"]
+    assert "ss -H -tlnp" in evidence
+    assert "*:11434" in evidence  # the dual-stack socket, as Ollama binds 0.0.0.0
+
+
+def test_manual_setup_fails_exactly_the_missing_steps(tmp_path):
+    states.reset()
+    run = run_suite(tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    assert run.failed == MANUAL_SETUP_FAILS, run.explain()
+    assert run.with_status("passed") == set(CHECKS) - MANUAL_SETUP_FAILS
+
+
+@pytest.mark.parametrize("fault", sorted(FAULT_FAILS))
+def test_fault_fails_its_check(fault, tmp_path):
+    expected, phrase = FAULT_FAILS[fault]
+    states.apply_fault(fault)
+    run = run_suite(tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    assert run.failed == expected, run.explain()
+    own = run.checks[FAULT_OWN_CHECK[fault]]
+    assert "expected:" in own.message, own.message
+    assert "found:" in own.message, own.message
+    assert phrase in own.message, own.message
+    assert "Traceback" not in run.output
+
+
+def test_stopped_container_is_one_failure_and_skips(tmp_path):
+    states.apply_fault("ct_stopped")
+    run = run_suite(tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    assert run.failed == {"ct_running"}, run.explain()
+    assert "CT 955 stopped" in run.checks["ct_running"].message
+    skipped = run.with_status("skipped")
+    ct_checks = {c for c in CHECKS if c not in ("ct_running", "site_enabled", "nginx_valid")}
+    assert ct_checks - {"nginx_running"} <= skipped, run.explain()
+    for name in skipped:
+        assert "CT 955 on proxmox is stopped" in run.checks[name].message or "not running" in (
+            run.checks[name].message
+        )
+
+
+def test_all_skipped_run_fails(tmp_path):
+    states.apply_fault("ct_stopped")
+    run = run_suite("-k", "direct_api or listener", tmp_path=tmp_path)
+    assert run.with_status("skipped") == {"direct_api", "listener"}, run.explain()
+    assert run.rc != 0, run.explain()
+    assert "no compliance check ran" in run.output
+
+
+def test_unreachable_host_stops_early_with_one_line(tmp_path):
+    bad = tmp_path / "ssh_config"
+    bad.write_text(re.sub(r"Port \d+", "Port 2299", SSH_CONFIG.read_text()))
+    run = run_suite(tmp_path=tmp_path / "r", ssh_config=bad)
+    assert run.rc == 3, run.explain()
+    lines = [ln for ln in run.output.splitlines() if "unreachable" in ln]
+    assert len(lines) == 1, run.explain()
+    assert "proxmox: host unreachable via paramiko (127.0.0.1)" in lines[0]
+    assert "Traceback" not in run.output
+    assert run.seconds < 30
+
+
+@pytest.mark.parametrize(
+    ("flag", "setting"),
+    [
+        ("--ctid=95a", "ollama_ctid"),
+        ("--ct-ip=10.0.3.999", "ollama_ct_ip"),
+        ("--proxy-url=http://127.0.0.1/$(id)/", "ollama_proxy_url"),
+        ("--server-name=a;reboot", "ollama_server_name"),
+        ("--site-file=etc/x", "ollama_site_file"),
+    ],
+)
+def test_bad_setting_is_one_line(flag, setting, tmp_path):
+    run = run_suite(flag, tmp_path=tmp_path)
+    assert run.rc == 4, run.explain()
+    errors = [ln for ln in run.output.splitlines() if ln.startswith("ERROR:")]
+    assert len(errors) == 1, run.explain()
+    assert setting in errors[0]
+    assert "Traceback" not in run.output

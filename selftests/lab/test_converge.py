@@ -1,0 +1,167 @@
+"""--fix on the real lab: converges from every fault, changes nothing twice, never half-applies."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from lab import config, container, plan, snapshot, states
+from lab.plan import site_for
+from lab.shell import ct_run
+from selftests.lab.harness import CHECKS, REPO, SSH_CONFIG, run_suite
+
+CONVERGEABLE = (
+    "manual_setup",
+    "no_profile_script",
+    "profile_clobbers_path",
+    "unit_dropin_loopback",
+    "unit_not_reloaded",
+    "unit_disabled",
+    "unit_stopped",
+    "journal_panic",
+    "service_hung",
+    "site_stale_ip",
+    "site_not_enabled",
+    "site_syntax_error",
+    "nginx_stopped",
+    "nginx_not_reloaded",
+    "ct_stopped",
+    "all_convergeable",
+)
+
+
+def put_lab_in(state: str) -> None:
+    if state == "manual_setup":
+        states.reset()
+    else:
+        states.apply_fault(state)
+
+
+def plan_files() -> dict[str, tuple[str | None, str]]:
+    """Each file --fix writes: (what is there now or None, the plan's content)."""
+    site = site_for(config.CTID)
+    found = {}
+    for path, wanted in ((config.CT_PROFILE, plan.PROFILE_SCRIPT), (config.CT_UNIT, plan.UNIT)):
+        out = ct_run(config.CTID, f"cat {path} 2>/dev/null || echo @@absent").stdout
+        found[path] = (None if out == "@@absent\n" else out, wanted)
+    text = site.file.read_text() if site.file.exists() else None
+    found[str(site.file)] = (text, site.render(container.ct_ip(config.CTID)))
+    return found
+
+
+def files_and_services() -> dict:
+    """What a dry run must leave untouched: file fingerprints, links, service states, pids."""
+    return snapshot.snapshot()
+
+
+@pytest.mark.parametrize("state", CONVERGEABLE)
+def test_fix_converges_then_changes_nothing(state, tmp_path, record_property):
+    put_lab_in(state)
+    fix = run_suite("--fix", tmp_path=tmp_path / "fix")
+    record_property("fix_seconds", f"{fix.seconds:.2f}")
+    assert fix.rc == 0, fix.explain()
+    assert fix.with_status("failed") == set(), fix.explain()
+    assert "fix(es) applied" in fix.output
+    audit = run_suite(tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()
+    assert audit.with_status("passed") == set(CHECKS), audit.explain()
+    again = run_suite("--fix", tmp_path=tmp_path / "again")
+    assert again.rc == 0, again.explain()
+    assert "no check failed: nothing to change" in again.output, again.explain()
+
+
+def test_fixed_checks_are_reported_as_fixed(tmp_path):
+    states.apply_fault("unit_disabled")
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 0, run.explain()
+    row = run.checks["unit_enabled"]
+    assert row.properties["fix"] == "systemd_unit"
+    assert row.properties["fix_status"] == "changed"
+    assert row.properties["result"] == "fixed"
+    assert "systemctl enable ollama.service" in row.properties["fix_log"]
+    assert "1 fixed" in run.output
+    html = (tmp_path / "report.html").read_text()
+    assert "Remediation" in html
+
+
+def test_foreign_broken_site_is_named_and_left_alone(tmp_path):
+    states.apply_fault("other_site_broken")
+    before = files_and_services()
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    assert "nginx_valid" in run.failed
+    message = run.checks["nginx_valid"].message
+    assert "/etc/nginx/sites-enabled/zz-lab-broken" in message
+    assert "not our site" in message
+    assert "not remediable" in message
+    assert files_and_services() == before  # no file touched, nginx not reloaded
+
+
+def test_missing_binary_is_not_remediable(tmp_path):
+    states.apply_fault("binary_missing")
+    before = files_and_services()
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    row = run.checks["which_ollama"]
+    assert row.properties["fix_status"] == "not remediable"
+    assert "/usr/local/bin/ollama is missing" in row.message
+    assert files_and_services() == before
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(tmp_path):
+    states.reset()
+    before = files_and_services()
+    run = run_suite("--fix", "--dry-run", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    for wanted in (
+        "+++ /etc/profile.d/ollama.sh",
+        "+++ /etc/systemd/system/ollama.service",
+        "+++ /usr/local/phoenix_hypervisor/etc/nginx/sites-available/ollama_proxy",
+        "$ systemctl daemon-reload",
+        "$ systemctl enable ollama.service",
+        "$ nginx -t",
+        "dry run: nothing changed",
+    ):
+        assert wanted in run.output, wanted
+    assert files_and_services() == before
+
+
+def test_bad_render_value_is_refused_before_any_change(tmp_path):
+    states.reset()
+    before = files_and_services()
+    run = run_suite("--fix", "--server-name=evil;reboot", tmp_path=tmp_path)
+    assert run.rc == 4, run.explain()
+    assert "ollama_server_name" in run.output
+    assert files_and_services() == before
+
+
+@pytest.mark.parametrize("delay", [1.0, 1.8, 2.6, 3.4])
+def test_killed_fix_leaves_old_or_new_files_and_next_run_converges(delay, tmp_path):
+    """SIGKILL a --fix run part-way: every managed file is whole (absent/old or new)."""
+    states.reset()
+    command = [
+        sys.executable,
+        "-m",
+        "pytest",
+        f"--ssh-config={SSH_CONFIG}",
+        "--hosts=proxmox",
+        "--fix",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={tmp_path / 'j.xml'}",
+        f"--html={tmp_path / 'r.html'}",
+    ]
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    for path, (content, wanted) in plan_files().items():
+        assert content is None or content == wanted, f"{path} is partial: {content!r}"
+    run = run_suite("--fix", tmp_path=tmp_path / "again")
+    assert run.rc == 0, run.explain()
+    audit = run_suite(tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()
