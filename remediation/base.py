@@ -55,8 +55,9 @@ class Outcome:
         lines = [f"fix {self.fix} on {self.target}: {self.status} ({self.seconds:.1f}s)"]
         if self.message:
             lines.append(self.message)
-        if self.plan.diffs:
-            lines += self.plan.diffs
+        lines += self.plan.diffs
+        if self.status == PLANNED:
+            lines += [f"would run: $ {command}" for command in self.plan.commands]
         lines += [f"[{s.where}] $ {s.command}  -> exit {s.rc}" for s in self.steps]
         return "\n".join(lines)
 

@@ -34,7 +34,7 @@ FAULT_FAILS: dict[str, tuple[set[str], str]] = {
     "binary_missing": ({"which_ollama"}, "No such file"),
     "unit_dropin_loopback": (
         {"unit_settings", "listener", "proxy_parity"},
-        "OLLAMA_HOST=127.0.0.1:11434",
+        "found:    127.0.0.1:11434",
     ),
     "unit_not_reloaded": ({"unit_settings"}, "NeedDaemonReload=yes"),
     "unit_disabled": ({"unit_enabled"}, "disabled"),
