@@ -17,7 +17,7 @@ ENTER = {
 }
 
 
-class ContainerBackend(BaseBackend):
+class ContainerBackend(BaseBackend):  # type: ignore[misc]  # testinfra ships no stubs
     """Run every command in container `ctid` via `pct exec` (or lxc-attach) on the host."""
 
     NAME = "pct"
@@ -48,7 +48,7 @@ def proxmox_hosts(config: Any) -> list[Host]:
     """The hosts named by testinfra's own options (--hosts, --ssh-config, inventory...)."""
     option = config.option
     specs = option.hosts.split(",") if option.hosts else ["local://"]
-    hosts = testinfra.get_hosts(
+    hosts: list[Host] = testinfra.get_hosts(
         specs,
         connection=option.connection,
         ssh_config=option.ssh_config,
