@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 from typing import Any
 
 import paramiko
@@ -93,7 +94,28 @@ def host_address(host: Host) -> str:
     return name
 
 
+class CommandCounter:
+    """Remote commands this process ran (each is one exec on the host's connection)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.count = 0
+
+    def add(self) -> None:
+        with self._lock:
+            self.count += 1
+
+
+COMMANDS = CommandCounter()
+
+
+def run(host: Host, command: str, *args: str) -> CommandResult:
+    """host.run, counted: every remote command of the suite goes through here."""
+    COMMANDS.add()
+    return host.run(command, *args)
+
+
 def run_text(host: Host, script: str) -> tuple[int, str]:
     """Run a /bin/sh script on a host; (exit code, stdout + stderr)."""
-    result = host.run(script)
+    result = run(host, script)
     return result.rc, result.stdout + result.stderr

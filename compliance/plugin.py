@@ -31,9 +31,10 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "fix(name): the remediation that repairs this check when it fails (--fix)"
     )
     config.stash[SETTINGS] = settings.parse(settings.raw_values(config))
-    config.pluginmanager.register(CheckTally(), "compliance-tally")
+    tally = CheckTally(config)
+    config.pluginmanager.register(tally, "compliance-tally")
     if config.pluginmanager.hasplugin("html"):
-        config.pluginmanager.register(HtmlColumns(), "compliance-html")
+        config.pluginmanager.register(HtmlColumns(tally), "compliance-html")
 
 
 def fleet_of(config: pytest.Config) -> Fleet:
@@ -56,12 +57,26 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("target_id", ids, ids=ids, indirect=True)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run in dependency order; under xdist keep each target's checks on one worker."""
+
     def rank(item: pytest.Item) -> int:
         name = getattr(item, "module", None).__name__.rsplit(".", 1)[-1]  # type: ignore[union-attr]
         return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
 
     items.sort(key=rank)
+    for item in items:
+        target = _target_of(item)
+        if target:  # honoured by `pytest -n N --dist loadgroup`
+            item.add_marker(pytest.mark.xdist_group(target))
+
+
+def _target_of(item: pytest.Item) -> str | None:
+    callspec = getattr(item, "callspec", None)
+    return (
+        str(callspec.params["target_id"]) if callspec and "target_id" in callspec.params else None
+    )
 
 
 def _is_check(item: pytest.Item) -> bool:
@@ -74,7 +89,9 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if session.config.option.collectonly or not any(_is_check(i) for i in session.items):
         return
     fleet = fleet_of(session.config)
-    for pve in fleet.hosts:
+    wanted = {t for t in map(_target_of, session.items) if t}
+    needed = {id(_proxmox(fleet, t)) for t in wanted}
+    for pve in [h for h in fleet.hosts if id(h) in needed]:
         try:
             backends.connect(pve.host)
             pve.store.prefetch()
@@ -85,9 +102,11 @@ def pytest_runtestloop(session: pytest.Session) -> None:
                 f"({pve.address}): {type(exc).__name__}: {reason}",
                 returncode=3,
             )
+    if hasattr(session.config, "workerinput"):
+        return  # an xdist worker learns its items one by one: gather each CT on first use
     # A container that cannot be read is reported by its own checks, with context.
     with contextlib.suppress(Exception):
-        fleet.warm()
+        fleet.warm([c for c in fleet.containers if c.label in wanted])
 
 
 @pytest.fixture
@@ -165,9 +184,19 @@ def pytest_runtest_makereport(
 class CheckTally:
     """Counts check outcomes; a run where no check ran (all skipped) is a failure."""
 
-    def __init__(self) -> None:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
         self.ran = 0
         self.skipped = 0
+        self.worker_commands = 0  # reported by xdist workers
+
+    def remote_commands(self) -> int:
+        """Remote commands of this run: this process's plus those of xdist workers."""
+        return backends.COMMANDS.count + self.worker_commands
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        self.worker_commands += int(getattr(node, "workeroutput", {}).get("remote_commands", 0))
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not getattr(report, "is_check", False):
@@ -179,6 +208,9 @@ class CheckTally:
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        workeroutput = getattr(session.config, "workeroutput", None)
+        if workeroutput is not None:
+            workeroutput["remote_commands"] = backends.COMMANDS.count
         if self.skipped and not self.ran:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
@@ -190,13 +222,19 @@ class CheckTally:
                 red=True,
                 bold=True,
             )
-        if FLEET in config.stash:
-            trips = config.stash[FLEET].round_trips()
-            terminalreporter.write_line(f"remote commands (round trips) this run: {trips}")
+        terminalreporter.write_line(f"remote commands this run: {self.remote_commands()}")
 
 
 class HtmlColumns:
-    """pytest-html: a Backend column (host / ct) next to each check."""
+    """pytest-html: a Backend column (host / ct) next to each check, and the command count."""
+
+    def __init__(self, tally: CheckTally) -> None:
+        self.tally = tally
+
+    def pytest_html_results_summary(
+        self, prefix: list[str], summary: list[str], postfix: list[str]
+    ) -> None:
+        prefix.append(f"<p>Remote commands this run: {self.tally.remote_commands()}</p>")
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells.insert(2, "<th>Backend</th>")

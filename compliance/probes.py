@@ -89,33 +89,33 @@ true"""
 
 
 def pve_probes(settings: Settings) -> list[Probe]:
-    """Everything the host checks read, on the Proxmox host."""
-    site, link = quote(settings.site_file), quote(settings.site_link)
+    """Everything the host checks read, on the Proxmox host (site probes per container)."""
+    sites = [settings.site(ctid) for ctid in settings.ctids]
+    site_files = " ".join(quote(site.site_file) for site in sites)
     probes = [
-        Probe("site", f"stat -c '%U:%G %a' {site} && cat {site}"),
-        Probe(
-            "site_link",
-            f"if [ -L {link} ]; then echo link $(readlink {link}); "
-            f"elif [ -e {link} ]; then echo not-a-link; else echo missing; fi",
-        ),
         Probe("nginx_t", "nginx -t"),
         Probe(
             "nginx_state",
-            NGINX_STATE % site,
+            NGINX_STATE % site_files,
             "nginx state: master from /run/nginx.pid, worker start times, config file mtimes",
         ),
         Probe("init", "[ -d /run/systemd/system ] && echo systemd || echo sysv"),
     ]
-    for ctid in settings.ctids:
-        if settings.transport == "pct":
-            probes.append(Probe(f"ct_status_{ctid}", f"pct status {quote(ctid)}"))
-            probes.append(Probe(f"ct_config_{ctid}", f"pct config {quote(ctid)}"))
-        else:
-            probes.append(
-                Probe(
-                    f"ct_status_{ctid}",
-                    f"echo status: $(lxc-info -n {quote(ctid)} -sH | tr A-Z a-z)",
-                )
+    for site in sites:
+        ctid, path, link = quote(site.ctid), quote(site.site_file), quote(site.site_link)
+        probes.append(Probe(f"site_{site.ctid}", f"stat -c '%U:%G %a' {path} && cat {path}"))
+        probes.append(
+            Probe(
+                f"site_link_{site.ctid}",
+                f"if [ -L {link} ]; then echo link $(readlink {link}); "
+                f"elif [ -e {link} ]; then echo not-a-link; else echo missing; fi",
             )
-            probes.append(Probe(f"ct_config_{ctid}", "true"))
+        )
+        if settings.transport == "pct":
+            probes.append(Probe(f"ct_status_{site.ctid}", f"pct status {ctid}"))
+            probes.append(Probe(f"ct_config_{site.ctid}", f"pct config {ctid}"))
+        else:
+            status = f"echo status: $(lxc-info -n {ctid} -sH | tr A-Z a-z)"
+            probes.append(Probe(f"ct_status_{site.ctid}", status))
+            probes.append(Probe(f"ct_config_{site.ctid}", "true"))
     return probes

@@ -31,8 +31,33 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
 
 
 @dataclass(frozen=True)
+class Site:
+    """One container's proxy site: files, names and the IP nginx must target."""
+
+    ctid: str
+    site_file: str
+    site_link: str
+    server_name: str | None
+    proxy_url: str | None
+    ct_ip: str | None
+
+    def server_name_for(self, host_address: str) -> str:
+        """The nginx server_name (default: the host's address)."""
+        return self.server_name or host_address
+
+    def proxy_url_for(self, host_address: str) -> str:
+        """The proxied base URL (default http://<server name>/ollama/; ends with a slash)."""
+        name = self.server_name_for(host_address)
+        return self.proxy_url or f"http://{_url_host(name)}/ollama/"
+
+
+@dataclass(frozen=True)
 class Settings:
-    """Validated site settings; host-dependent defaults resolve per host."""
+    """Validated site settings; host-dependent defaults resolve per host.
+
+    The scalar fields are the defaults; `overrides` holds the per-container sites given by
+    `ollama_containers` / `--container` (a fleet of several CTs on one host needs one site each).
+    """
 
     ctids: tuple[str, ...]
     transport: str
@@ -41,14 +66,24 @@ class Settings:
     server_name: str | None
     site_file: str
     site_link: str
+    overrides: tuple[Site, ...] = ()
+
+    def site(self, ctid: str) -> Site:
+        """The site of container `ctid` (its override, else the defaults)."""
+        for site in self.overrides:
+            if site.ctid == ctid:
+                return site
+        return Site(
+            ctid, self.site_file, self.site_link, self.server_name, self.proxy_url, self.ct_ip
+        )
 
     def proxy_url_for(self, host_address: str) -> str:
-        """The proxied base URL for a host (ends with a slash)."""
-        return self.proxy_url or f"http://{_url_host(host_address)}/ollama/"
+        """The default site's proxied base URL for a host."""
+        return self.site(self.ctids[0]).proxy_url_for(host_address)
 
     def server_name_for(self, host_address: str) -> str:
-        """The nginx server_name for a host."""
-        return self.server_name or host_address
+        """The default site's nginx server_name for a host."""
+        return self.site(self.ctids[0]).server_name_for(host_address)
 
 
 def _url_host(address: str) -> str:
@@ -136,12 +171,30 @@ _PARSERS = {
 }
 
 
+CONTAINERS_KEY, CONTAINERS_FLAG = "ollama_containers", "--container"
+CONTAINERS_HELP = (
+    "one container per line/flag: '<ctid> [site_file=..] [site_link=..] [server_name=..] "
+    "[proxy_url=..] [ct_ip=..]'; replaces ollama_ctid"
+)
+OVERRIDABLE = {
+    "site_file": "ollama_site_file",
+    "site_link": "ollama_site_link",
+    "server_name": "ollama_server_name",
+    "proxy_url": "ollama_proxy_url",
+    "ct_ip": "ollama_ct_ip",
+}
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Declare every setting as an ini key and a CLI flag."""
     group = parser.getgroup("ollama", "Ollama LXC compliance settings")
     for key, flag, default, help_text in SETTINGS:
         parser.addini(key, f"{help_text} (CLI: {flag})", default=default)
         group.addoption(flag, dest=key, default=None, help=f"{help_text} [ini: {key}]")
+    parser.addini(CONTAINERS_KEY, CONTAINERS_HELP, type="linelist", default=[])
+    group.addoption(
+        CONTAINERS_FLAG, dest=CONTAINERS_KEY, action="append", default=None, help=CONTAINERS_HELP
+    )
 
 
 def raw_values(config: pytest.Config) -> dict[str, str]:
@@ -150,7 +203,48 @@ def raw_values(config: pytest.Config) -> dict[str, str]:
     for key, _flag, _default, _help in SETTINGS:
         cli = config.getoption(key)
         values[key] = str(cli if cli is not None else config.getini(key)).strip()
+    lines = config.getoption(CONTAINERS_KEY) or config.getini(CONTAINERS_KEY)
+    values[CONTAINERS_KEY] = "\n".join(str(line) for line in lines)
     return values
+
+
+def _overrides(text: str, defaults: dict[str, object]) -> tuple[Site, ...]:
+    """Parse `ollama_containers` lines into per-container sites (defaults filled in)."""
+    sites = []
+    for line in filter(None, (raw.strip() for raw in text.splitlines())):
+        ctid, *pairs = line.split()
+        try:
+            (ctid,) = _ctids(ctid)
+        except ValueError as why:
+            raise _bad(CONTAINERS_KEY, CONTAINERS_FLAG, line, str(why)) from None
+        fields = {short: defaults[key] for short, key in OVERRIDABLE.items()}
+        for pair in pairs:
+            short, sep, value = pair.partition("=")
+            if not sep or short not in OVERRIDABLE:
+                usage = f"has {pair!r}: use key=value with keys {', '.join(OVERRIDABLE)}"
+                raise _bad(CONTAINERS_KEY, CONTAINERS_FLAG, line, usage)
+            try:
+                fields[short] = _PARSERS[OVERRIDABLE[short]](value)
+            except ValueError as why:
+                raise _bad(CONTAINERS_KEY, CONTAINERS_FLAG, line, f"{short}: {why}") from None
+        sites.append(Site(ctid=ctid, **fields))  # type: ignore[arg-type]
+    _no_shared_sites(sites)
+    return tuple(sites)
+
+
+def _no_shared_sites(sites: list[Site]) -> None:
+    """Two containers of one host cannot share a site file, link or server name."""
+    for field_name in ("ctid", "site_file", "site_link", "server_name"):
+        seen: dict[object, str] = {}
+        for site in sites:
+            value = getattr(site, field_name)
+            if value in seen:
+                shown = value if value is not None else "(the host address)"
+                raise pytest.UsageError(
+                    f"setting {CONTAINERS_KEY} ({CONTAINERS_FLAG}): containers {seen[value]} and "
+                    f"{site.ctid} share {field_name} {shown}; give each container its own"
+                )
+            seen[value] = site.ctid
 
 
 def parse(values: dict[str, str]) -> Settings:
@@ -163,7 +257,20 @@ def parse(values: dict[str, str]) -> Settings:
             parsed[key] = parse_one(value)
         except ValueError as why:
             raise _bad(key, flags[key], value, str(why)) from None
+    containers = values.get(CONTAINERS_KEY, "")
+    if containers.strip():
+        overrides = _overrides(containers, parsed)
+        parsed["ollama_ctid"] = tuple(site.ctid for site in overrides)
+    elif len(parsed["ollama_ctid"]) > 1:  # type: ignore[arg-type]
+        ctids = ", ".join(parsed["ollama_ctid"])  # type: ignore[arg-type]
+        raise pytest.UsageError(
+            f"setting ollama_ctid (--ctid): {ctids} would share one site file; list them in "
+            f"{CONTAINERS_KEY} ({CONTAINERS_FLAG}) with a site_file, site_link and server_name each"
+        )
+    else:
+        overrides = ()
     return Settings(
+        overrides=overrides,
         ctids=parsed["ollama_ctid"],  # type: ignore[arg-type]
         transport=parsed["ollama_ct_transport"],  # type: ignore[arg-type]
         ct_ip=parsed["ollama_ct_ip"],  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ from testinfra.host import Host
 from compliance import backends, parsers, probes
 from compliance.evidence import CheckFailed, EvidenceLog
 from compliance.facts import Fact, FactStore, Runner
-from compliance.settings import Settings
+from compliance.settings import Settings, Site
 
 
 @dataclass
@@ -36,6 +36,7 @@ class Container:
     ctid: str
     host: Host
     store: FactStore
+    site: Site
 
     @property
     def label(self) -> str:
@@ -64,7 +65,8 @@ class Fleet:
             for ctid in settings.ctids:
                 ct_host = backends.container(host, ctid, settings.transport)
                 store = FactStore(f"ct {ctid} on {label}", _runner(ct_host), probes.ct_probes())
-                fleet.containers.append(Container(pve, ctid, ct_host, store))
+                site = settings.site(ctid)
+                fleet.containers.append(Container(pve, ctid, ct_host, store, site))
         return fleet
 
     def host(self, label: str) -> ProxmoxHost:
@@ -73,16 +75,14 @@ class Fleet:
     def container(self, label: str) -> Container:
         return next(c for c in self.containers if c.label == label)
 
-    def warm(self) -> None:
-        """Gather every host's facts, then every running container's, in parallel."""
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda h: h.store.prefetch(), self.hosts))
-            running = [c for c in self.containers if c.running()]
-            list(pool.map(lambda c: c.store.prefetch(), running))
+    def containers_on(self, host: ProxmoxHost) -> list[Container]:
+        return [c for c in self.containers if c.pve is host]
 
-    def round_trips(self) -> int:
-        stores = [h.store for h in self.hosts] + [c.store for c in self.containers]
-        return sum(s.round_trips for s in stores)
+    def warm(self, containers: list[Container]) -> None:
+        """Gather the facts of these containers (those running) in parallel."""
+        running = [c for c in containers if c.running()]
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(lambda c: c.store.prefetch(), running))
 
 
 def _runner(host: Host) -> Runner:
@@ -117,8 +117,8 @@ class Target:
 
 def ct_ip(fleet: Fleet, ct: Container) -> tuple[str | None, str]:
     """(the container's IPv4 the proxy must target, how it was found)."""
-    if fleet.settings.ct_ip:
-        return fleet.settings.ct_ip, "setting ollama_ct_ip"
+    if ct.site.ct_ip:
+        return ct.site.ct_ip, "setting ollama_ct_ip"
     config = parsers.pct_config(ct.pve.store.get(f"ct_config_{ct.ctid}").output)
     net = parsers.net0(config.get("net0", ""))
     live = parsers.ipv4_addresses(ct.store.get("addresses").output)

@@ -22,7 +22,7 @@ class NginxSite(Fix):
     requires = ("systemd_unit",)
 
     def plan(self, ctx: Context) -> Plan:
-        settings = ctx.fleet.settings
+        settings = ctx.container.site
         site, link = settings.site_file, settings.site_link
         address, how = ct_ip(ctx.fleet, ctx.container)
         if address is None:
@@ -33,7 +33,8 @@ class NginxSite(Fix):
             raise NotRemediable(f"refused before any change: {why}") from None
         store = ctx.container.pve.store
         tested = parsers.nginx_test(store.get("nginx_t").rc, store.get("nginx_t").output)
-        if not tested.ok and tested.error_file not in (site, link):
+        ours = {p for c in ctx.fleet.containers for p in (c.site.site_file, c.site.site_link)}
+        if not tested.ok and tested.error_file not in ours:
             raise NotRemediable(
                 f"nginx -t already fails in {tested.error_file or 'the config'} (not our site): "
                 f"{tested.error}. Fix that file first; nothing was changed, nginx not reloaded"
@@ -61,7 +62,7 @@ class NginxSite(Fix):
         return "nginx -s reload" if running else "nginx"
 
     def _apply(self, ctx: Context, want: str, running: bool) -> None:
-        settings, pve = ctx.fleet.settings, ctx.pve
+        settings, pve = ctx.container.site, ctx.pve
         site, link = settings.site_file, settings.site_link
         pve.clean_temps(site, link)
         try:
@@ -96,7 +97,7 @@ class NginxSite(Fix):
             return "nginx is not running"
         if state.stale_files():
             return f"reload not in effect yet ({', '.join(state.stale_files())})"
-        url = ctx.fleet.settings.proxy_url_for(ctx.container.pve.address) + "api/tags"
+        url = ctx.container.site.proxy_url_for(ctx.container.pve.address) + "api/tags"
         fact, reply = fetch(url, timeout=3.0)
         _models, problems = tags_problems(reply)
         return f"{url}: {'; '.join(problems)} ({fact.output[:120]})" if problems else None

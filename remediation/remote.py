@@ -10,6 +10,8 @@ from shlex import quote
 
 from testinfra.host import Host
 
+from compliance import backends
+
 BACKUP_ROOT = "/var/backups/ollama-compliance"
 MISSING = "@@missing"
 
@@ -45,7 +47,7 @@ class Remote:
 
     def run(self, command: str, *args: str, label: str | None = None) -> Step:
         """Run a command; the report shows `label` (if given) instead of a long script."""
-        result = self.host.run(command, *args)
+        result = backends.run(self.host, command, *args)
         shown = label or self.host.backend.quote(command, *args)
         step = Step(self.where, shown, result.rc, (result.stdout + result.stderr).strip())
         self.steps.append(step)
@@ -59,7 +61,7 @@ class Remote:
             f"if [ -f {quote(p)} ]; then cat {quote(p)}; else echo {MISSING}; fi; "
             for p in paths
         )
-        out = self.host.run(script).stdout
+        out = backends.run(self.host, script).stdout
         files: dict[str, str | None] = {}
         for chunk in out.split(f"@@{marker} ")[1:]:
             path, _, body = chunk.partition("\n")

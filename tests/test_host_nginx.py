@@ -13,14 +13,14 @@ from compliance.targets import ct_ip
 @pytest.mark.fix("nginx_site")
 def test_pve_site_file(pve, container, fleet):
     """The site has no placeholder, `location /ollama/`, the rewrite, proxy_pass to the CT's IP."""
-    settings = fleet.settings
-    fact = pve.fact("site")
-    pve.require(fact.ok, f"{settings.site_file} exists", "it does not exist")
+    site_settings = container.site
+    fact = pve.fact(f"site_{container.ctid}")
+    pve.require(fact.ok, f"{site_settings.site_file} exists", "it does not exist")
     site = parsers.site_file(fact.output.partition("\n")[2])
     wrong = []
     if site.placeholders:
         wrong.append(f"placeholders left: {', '.join(site.placeholders)}")
-    want_name = settings.server_name_for(container.pve.address)
+    want_name = site_settings.server_name_for(container.pve.address)
     if want_name not in site.server_names:
         wrong.append(f"server_name {' '.join(site.server_names) or '(none)'} (want {want_name})")
     if not site.location_ollama:
@@ -29,29 +29,26 @@ def test_pve_site_file(pve, container, fleet):
         wrong.append("no `rewrite ^/ollama/(.*)$ /$1 break;` in it")
     pve.require(not wrong, "the plan's site, placeholders filled in", "; ".join(wrong))
     target = parsers.proxy_target(site.proxy_pass)
-    if not container.running() and not settings.ct_ip:
+    if not container.running() and not site_settings.ct_ip:
         pytest.skip(f"CT {container.ctid} not running: its IP cannot be compared with proxy_pass")
     address, how = ct_ip(fleet, container)
     pve.note(f"container IP {address}: {how}")
     want = f"http://{address}:11434"
     pve.require(
-        target == (address, 11434),
-        f"proxy_pass {want}",
-        f"proxy_pass {site.proxy_pass or '(none)'}",
+        target == (address, 11434), f"proxy_pass {want}", f"proxy_pass {site.proxy_pass or '-'}"
     )
 
 
 @pytest.mark.fix("nginx_site")
-def test_pve_site_enabled(pve, fleet):
-    """sites-enabled/ollama_proxy is a symlink to the site file."""
-    settings = fleet.settings
-    fact = pve.fact("site_link")
+def test_pve_site_enabled(pve, container):
+    """The sites-enabled link is a symlink to the site file."""
+    site = container.site
+    fact = pve.fact(f"site_link_{container.ctid}")
     kind, _, target = fact.output.strip().partition(" ")
-    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(settings.site_link), target))
-    pve.require(kind == "link", f"{settings.site_link} is a symlink", kind or "(no answer)")
-    pve.require(
-        resolved == settings.site_file, f"link to {settings.site_file}", f"link to {target}"
-    )
+    resolved = posixpath.normpath(posixpath.join(posixpath.dirname(site.site_link), target))
+    pve.require(kind == "link", f"{site.site_link} is a symlink", kind or "(no answer)")
+    want = site.site_file
+    pve.require(resolved == want, f"link to {want}", f"link to {target}")
 
 
 @pytest.mark.fix("nginx_site")
@@ -59,8 +56,9 @@ def test_pve_nginx_valid(pve, fleet):
     """`nginx -t` succeeds."""
     fact = pve.fact("nginx_t")
     result = parsers.nginx_test(fact.rc, fact.output)
-    ours = result.error_file in (fleet.settings.site_file, fleet.settings.site_link)
-    culprit = f" (in {result.error_file}{', our site' if ours else ', not our site'})"
+    ours = {p for c in fleet.containers for p in (c.site.site_file, c.site.site_link)}
+    mine = result.error_file in ours
+    culprit = f" (in {result.error_file}{', our site' if mine else ', not our site'})"
     found = (result.error or "no 'test is successful'") + (culprit if result.error_file else "")
     pve.require(result.ok, "syntax is ok, test is successful", found)
     for warning in result.warnings:
@@ -74,7 +72,5 @@ def test_pve_nginx_running(pve):
     pve.require(state.running, "nginx master and workers running", "nginx is not running")
     stale = state.stale_files()
     pve.require(
-        not stale,
-        "no config file changed since the workers started",
-        f"changed: {', '.join(stale)}",
+        not stale, "no config change since the workers started", f"changed: {', '.join(stale)}"
     )

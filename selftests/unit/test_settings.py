@@ -44,8 +44,6 @@ def test_settings_are_frozen():
     ("key", "value", "field", "expected"),
     [
         ("ctid", "955", "ctids", ("955",)),
-        ("ctid", "955,956", "ctids", ("955", "956")),
-        ("ctid", " 955 , 1001 ", "ctids", ("955", "1001")),
         ("ctid", "100", "ctids", ("100",)),
         ("ctid", "999999999", "ctids", ("999999999",)),
         ("ct_transport", "pct", "transport", "pct"),
@@ -181,3 +179,46 @@ def test_explicit_values_win_over_the_host(host):
     settings = parse(values(proxy_url="https://gw.example.com/llm", server_name="ollama.lan"))
     assert settings.proxy_url_for(host) == "https://gw.example.com/llm/"
     assert settings.server_name_for(host) == "ollama.lan"
+
+
+def test_several_ctids_without_their_own_sites_are_refused():
+    with pytest.raises(pytest.UsageError, match="would share one site file"):
+        parse(values(ctid="955,956"))
+
+
+def test_containers_lines_give_each_ct_its_own_site():
+    raw = values(server_name="127.0.0.1")
+    raw["ollama_containers"] = (
+        "955\n"
+        "956 site_file=/etc/nginx/sites-available/o956 site_link=/etc/nginx/sites-enabled/o956 "
+        "server_name=127.0.9.56 ct_ip=10.0.3.56"
+    )
+    settings = parse(raw)
+    assert settings.ctids == ("955", "956")
+    assert settings.site("955").site_file == PLAN_SITE_FILE
+    assert settings.site("955").proxy_url_for("10.0.0.2") == "http://127.0.0.1/ollama/"
+    other = settings.site("956")
+    assert other.site_link == "/etc/nginx/sites-enabled/o956"
+    assert other.ct_ip == "10.0.3.56"
+    assert other.proxy_url_for("10.0.0.2") == "http://127.0.9.56/ollama/"
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    [
+        ("955\n956", "share ctid|share site_file"),
+        ("955\n956 server_name=x.lan", "share site_file"),
+        ("95x", "not a container id"),
+        ("955 colour=red", "use key=value"),
+        ("955 ct_ip=10.0.3", "ct_ip: "),
+        ("955 server_name=a;b", "server_name: "),
+        ("955 site_file=rel/path", "site_file: "),
+    ],
+)
+def test_bad_containers_lines_name_the_setting(lines, message):
+    raw = values()
+    raw["ollama_containers"] = lines
+    with pytest.raises(pytest.UsageError, match=message) as caught:
+        parse(raw)
+    assert "ollama_containers" in str(caught.value)
+    assert "\n" not in str(caught.value)
