@@ -50,6 +50,7 @@ class Outcome:
     plan: Plan
     steps: list[Step]
     seconds: float
+    started: float = 0.0  # epoch seconds, for proving fixes on one host never overlap
 
     def text(self) -> str:
         lines = [f"fix {self.fix} on {self.target}: {self.status} ({self.seconds:.1f}s)"]
@@ -99,7 +100,7 @@ class Fix(ABC):
 
     def run(self, ctx: Context) -> Outcome:
         """Plan, then (unless dry run) apply; never raises for an expected failure."""
-        began = time.monotonic()
+        began, wall = time.monotonic(), time.time()
         first = (len(ctx.ct.steps), len(ctx.pve.steps))
         label = ctx.container.label if self.target == "ct" else ctx.container.pve.label
         plan = Plan()
@@ -119,7 +120,7 @@ class Fix(ABC):
             status, message = FAILED, str(why)
         seconds = time.monotonic() - began
         steps = ctx.ct.steps[first[0] :] + ctx.pve.steps[first[1] :]
-        return Outcome(self.name, label, status, message, plan, steps, seconds)
+        return Outcome(self.name, label, status, message, plan, steps, seconds, wall)
 
 
 def wait_until(check: Callable[[], str | None], seconds: float, every: float = 0.3) -> str | None:

@@ -16,7 +16,7 @@ import pytest
 from compliance.evidence import ReportedFailure
 from compliance.plugin import fleet_of
 from compliance.targets import Container, Fleet
-from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, UNCHANGED, Context, Outcome
+from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, Context, Outcome
 from remediation.registry import FIXES
 from remediation.remote import BACKUP_ROOT, Remote
 
@@ -96,12 +96,7 @@ class Remediator:
                 outcome = Outcome(name, box.label, NOT_REMEDIABLE, why, before.plan, [], 0.0)
                 self.outcomes[key] = outcome
                 return outcome
-        fleet = fleet_of(self.config)
-        with host_lock(box.pve.label):
-            outcome = fix.run(self._context(fleet, box))
-        if outcome.status != UNCHANGED:
-            box.store.invalidate()
-            box.pve.store.invalidate()
+        outcome = fix.run(self._context(fleet_of(self.config), box))
         self.outcomes[key] = outcome
         return outcome
 
@@ -113,26 +108,40 @@ class Remediator:
             marker = item.get_closest_marker("fix")
             if marker is None or "target_id" not in getattr(item, "funcargs", {}):
                 raise
-            outcome = self.remedy(str(marker.args[0]), self._container(item))
-            item.stash[OUTCOME] = outcome
-            item.user_properties += [
-                ("fix", outcome.fix),
-                ("fix_status", outcome.status),
-                ("fix_seconds", f"{outcome.seconds:.2f}"),
-                ("fix_log", outcome.text()),
-            ]
-            if outcome.status in (FAILED, NOT_REMEDIABLE, PLANNED):
-                raise ReportedFailure(f"{failure}\n\n{outcome.text()}") from None
-            try:
-                item.runtest()
-            except Exception as again:
-                raise ReportedFailure(
-                    f"still failing after fix {outcome.fix} ({outcome.status}):\n{again}\n\n"
-                    f"{outcome.text()}"
-                ) from None
-            item.stash[FIXED] = True
-            item.user_properties.append(("result", "fixed"))
-            return None
+            box = self._container(item)
+            # Fix and re-check under the host's lock: no other process changes it meanwhile.
+            with host_lock(box.pve.label):
+                return self._fix_and_recheck(item, failure, str(marker.args[0]), box)
+
+    def _fix_and_recheck(
+        self, item: pytest.Item, failure: Exception, name: str, box: Container
+    ) -> None:
+        box.store.invalidate()  # plan from the state as it is now, under the lock
+        box.pve.store.invalidate()
+        outcome = self.remedy(name, box)
+        item.stash[OUTCOME] = outcome
+        item.user_properties += [
+            ("fix", outcome.fix),
+            ("fix_status", outcome.status),
+            ("fix_seconds", f"{outcome.seconds:.2f}"),
+            ("fix_started", f"{outcome.started:.3f}"),
+            ("fix_finished", f"{outcome.started + outcome.seconds:.3f}"),
+            ("fix_log", outcome.text()),
+        ]
+        if outcome.status in (FAILED, NOT_REMEDIABLE, PLANNED):
+            raise ReportedFailure(f"{failure}\n\n{outcome.text()}") from None
+        box.store.invalidate()  # another process may have changed the host meanwhile
+        box.pve.store.invalidate()
+        try:
+            item.runtest()
+        except Exception as again:
+            raise ReportedFailure(
+                f"still failing after fix {outcome.fix} ({outcome.status}):\n{again}\n\n"
+                f"{outcome.text()}"
+            ) from None
+        item.stash[FIXED] = True
+        item.user_properties.append(("result", "fixed"))
+        return None
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_makereport(

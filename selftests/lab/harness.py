@@ -50,6 +50,10 @@ class Run:
     seconds: float
     checks: dict[str, CheckResult] = field(default_factory=dict)
     report_dir: Path | None = None
+    rows: dict[tuple[str, str], CheckResult] = field(default_factory=dict)
+
+    def failed_rows(self) -> set[tuple[str, str]]:
+        return {key for key, row in self.rows.items() if row.status in ("failed", "error")}
 
     def with_status(self, status: str) -> set[str]:
         return {name for name, result in self.checks.items() if result.status == status}
@@ -68,8 +72,14 @@ def check_id(testcase_name: str) -> str:
     return re.sub(r"^test_(ct|pve|runner)_", "", base)
 
 
-def read_junit(path: Path) -> dict[str, CheckResult]:
-    results: dict[str, CheckResult] = {}
+def target_of(testcase_name: str) -> str:
+    """`test_ct_x[proxmox-ct955]` (or with xdist's `@group`) -> `proxmox-ct955`."""
+    inside = testcase_name.partition("[")[2].rstrip("]")
+    return inside.split("@", 1)[0]
+
+
+def read_junit(path: Path) -> dict[tuple[str, str], CheckResult]:
+    results: dict[tuple[str, str], CheckResult] = {}
     for case in ET.parse(path).getroot().iter("testcase"):
         props = {p.get("name", ""): p.get("value", "") for p in case.iter("property")}
         status, message = "passed", ""
@@ -79,7 +89,8 @@ def read_junit(path: Path) -> dict[str, CheckResult]:
                 status = "failed" if tag == "failure" else tag
                 message = (node.get("message") or "") + "\n" + (node.text or "")
                 break
-        results[check_id(case.get("name", ""))] = CheckResult(status, message, props)
+        name = case.get("name", "")
+        results[(check_id(name), target_of(name))] = CheckResult(status, message, props)
     return results
 
 
@@ -102,7 +113,7 @@ def run_suite(
         "-rA",
         *args,
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTEST"))}
     began = time.monotonic()
     proc = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env, check=False
@@ -111,5 +122,20 @@ def run_suite(
         proc.returncode, proc.stdout + proc.stderr, time.monotonic() - began, report_dir=tmp_path
     )
     if junit.exists():
-        run.checks = read_junit(junit)
+        run.rows = read_junit(junit)
+        run.checks = {check: row for (check, _target), row in run.rows.items()}
     return run
+
+
+def fleet_args(ctids: list[int]) -> list[str]:
+    """`--container` flags giving each lab container its own site (as lab/plan.py lays them)."""
+    from lab.plan import site_for
+
+    args = []
+    for ctid in ctids:
+        site = site_for(ctid)
+        args.append(
+            f"--container={ctid} site_file={site.file} site_link={site.link} "
+            f"server_name={site.server_name}"
+        )
+    return args
