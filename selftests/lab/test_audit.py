@@ -159,3 +159,13 @@ def test_bad_setting_is_one_line(flag, setting, tmp_path):
     assert len(errors) == 1, run.explain()
     assert setting in errors[0]
     assert "Traceback" not in run.output
+
+
+def test_audit_without_fix_changes_nothing(tmp_path):
+    from lab import snapshot
+
+    states.reset()
+    before = snapshot.snapshot()
+    run = run_suite(tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    assert snapshot.snapshot() == before

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
+import ipaddress
+from pathlib import Path
+
 import pytest
 
 from compliance import parsers
@@ -115,6 +120,17 @@ def test_timespan_seconds(value, seconds):
     assert parsers.timespan_seconds(value) == pytest.approx(seconds)
 
 
+def _load_standin():
+    path = Path(__file__).resolve().parents[2] / "lab" / "standin" / "ollama"
+    loader = importlib.machinery.SourceFileLoader("ollama_standin", str(path))
+    module = importlib.util.module_from_spec(importlib.util.spec_from_loader(loader.name, loader))
+    loader.exec_module(module)
+    return module
+
+
+STANDIN = _load_standin()
+
+
 @pytest.mark.parametrize(
     ("value", "scheme", "host", "port", "everywhere"),
     [
@@ -156,3 +172,7 @@ def test_ollama_host(value, scheme, host, port, everywhere):
     bound = parsers.ollama_host(value)
     assert (bound.scheme, bound.host, bound.port) == (scheme, host, port)
     assert bound.all_interfaces is everywhere
+    # The lab's Ollama stand-in must bind where the suite thinks Ollama binds.
+    standin = STANDIN.parse_ollama_host(value)
+    assert (standin[0], standin[2]) == (scheme, port)
+    assert standin[1] == host or ipaddress.ip_address(standin[1]) == ipaddress.ip_address(host)

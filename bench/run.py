@@ -1,0 +1,172 @@
+"""Benchmark the suite on the lab against a plain shell floor and an Ansible playbook.
+
+Each comparison alternates A B A B (so drift hits both sides), takes the median of the runs,
+checks every run succeeded (a failed run's time means nothing), and prints a table with the
+ratio and the target. Needs the lab (`lab/up --containers 4`); changes the lab's state.
+
+    python3 bench/run.py [--runs 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from lab import states  # noqa: E402
+from lab.plan import site_for  # noqa: E402
+
+SUITE = [
+    sys.executable,
+    "-m",
+    "pytest",
+    "--ssh-config=lab/ssh_config",
+    "--hosts=proxmox",
+    "-q",
+    "-p",
+    "no:cacheprovider",
+]
+FLOOR = ["sh", "bench/floor.sh", "lab/ssh_config", "955"]
+ANSIBLE = [
+    "ansible-playbook",
+    "-i",
+    "bench/ansible/inventory.ini",
+    "-e",
+    "ansible_ssh_common_args='-F lab/ssh_config'",
+    "bench/ansible/playbook.yml",
+]
+FLEET = [955, 956, 957, 958]
+
+
+def containers(ctids: list[int]) -> list[str]:
+    return [
+        f"--container={c} site_file={site_for(c).file} site_link={site_for(c).link} "
+        f"server_name={site_for(c).server_name}"
+        for c in ctids
+    ]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One side of a comparison: a command and the state it starts from (set up untimed)."""
+
+    name: str
+    command: list[str]
+    setup: Callable[[], None]
+
+
+@dataclass(frozen=True)
+class Comparison:
+    title: str
+    a: Side
+    b: Side
+    target: float  # A/B must be at most this
+
+
+def compliant() -> None:
+    states.make_compliant()
+
+
+def manual() -> None:
+    states.reset()
+
+
+def fleet_compliant() -> None:
+    for ctid in FLEET:
+        states.make_compliant(ctid)
+
+
+def timed(side: Side) -> float:
+    side.setup()
+    env = dict(os.environ, ANSIBLE_CONFIG=str(REPO / "bench/ansible/ansible.cfg"))
+    began = time.perf_counter()
+    proc = subprocess.run(side.command, cwd=REPO, capture_output=True, text=True, env=env)
+    seconds = time.perf_counter() - began
+    if proc.returncode != 0:
+        tail = (proc.stdout + proc.stderr)[-1500:]
+        raise SystemExit(f"bench: {side.name} failed (exit {proc.returncode}):\n{tail}")
+    return seconds
+
+
+def compare(item: Comparison, runs: int) -> tuple[float, float]:
+    a_times, b_times = [], []
+    for _ in range(runs):
+        a_times.append(timed(item.a))
+        b_times.append(timed(item.b))
+    return statistics.median(a_times), statistics.median(b_times)
+
+
+def comparisons() -> list[Comparison]:
+    audit = Side("audit", SUITE, compliant)
+    return [
+        Comparison("audit vs shell floor (one ssh)", audit, Side("floor", FLOOR, compliant), 2.0),
+        Comparison(
+            "audit vs Ansible --check",
+            audit,
+            Side("ansible --check", [*ANSIBLE, "--check"], compliant),
+            0.25,
+        ),
+        Comparison(
+            "--fix from manual setup vs Ansible converge",
+            Side("--fix", [*SUITE, "--fix"], manual),
+            Side("ansible", ANSIBLE, manual),
+            0.5,
+        ),
+        Comparison(
+            "--fix with nothing to change vs audit",
+            Side("--fix (no change)", [*SUITE, "--fix"], compliant),
+            audit,
+            1.2,
+        ),
+        Comparison(
+            "4 containers with -n 4 vs 1 container",
+            Side(
+                "4 CTs -n 4",
+                [*SUITE, "-n", "4", "--dist", "loadgroup", *containers(FLEET)],
+                fleet_compliant,
+            ),
+            Side("1 CT", [*SUITE, *containers(FLEET[:1])], fleet_compliant),
+            1.6,
+        ),
+    ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs per side (median; default 5)")
+    args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    rows = []
+    for item in comparisons():
+        a, b = compare(item, args.runs)
+        ratio = a / b
+        rows.append((item.title, a, b, ratio, item.target, ratio <= item.target))
+        print(f"  {item.title}: {a:.2f}s vs {b:.2f}s", file=sys.stderr)
+    lines = [
+        f"| comparison (A vs B), medians of {args.runs} alternating runs | A s | B s | A/B | "
+        "target | met |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {t} | {a:.2f} | {b:.2f} | {r:.2f}x | <= {g}x | {'yes' if ok else 'NO'} |"
+        for t, a, b, r, g, ok in rows
+    ]
+    table = "\n".join(lines)
+    print(table)
+    (REPO / "reports").mkdir(exist_ok=True)
+    (REPO / "reports/bench.md").write_text(table + "\n")
+    states.reset()
+
+
+if __name__ == "__main__":
+    main()
