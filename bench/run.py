@@ -143,11 +143,18 @@ def comparisons() -> list[Comparison]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per side (median; default 5)")
+    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-5)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    chosen = comparisons()
+    if args.only:
+        try:
+            chosen = [chosen[int(n) - 1] for n in args.only.split(",")]
+        except (ValueError, IndexError):
+            parser.error(f"--only takes numbers 1-{len(chosen)}, comma separated")
     rows = []
-    for item in comparisons():
+    for item in chosen:
         a, b = compare(item, args.runs)
         ratio = a / b
         rows.append((item.title, a, b, ratio, item.target, ratio <= item.target))

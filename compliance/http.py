@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import requests
-
 from compliance.facts import Fact
 from compliance.parsers import HttpReply
 
@@ -12,6 +10,8 @@ TIMEOUT_S = 5.0
 
 def fetch(url: str, timeout: float = TIMEOUT_S) -> tuple[Fact, HttpReply | None]:
     """GET `url` ignoring proxy variables; the exchange doubles as evidence."""
+    import requests  # imported here: the preflight warms it up while ssh is busy
+
     command = f"GET {url}"
     session = requests.Session()
     session.trust_env = False

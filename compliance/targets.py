@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import NoReturn
 
@@ -77,12 +76,6 @@ class Fleet:
 
     def containers_on(self, host: ProxmoxHost) -> list[Container]:
         return [c for c in self.containers if c.pve is host]
-
-    def warm(self, containers: list[Container]) -> None:
-        """Gather the facts of these containers (those running) in parallel."""
-        running = [c for c in containers if c.running()]
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda c: c.store.prefetch(), running))
 
 
 def _runner(host: Host) -> Runner:
