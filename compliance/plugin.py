@@ -12,6 +12,7 @@ import pytest
 
 from compliance import backends, settings
 from compliance.evidence import ReportedFailure
+from compliance.report import attach_html
 from compliance.targets import Container, Fleet, ProxmoxHost, Target, skip_unless_running
 
 FLEET = pytest.StashKey[Fleet]()
@@ -181,17 +182,7 @@ def pytest_runtest_makereport(
         report.backend = backend  # type: ignore[attr-defined]
         item.user_properties.append(("backend", backend))
         item.user_properties.append(("evidence", evidence))
-        extras = getattr(report, "extras", [])
-        extras.append(
-            {
-                "name": "evidence",
-                "format_type": "html",
-                "content": f"<pre>{html.escape(evidence or '(no command was needed)')}</pre>",
-                "mime_type": None,
-                "extension": None,
-            }
-        )
-        report.extras = extras  # type: ignore[attr-defined]
+        attach_html(report, "evidence", "", evidence or "(no command was needed)")
     return report
 
 

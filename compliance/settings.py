@@ -20,10 +20,10 @@ _SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")
 
 # (ini key, CLI flag, default, help)
 SETTINGS: tuple[tuple[str, str, str, str], ...] = (
-    ("ollama_ctid", "--ctid", "955", "container id(s) of the Ollama CT, comma separated"),
+    ("ollama_ctid", "--ctid", "955", "id of the Ollama CT (several: --container)"),
     ("ollama_ct_transport", "--ct-transport", "pct", "how the host enters a CT: pct | lxc-attach"),
     ("ollama_ct_ip", "--ct-ip", "auto", "CT IPv4 the proxy targets, or auto"),
-    ("ollama_proxy_url", "--proxy-url", "", "proxied base URL (default http://<host>/ollama/)"),
+    ("ollama_proxy_url", "--proxy-url", "", "proxied URL (default http://<server name>/ollama/)"),
     ("ollama_server_name", "--server-name", "", "nginx server_name (default: host address)"),
     ("ollama_site_file", "--site-file", PLAN_SITE_FILE, "nginx site file on the host"),
     ("ollama_site_link", "--site-link", PLAN_SITE_LINK, "symlink enabling the site"),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import html
 import tempfile
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ import pytest
 
 from compliance.evidence import ReportedFailure
 from compliance.plugin import fleet_of
+from compliance.report import attach_html
 from compliance.targets import Container, Fleet
 from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, Context, Outcome
 from remediation.registry import FIXES
@@ -151,17 +151,7 @@ class Remediator:
         if call.when == "call" and OUTCOME in item.stash:
             outcome = item.stash[OUTCOME]
             report.fix_status = "fixed" if item.stash.get(FIXED, False) else outcome.status  # type: ignore[attr-defined]
-            extras = getattr(report, "extras", [])
-            extras.append(
-                {
-                    "name": "fix",
-                    "format_type": "html",
-                    "content": f"<h4>Remediation</h4><pre>{html.escape(outcome.text())}</pre>",
-                    "mime_type": None,
-                    "extension": None,
-                }
-            )
-            report.extras = extras  # type: ignore[attr-defined]
+            attach_html(report, "fix", "Remediation", outcome.text())
         return report
 
     def pytest_report_teststatus(
