@@ -87,6 +87,9 @@ def host_address(host: Host) -> str:
     name = str(getattr(getattr(backend, "host", None), "name", "") or backend.get_hostname())
     if backend.NAME == "local" or name in ("", "local"):
         return "127.0.0.1"
+    if backend.NAME == "ansible":  # the inventory's ansible_host, as Ansible would connect
+        variables = backend.ansible_runner.get_variables(backend.host)
+        return str(variables.get("ansible_host", backend.host))
     config_path = getattr(backend, "ssh_config", None) or os.path.expanduser("~/.ssh/config")
     if os.path.exists(config_path):
         ssh_config = paramiko.SSHConfig.from_path(config_path)

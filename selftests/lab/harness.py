@@ -105,7 +105,7 @@ def run_suite(
         "-m",
         "pytest",
         f"--ssh-config={ssh_config}",
-        "--hosts=proxmox",
+        *(() if any(a.startswith("--hosts=") for a in args) else ("--hosts=proxmox",)),
         "-p",
         "no:cacheprovider",
         f"--junitxml={junit}",

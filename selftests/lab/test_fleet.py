@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from lab import states
-from selftests.lab.harness import CHECKS, fleet_args, run_suite
+from selftests.lab.harness import CHECKS, SSH_CONFIG, fleet_args, run_suite
 
 FLEET = [955, 956, 957]
 HOST_CHECKS = {"nginx_valid", "nginx_running"}
@@ -59,3 +59,38 @@ def test_parallel_converge_of_three_containers(tmp_path):
         assert end <= next_start + 0.01, "two fixes ran against the host at the same time"
     audit = run_suite(*fleet_args(FLEET), tmp_path=tmp_path / "audit")
     assert audit.rc == 0, audit.explain()
+
+
+def test_two_hosts_are_audited_and_reported_apart(tmp_path):
+    """--hosts with two specs (two ssh aliases of the lab host): every row says which host."""
+    states.make_compliant()
+    config = tmp_path / "ssh_config"
+    text = SSH_CONFIG.read_text()
+    config.write_text(text + "\n" + text.replace("Host proxmox", "Host pve-b"))
+    run = run_suite("--hosts=proxmox,pve-b", ssh_config=config, tmp_path=tmp_path / "r")
+    assert run.rc == 0, run.explain()
+    targets = {target for _check, target in run.rows}
+    assert targets == {"proxmox", "proxmox-ct955", "pve-b", "pve-b-ct955"}
+    assert all(row.status == "passed" for row in run.rows.values())
+
+
+def test_ansible_inventory_and_lxc_attach_transport(tmp_path):
+    """testinfra's ansible:// inventory as --hosts, and the plain-LXC transport."""
+    states.make_compliant()
+    key = SSH_CONFIG.parent / ".state" / "id_ed25519"
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text(
+        "[pve]\n"
+        f"proxmox ansible_host=127.0.0.1 ansible_port=2222 ansible_user=pvelab "
+        f"ansible_ssh_private_key_file={key} "
+        "ansible_ssh_common_args='-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null'\n"
+    )
+    run = run_suite(
+        f"--hosts=ansible://all?ansible_inventory={inventory}",
+        "--ct-transport=lxc-attach",
+        tmp_path=tmp_path / "r",
+    )
+    assert run.rc == 0, run.explain()
+    assert len(run.rows) == len(CHECKS)
+    evidence = run.rows[("unit_enabled", "proxmox-ct955")].properties["evidence"]
+    assert "ct 955 on proxmox" in evidence
