@@ -169,3 +169,12 @@ def test_audit_without_fix_changes_nothing(tmp_path):
     run = run_suite(tmp_path=tmp_path)
     assert run.rc == 1, run.explain()
     assert snapshot.snapshot() == before
+
+
+def test_missing_container_is_one_failure_and_skips(tmp_path):
+    states.make_compliant()
+    run = run_suite("--ctid=999", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    assert "CT 999 missing" in run.checks["ct_running"].message
+    assert "CT 999 on proxmox is missing" in run.checks["unit_active"].message
+    assert run.with_status("skipped") >= {"profile_script", "unit_active", "proxy_parity"}
