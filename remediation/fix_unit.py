@@ -129,6 +129,8 @@ class SystemdUnit(Fix):
             journal = ct.run("journalctl -u ollama.service -n 15 --no-pager -o cat").output
             for path in changed:
                 ct.restore(path)
+            if steps.enable:
+                ct.run("systemctl disable ollama.service")
             ct.run("systemctl daemon-reload")
             if steps.was_active:
                 ct.run("systemctl restart ollama.service")

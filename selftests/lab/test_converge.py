@@ -165,3 +165,24 @@ def test_killed_fix_leaves_old_or_new_files_and_next_run_converges(delay, tmp_pa
     assert run.rc == 0, run.explain()
     audit = run_suite(tmp_path=tmp_path / "audit")
     assert audit.rc == 0, audit.explain()
+
+
+def test_failed_restart_restores_the_previous_unit(tmp_path):
+    """A fix whose service does not come up puts the old unit back (from its backup)."""
+    states.apply_fault("unit_not_reloaded")
+    unit = config.CT_UNIT
+    before = ct_run(config.CTID, f"cat {unit}").stdout
+    ct_run(config.CTID, f"printf '#!/bin/sh\\necho broken >&2\\nexit 1\\n' > {config.CT_BINARY}")
+    try:
+        run = run_suite("--fix", "-k", "unit_settings", tmp_path=tmp_path)
+        after = ct_run(config.CTID, f"cat {unit}").stdout
+        backups = ct_run(config.CTID, f"cat /var/backups/ollama-compliance/*{unit}").stdout
+    finally:
+        states.reset()
+    assert run.rc == 1, run.explain()
+    row = run.checks["unit_settings"]
+    assert row.properties["fix_status"] == "failed"
+    assert "not healthy" in row.message
+    assert "restored the previous unit" in row.message
+    assert after == before  # the old unit is back, byte for byte
+    assert before in backups
