@@ -182,7 +182,8 @@ def pytest_runtest_makereport(
         report.backend = backend  # type: ignore[attr-defined]
         item.user_properties.append(("backend", backend))
         item.user_properties.append(("evidence", evidence))
-        attach_html(report, "evidence", "", evidence or "(no command was needed)")
+        if report.passed:  # a failure's message already carries its evidence
+            attach_html(report, "evidence", "", evidence or "(no command was needed)")
     return report
 
 
@@ -236,6 +237,10 @@ class HtmlColumns:
     def __init__(self, tally: CheckTally) -> None:
         self.tally = tally
 
+    def pytest_html_report_title(self, report: Any) -> None:
+        fixing = self.tally.config.getoption("fix", False)
+        report.title = "Ollama LXC compliance: " + ("converge (--fix)" if fixing else "audit")
+
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str]
     ) -> None:
@@ -243,6 +248,11 @@ class HtmlColumns:
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells.insert(2, "<th>Backend</th>")
+        if self.tally.config.getoption("fix", False):
+            cells.insert(3, "<th>Fix</th>")
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         cells.insert(2, f"<td>{html.escape(getattr(report, 'backend', ''))}</td>")
+        if self.tally.config.getoption("fix", False):
+            fix = getattr(report, "fix_summary", "")
+            cells.insert(3, f"<td>{html.escape(fix)}</td>")

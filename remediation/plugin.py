@@ -150,8 +150,11 @@ class Remediator:
         report = yield
         if call.when == "call" and OUTCOME in item.stash:
             outcome = item.stash[OUTCOME]
-            report.fix_status = "fixed" if item.stash.get(FIXED, False) else outcome.status  # type: ignore[attr-defined]
-            attach_html(report, "fix", "Remediation", outcome.text())
+            status = "fixed" if item.stash.get(FIXED, False) else outcome.status
+            report.fix_status = status  # type: ignore[attr-defined]
+            report.fix_summary = f"{status}: {outcome.fix}"  # type: ignore[attr-defined]
+            if report.passed:  # a failure's message already carries the fix's output
+                attach_html(report, "fix", "Remediation", outcome.text())
         return report
 
     def pytest_report_teststatus(
