@@ -74,9 +74,6 @@ class Fleet:
     def container(self, label: str) -> Container:
         return next(c for c in self.containers if c.label == label)
 
-    def containers_on(self, host: ProxmoxHost) -> list[Container]:
-        return [c for c in self.containers if c.pve is host]
-
 
 def _runner(host: Host) -> Runner:
     return lambda script: backends.run_text(host, script)

@@ -17,7 +17,6 @@ STAGING = "/run/ollama-compliance/ollama.service"
 OVERRIDES = re.compile(
     r"^\s*(ExecStart|Restart|RestartSec|User|Group)\s*=|^\s*Environment\s*=.*OLLAMA_HOST", re.M
 )
-HEALTH_PROBES = ("unit_show", "listen", "direct_tags", "journal")
 START_TIMEOUT_S = 20.0
 
 
