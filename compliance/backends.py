@@ -118,7 +118,15 @@ def run(host: Host, command: str, *args: str) -> CommandResult:
     return host.run(command, *args)
 
 
-def run_text(host: Host, script: str) -> tuple[int, str]:
-    """Run a /bin/sh script on a host; (exit code, stdout + stderr)."""
-    result = run(host, script)
+BATCH_DEADLINE_S = 120
+TIMED_OUT = 124  # coreutils timeout's exit code
+
+
+def run_text(host: Host, script: str, deadline: int = BATCH_DEADLINE_S) -> tuple[int, str]:
+    """Run a /bin/sh script on a host under a deadline; (exit code, stdout + stderr).
+
+    A hung command on the target (a blocked systemctl, a stuck mount) ends the batch with exit
+    124 after `deadline` seconds instead of hanging the whole run (testinfra #716).
+    """
+    result = run(host, "timeout %s /bin/sh -c %s", str(deadline), script)
     return result.rc, result.stdout + result.stderr

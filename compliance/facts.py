@@ -124,6 +124,8 @@ class FactStore:
         missing = [p.name for p in probes if p.name not in parsed]
         if missing:
             excerpt = output.strip()[-300:] or "(no output)"
+            if rc == 124:  # coreutils timeout
+                excerpt = f"timed out before {missing[0]} finished; {excerpt}"
             raise GatherError(f"{self.where}: probes did not run (exit {rc}): {excerpt}")
         for probe in probes:
             code, text = parsed[probe.name]

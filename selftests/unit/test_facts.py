@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
+import testinfra
 
 from compliance import probes
+from compliance.backends import run_text
 from compliance.facts import Fact, FactStore, GatherError, Probe, batch_script, parse_batch
 
 MARKER = "5f3a9c1e02bd"
@@ -204,3 +207,17 @@ def test_real_container_probes_run_as_one_batch(sh):
     assert store.round_trips == 1
     names = {p.name for p in probes.ct_probes()}
     assert {name: store.get(name).where for name in names} == dict.fromkeys(names, "ct955")
+
+
+def test_a_hung_probe_ends_the_batch_at_the_deadline():
+    """A probe that never returns does not hang the run: the batch fails, naming it."""
+    local = testinfra.get_host("local://")
+    store = FactStore(
+        "local",
+        lambda script: run_text(local, script, deadline=1),
+        [Probe("quick", "echo ok"), Probe("hung", "sleep 30")],
+    )
+    began = time.monotonic()
+    with pytest.raises(GatherError, match="timed out before hung finished"):
+        store.get("quick")
+    assert time.monotonic() - began < 10
