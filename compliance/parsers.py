@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import posixpath
 import re
 from dataclasses import dataclass
 
@@ -215,6 +216,17 @@ def site_file(text: str) -> SiteFile:
         proxy_pass=proxy.group(1) if proxy else "",
         placeholders=tuple(sorted(set(re.findall(r"<[A-Z0-9_]+>", text)))),
     )
+
+
+def link_target(text: str, link: str) -> tuple[str, str]:
+    """(kind, resolved target) from the site_link probe: `link <target>`, `missing`, ...
+
+    A relative target is resolved against the link's directory, as the kernel does.
+    """
+    kind, _, target = text.strip().partition(" ")
+    if kind != "link":
+        return kind or "(no answer)", ""
+    return kind, posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
 
 
 def proxy_target(proxy_pass: str) -> tuple[str, int] | None:

@@ -77,14 +77,6 @@ class Settings:
             ctid, self.site_file, self.site_link, self.server_name, self.proxy_url, self.ct_ip
         )
 
-    def proxy_url_for(self, host_address: str) -> str:
-        """The default site's proxied base URL for a host."""
-        return self.site(self.ctids[0]).proxy_url_for(host_address)
-
-    def server_name_for(self, host_address: str) -> str:
-        """The default site's nginx server_name for a host."""
-        return self.site(self.ctids[0]).server_name_for(host_address)
-
 
 def _url_host(address: str) -> str:
     return f"[{address}]" if ":" in address else address

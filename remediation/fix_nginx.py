@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import posixpath
-
 from compliance import parsers
 from compliance.http import fetch
 from compliance.ollama_api import tags_problems
@@ -39,9 +37,9 @@ class NginxSite(Fix):
                 f"nginx -t already fails in {tested.error_file or 'the config'} (not our site): "
                 f"{tested.error}. Fix that file first; nothing was changed, nginx not reloaded"
             )
-        have = ctx.pve.read(site)[site]
-        target = ctx.pve.run(f"readlink {link}").output
-        linked = posixpath.normpath(posixpath.join(posixpath.dirname(link), target)) == site
+        have = ctx.pve.read(site)[site]  # exact bytes (facts drop the final newline)
+        link_fact = store.get(f"site_link_{ctx.container.ctid}")
+        linked = parsers.link_target(link_fact.output, link) == ("link", site)
         state = parsers.nginx_state(store.get("nginx_state").output)
         plan = Plan()
         if have != want:
@@ -51,7 +49,8 @@ class NginxSite(Fix):
         if not plan.empty or state.stale_files() or not state.running:
             plan.commands.append("nginx -t")
             plan.commands.append(self._reload(ctx, state.running))
-            plan.apply = lambda: self._apply(ctx, want, state.running)
+            write = want if have != want else None
+            plan.apply = lambda: self._apply(ctx, write, not linked, state.running)
         return plan
 
     @staticmethod
@@ -61,14 +60,15 @@ class NginxSite(Fix):
             return "systemctl reload nginx" if running else "systemctl start nginx"
         return "nginx -s reload" if running else "nginx"
 
-    def _apply(self, ctx: Context, want: str, running: bool) -> None:
+    def _apply(self, ctx: Context, want: str | None, relink: bool, running: bool) -> None:
+        """Write the site (if it differs) and the link (if wrong), test, reload, verify."""
         settings, pve = ctx.container.site, ctx.pve
         site, link = settings.site_file, settings.site_link
         pve.clean_temps(site, link)
         try:
-            if pve.install(site, want).rc != 0:
+            if want is not None and pve.install(site, want).rc != 0:
                 raise FixError(f"could not write {site}")
-            if pve.link(link, site).rc != 0:
+            if relink and pve.link(link, site).rc != 0:
                 raise FixError(f"could not link {link}")
             tested = pve.run("nginx -t")
             verdict = parsers.nginx_test(tested.rc, tested.output)

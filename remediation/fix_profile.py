@@ -18,12 +18,14 @@ class ProfileD(Fix):
 
     def plan(self, ctx: Context) -> Plan:
         want = render.template("ollama.sh")
-        stat = ctx.ct.run(f"stat -c '%U:%G %a' {PROFILE_SCRIPT}").output
+        # Owner and mode from the audit's fact; the content read exactly (facts drop the final
+        # newline, as $(...) does, and a missing final newline is a difference worth fixing).
+        stat = ctx.container.store.get("profile").output.partition("\n")[0]
         have = ctx.ct.read(PROFILE_SCRIPT)[PROFILE_SCRIPT]
         plan = Plan()
         if have != want:
             plan.diffs.append(unified_diff(PROFILE_SCRIPT, have, want))
-        elif stat != "root:root 644":
+        elif not stat.startswith("root:root 644 "):
             plan.commands.append(f"chown root:root {PROFILE_SCRIPT}; chmod 0644 {PROFILE_SCRIPT}")
         if not plan.empty:
             plan.apply = lambda: self._apply(ctx, want)

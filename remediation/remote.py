@@ -112,8 +112,13 @@ class Remote:
             label=f"ln -sfn {target} {path}",
         )
 
-    def restore(self, path: str) -> Step:
-        """Put back the backup of `path` (atomically); remove `path` if it had none."""
+    def restore(self, path: str) -> Step | None:
+        """Put back the backup of `path` (atomically); remove `path` if it had none.
+
+        A path this run never changed is left alone (there is nothing of ours to undo).
+        """
+        if path not in self.touched:
+            return None
         p, b, tmp = quote(path), quote(self.backup_path(path)), quote(temp_path(path))
         return self.run(
             f"if [ -e {b} ] || [ -L {b} ]; then cp -a {b} {tmp} && mv -Tf {tmp} {p}; "

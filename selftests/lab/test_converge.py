@@ -186,3 +186,21 @@ def test_failed_restart_restores_the_previous_unit(tmp_path):
     assert "restored the previous unit" in row.message
     assert after == before  # the old unit is back, byte for byte
     assert before in backups
+
+
+@pytest.mark.parametrize(
+    ("fault", "check", "only"),
+    [
+        ("nginx_stopped", "nginx_running", "$ nginx  -> exit 0"),
+        ("unit_disabled", "unit_enabled", "systemctl enable ollama.service"),
+    ],
+)
+def test_fix_changes_only_what_differs(fault, check, only, tmp_path):
+    """A file that already matches is not rewritten (no diff, no install, no backup)."""
+    states.apply_fault(fault)
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 0, run.explain()
+    log = run.checks[check].properties["fix_log"]
+    assert only in log
+    assert "+++ " not in log
+    assert "install " not in log

@@ -220,3 +220,20 @@ def test_nginx_state_not_running(text):
     assert not state.running
     assert state.workers_started is None
     assert state.stale_files() == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("link /usr/local/x/ollama_proxy", ("link", "/usr/local/x/ollama_proxy")),
+        (
+            "link ../sites-available/ollama_proxy",
+            ("link", "/etc/nginx/sites-available/ollama_proxy"),
+        ),
+        ("missing", ("missing", "")),
+        ("not-a-link", ("not-a-link", "")),
+        ("", ("(no answer)", "")),
+    ],
+)
+def test_link_target(text, expected):
+    assert parsers.link_target(text, "/etc/nginx/sites-enabled/ollama_proxy") == expected

@@ -159,10 +159,13 @@ def test_restore_removes_a_file_that_was_not_there(local_remote, tmp_path):
     assert not os.path.lexists(path)
 
 
-def test_restore_without_any_change_keeps_nothing_extra(local_remote, tmp_path):
-    path = tmp_path / "untouched"
-    assert local_remote.restore(str(path)).rc == 0
-    assert not os.path.lexists(path)
+def test_restore_of_a_path_this_run_never_changed_leaves_it_alone(local_remote, tmp_path):
+    absent, present = tmp_path / "untouched", tmp_path / "someone-elses"
+    present.write_text("theirs\n")
+    assert local_remote.restore(str(absent)) is None
+    assert local_remote.restore(str(present)) is None
+    assert not os.path.lexists(absent)
+    assert present.read_text() == "theirs\n"  # no backup of ours does not mean "remove it"
 
 
 def test_restore_after_two_installs_of_a_new_file_removes_it(local_remote, tmp_path):

@@ -170,15 +170,15 @@ def test_server_name_with_an_ipv6_zone_of_metacharacters(value):
 )
 def test_defaults_resolve_per_host(host, proxy_url, server_name):
     settings = parse(values())
-    assert settings.proxy_url_for(host) == proxy_url
-    assert settings.server_name_for(host) == server_name
+    assert settings.site("955").proxy_url_for(host) == proxy_url
+    assert settings.site("955").server_name_for(host) == server_name
 
 
 @pytest.mark.parametrize("host", ["10.0.0.2", "fd00::2", "pve.example.com"])
 def test_explicit_values_win_over_the_host(host):
     settings = parse(values(proxy_url="https://gw.example.com/llm", server_name="ollama.lan"))
-    assert settings.proxy_url_for(host) == "https://gw.example.com/llm/"
-    assert settings.server_name_for(host) == "ollama.lan"
+    assert settings.site("955").proxy_url_for(host) == "https://gw.example.com/llm/"
+    assert settings.site("955").server_name_for(host) == "ollama.lan"
 
 
 def test_several_ctids_without_their_own_sites_are_refused():
