@@ -40,27 +40,38 @@ def bridge_up() -> bool:
     return host_run(["ip", "link", "show", config.BRIDGE], check=False).returncode == 0
 
 
+DNSMASQ_PID = Path("/run/lxc/dnsmasq.pid")
+NETWORK_UP = Path("/run/lxc/network_up")
+
+
 def _dnsmasq_running() -> bool:
+    """lxc-net's dnsmasq is alive: its pid file names a live process called dnsmasq."""
     try:
-        pid = int(Path("/run/lxc/dnsmasq.pid").read_text().strip())
+        pid = int(DNSMASQ_PID.read_text().strip())
+        return Path(f"/proc/{pid}/comm").read_text().strip() == "dnsmasq"
     except (OSError, ValueError):
         return False
-    return Path(f"/proc/{pid}").exists()
 
 
 def ensure_bridge() -> bool:
-    """Start lxc-net (bridge lxcbr0 + dnsmasq DHCP) if the bridge is absent; True if started."""
-    if bridge_up():
-        if not _dnsmasq_running():
-            raise LabError(
-                f"{config.BRIDGE} is up but lxc-net's dnsmasq is not: run"
-                f" '{config.LXC_NET} stop' and lab/up again (running CTs then need a restart)"
-            )
+    """lxc-net up: bridge lxcbr0 with its dnsmasq DHCP; True if (re)started.
+
+    Processes can die while /run survives (a killed session, a crashed dnsmasq): the bridge is
+    then up with no DHCP server, and lxc-net's own marker makes `start` refuse. The stale pid
+    file is removed first (lxc-net's stop would `kill -9` whatever now has that pid), then
+    `stop force` + `start`. A bridge with attached veths survives the stop, so running
+    containers keep their links, and dnsmasq comes back with the same lease file.
+    """
+    if bridge_up() and _dnsmasq_running():
         return False
-    if Path("/run/lxc/network_up").exists():  # stale marker: lxc-net start would refuse
+    if not _dnsmasq_running():
+        DNSMASQ_PID.unlink(missing_ok=True)
+    if NETWORK_UP.exists() or bridge_up():
         host_run([config.LXC_NET, "stop", "force"], check=False)
     host_run([config.LXC_NET, "start"])
-    wait_until(f"bridge {config.BRIDGE}", bridge_up, 10)
+    wait_until(
+        f"bridge {config.BRIDGE} with dnsmasq", lambda: bridge_up() and _dnsmasq_running(), 10
+    )
     return True
 
 

@@ -37,7 +37,7 @@ def up(containers: int = 1, say: Say = print) -> None:
         say(f"packages: installed {' '.join(installed)}" if installed else "packages: present")
         hostsetup.require_tools()
         if hostsetup.ensure_bridge():
-            say(f"lxc-net: started {config.BRIDGE} with dnsmasq")
+            say(f"lxc-net: (re)started {config.BRIDGE} with dnsmasq")
         if not container.exists(config.CTID):
             say(f"CT {config.CTID}: lxc-create debian bookworm (slow the first time) ...")
             container.create(config.CTID)
