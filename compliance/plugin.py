@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import html
 import importlib
 from collections.abc import Generator
@@ -29,6 +30,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # Start-up objects (modules, classes: most of the heap) live until exit: move them out of
+    # the collector's sight, so the automatic collections and pytest's five gc.collect() calls
+    # at exit stop re-scanning them (about 0.3 s of a 1.5 s audit on 2 cores).
+    gc.freeze()
     config.addinivalue_line(
         "markers", "fix(name): the remediation that repairs this check when it fails (--fix)"
     )
