@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 from lab import config
-from lab.shell import LabError, host_run, wait_until
+from lab.shell import LabError, host_run, live_pid, wait_until
 
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 
@@ -46,11 +46,7 @@ NETWORK_UP = Path("/run/lxc/network_up")
 
 def _dnsmasq_running() -> bool:
     """lxc-net's dnsmasq is alive: its pid file names a live process called dnsmasq."""
-    try:
-        pid = int(DNSMASQ_PID.read_text().strip())
-        return Path(f"/proc/{pid}/comm").read_text().strip() == "dnsmasq"
-    except (OSError, ValueError):
-        return False
+    return live_pid(DNSMASQ_PID, "dnsmasq") is not None
 
 
 def ensure_bridge() -> bool:

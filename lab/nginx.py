@@ -11,7 +11,7 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-from lab.shell import LabError, host_run, wait_until
+from lab.shell import LabError, host_run, live_pid, wait_until
 
 PID_FILE = Path("/run/nginx.pid")
 LOCK_FILE = Path("/run/lock/ollama-lab-nginx.lock")
@@ -19,12 +19,7 @@ LOCK_FILE = Path("/run/lock/ollama-lab-nginx.lock")
 
 def master_pid() -> int | None:
     """The running nginx master's pid, or None."""
-    try:
-        pid = int(PID_FILE.read_text().split()[0])
-        comm = Path(f"/proc/{pid}/comm").read_text().strip()
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid if comm == "nginx" else None
+    return live_pid(PID_FILE, "nginx")
 
 
 def worker_pids(master: int | None = None) -> list[int]:

@@ -6,6 +6,7 @@ import shlex
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -15,6 +16,21 @@ CT_ENV = ("HOME=/root", "LANG=C.UTF-8")
 
 class LabError(Exception):
     """A lab step failed; the message is one line meant for the user."""
+
+
+def live_pid(pid_file: Path, comm: str) -> int | None:
+    """The pid in pid_file if it is a live (not zombie) process named comm, else None.
+
+    A pid file outlives its process when that is killed, and the pid may be reused; under
+    a PID 1 that does not reap, a killed daemon also lingers as a zombie with its old name.
+    """
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (OSError, ValueError, IndexError):
+        return None
+    name, rest = stat.split("(", 1)[1].rsplit(")", 1)
+    return pid if name == comm and rest.split()[0] != "Z" else None
 
 
 def _tail(text: str, lines: int = 3) -> str:
