@@ -131,7 +131,7 @@ def comparisons() -> list[Comparison]:
             "4 containers with -n 4 vs 1 container",
             Side(
                 "4 CTs -n 4",
-                [*SUITE, "-n", "4", "--dist", "loadgroup", *containers(FLEET)],
+                [*SUITE, "-n", "4", *containers(FLEET)],
                 fleet_compliant,
             ),
             Side("1 CT", [*SUITE, *containers(FLEET[:1])], fleet_compliant),

@@ -29,11 +29,27 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     settings.add_options(parser)
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist turns `-n N` alone into `--dist load`
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """`-n N` without --dist keeps each target on one worker (facts gathered once per target)."""
+    option = config.option
+    if getattr(option, "numprocesses", None) and option.dist == "no" and not option.distload:
+        option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """Workers parse the original arguments, so they learn the grouping from the controller."""
+    node.workerinput["compliance_loadgroup"] = node.config.option.dist == "loadgroup"
+
+
 def pytest_configure(config: pytest.Config) -> None:
     # Start-up objects (modules, classes: most of the heap) live until exit: move them out of
     # the collector's sight, so the automatic collections and pytest's five gc.collect() calls
     # at exit stop re-scanning them (about 0.3 s of a 1.5 s audit on 2 cores).
     gc.freeze()
+    if getattr(config, "workerinput", {}).get("compliance_loadgroup"):
+        config.option.loadgroup = True  # read by xdist's collection hook in the worker
     config.addinivalue_line(
         "markers", "fix(name): the remediation that repairs this check when it fails (--fix)"
     )
@@ -75,7 +91,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)
     for item in items:
         target = _target_of(item)
-        if target:  # honoured by `pytest -n N --dist loadgroup`
+        if target:  # honoured by `--dist loadgroup`, the default under -n
             item.add_marker(pytest.mark.xdist_group(target))
 
 

@@ -40,12 +40,22 @@ def test_a_fault_in_one_container_fails_only_its_rows(fleet_compliant, tmp_path)
     }, run.explain()
 
 
+def test_n_alone_keeps_each_target_on_one_worker(fleet_compliant, tmp_path):
+    """`-n 2` without --dist groups by target: each container's facts are gathered once."""
+    grouped = run_suite("-n", "2", "-v", *fleet_args(FLEET), tmp_path=tmp_path / "grouped")
+    assert grouped.rc == 0, grouped.explain()
+    assert "scheduling tests via LoadGroupScheduling" in grouped.output
+    # one host batch per worker + one batch per container
+    assert "remote commands this run: 5" in grouped.output, grouped.output
+    spread = run_suite("-n", "2", "-v", "--dist", "load", *fleet_args(FLEET), tmp_path=tmp_path)
+    assert spread.rc == 0, spread.explain()
+    assert "scheduling tests via LoadScheduling" in spread.output  # the user's choice is kept
+
+
 def test_parallel_converge_of_three_containers(tmp_path):
     for ctid in FLEET:
         states.reset(ctid)
-    fix = run_suite(
-        "-n", "3", "--dist", "loadgroup", "--fix", *fleet_args(FLEET), tmp_path=tmp_path
-    )
+    fix = run_suite("-n", "3", "--fix", *fleet_args(FLEET), tmp_path=tmp_path)
     assert fix.rc == 0, fix.explain()
     windows = sorted(
         {
