@@ -6,7 +6,7 @@ import gc
 import html
 import importlib
 from collections.abc import Generator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -19,6 +19,7 @@ from compliance.targets import Container, Fleet, ProxmoxHost, Target, skip_unles
 FLEET = pytest.StashKey[Fleet]()
 SETTINGS = pytest.StashKey[settings.Settings]()
 TARGETS = pytest.StashKey[list[Target]]()
+CONTROLLER_REACH = pytest.StashKey[list[Future[str | None]]]()
 
 # Report and run order: the container exists, then inside it, then the host's nginx, then
 # the end-to-end call. Fixes follow the same order (container before proxy).
@@ -109,6 +110,9 @@ def _is_check(item: pytest.Item) -> bool:
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session: pytest.Session) -> None:
     """Preflight: reach every host once and gather all facts; stop early if a host is down."""
+    if CONTROLLER_REACH in session.config.stash:
+        _controller_preflight(session.config)
+        return
     if session.config.option.collectonly or not any(_is_check(i) for i in session.items):
         return
     fleet = fleet_of(session.config)
@@ -120,9 +124,7 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         # Import requests (~0.3 s of CPU) while the ssh handshakes wait on the network.
         pool.submit(importlib.import_module, "requests")
-        down = [line for line in pool.map(_reach, hosts) if line]
-        if down:
-            pytest.exit("; ".join(down), returncode=3)
+        _stop_if_unreachable(pool, hosts)
         # Every target's facts at once; a CT that cannot be read (stopped, missing) is
         # reported by its own checks, with context, so its errors are not raised here.
         jobs = [pool.submit(h.store.prefetch) for h in hosts]
@@ -130,6 +132,31 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         for job in jobs[: len(hosts)]:
             if job.exception():
                 pytest.exit(f"host facts could not be read: {job.exception()}", returncode=3)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's controller spawns its workers
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under `-n`, the controller reaches every host while its workers spawn."""
+    config = session.config
+    if config.pluginmanager.has_plugin("dsession") and not config.option.collectonly:
+        hosts = fleet_of(config).hosts
+        pool = ThreadPoolExecutor(max_workers=len(hosts), thread_name_prefix="reach")
+        config.stash[CONTROLLER_REACH] = [pool.submit(_reach, host) for host in hosts]
+        pool.shutdown(wait=False)
+
+
+def _controller_preflight(config: pytest.Config) -> None:
+    """One line and exit 3 if a host is down, before any worker's preflight could crash xdist."""
+    down = [line for job in config.stash[CONTROLLER_REACH] if (line := job.result())]
+    if down:
+        pytest.exit("; ".join(down), returncode=3)
+
+
+def _stop_if_unreachable(pool: ThreadPoolExecutor, hosts: list[ProxmoxHost]) -> None:
+    """Connect to every host at once; end the session (exit 3) naming each one that is down."""
+    down = [line for line in pool.map(_reach, hosts) if line]
+    if down:
+        pytest.exit("; ".join(down), returncode=3)
 
 
 def _reach(pve: ProxmoxHost) -> str | None:

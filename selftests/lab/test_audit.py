@@ -130,13 +130,15 @@ def test_all_skipped_run_fails(tmp_path):
     assert "no compliance check ran" in run.output
 
 
-def test_unreachable_host_stops_early_with_one_line(tmp_path):
+@pytest.mark.parametrize("parallel", [(), ("-n", "2")], ids=["serial", "xdist"])
+def test_unreachable_host_stops_early_with_one_line(parallel, tmp_path):
     bad = tmp_path / "ssh_config"
     bad.write_text(re.sub(r"Port \d+", "Port 2299", SSH_CONFIG.read_text()))
-    run = run_suite(tmp_path=tmp_path / "r", ssh_config=bad)
+    run = run_suite(*parallel, tmp_path=tmp_path / "r", ssh_config=bad)
     assert run.rc == 3, run.explain()
     lines = [ln for ln in run.output.splitlines() if "unreachable" in ln]
     assert len(lines) == 1, run.explain()
+    assert "INTERNALERROR" not in run.output
     assert "proxmox: host unreachable via paramiko (127.0.0.1)" in lines[0]
     assert "Traceback" not in run.output
     assert run.seconds < 30
