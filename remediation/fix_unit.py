@@ -5,9 +5,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from compliance import parsers, probes
+from compliance import parsers, probes, service_health
 from compliance.facts import FactStore
-from compliance.ollama_api import tags_problems
 from remediation import render
 from remediation.base import Context, Fix, FixError, NotRemediable, Plan, unified_diff, wait_until
 
@@ -21,28 +20,13 @@ START_TIMEOUT_S = 20.0
 
 
 def health(store: FactStore, fresh: bool = True) -> str | None:
-    """None when the unit runs healthy, else why not (re-reads the facts when `fresh`)."""
+    """None when the unit runs healthy by the audit's own conditions, else why not.
+
+    Re-reads the facts when `fresh` (waiting after a restart).
+    """
     if fresh:
         store.invalidate()
-    props = parsers.systemctl_show(store.get("unit_show").output)
-    state = f"{props.get('ActiveState')} ({props.get('SubState')})"
-    if state != "active (running)":
-        return f"unit is {state}"
-    main_pid = int(props.get("MainPID", "0") or 0)
-    wide = [
-        item
-        for item in parsers.ss_listeners(store.get("listen").output)
-        if item.port == 11434 and item.all_interfaces and main_pid in item.pids
-    ]
-    if not wide:
-        return "MainPID does not listen on all interfaces at 11434"
-    _models, problems = tags_problems(parsers.curl_reply(store.get("direct_tags").output))
-    if problems:
-        return f"/api/tags: {'; '.join(problems)}"
-    listening, errors = parsers.journal_problems(store.get("journal").output)
-    if errors or not listening:
-        return f"journal since start: {errors[0] if errors else 'no Listening line'}"
-    return None
+    return service_health.unhealthy(store)
 
 
 @dataclass(frozen=True)

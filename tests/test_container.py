@@ -6,8 +6,7 @@ import re
 
 import pytest
 
-from compliance import parsers
-from compliance.ollama_api import tags_problems
+from compliance import parsers, service_health
 from compliance.probes import BINARY, PROFILE_SCRIPT
 
 PLAN_EXEC = f"{BINARY} serve"
@@ -52,21 +51,10 @@ def test_ct_which_ollama(ct):
         )
 
 
-def _unit(ct):
-    show = ct.fact("unit_show")
-    props = parsers.systemctl_show(show.output)
-    ct.require(
-        props.get("LoadState") == "loaded",
-        "ollama.service is installed (LoadState=loaded)",
-        f"LoadState={props.get('LoadState', '?')}",
-    )
-    return props
-
-
 @pytest.mark.fix("systemd_unit")
 def test_ct_unit_settings(ct):
     """The effective unit (drop-ins included) has the plan's command, host, restart and user."""
-    props = _unit(ct)
+    props = service_health.unit_properties(ct)
     path, argv = parsers.exec_start_path(props.get("ExecStart", ""))
     env = parsers.environment(props.get("Environment", ""))
     bind = parsers.ollama_host(env.get("OLLAMA_HOST", ""))
@@ -104,9 +92,7 @@ def test_ct_unit_enabled(ct):
 @pytest.mark.fix("systemd_unit")
 def test_ct_unit_active(ct):
     """ollama.service is active (running) and not crash-looping."""
-    props = _unit(ct)
-    state = f"{props.get('ActiveState')} ({props.get('SubState')})"
-    ct.require(state == "active (running)", "active (running)", state)
+    props = service_health.require_running(ct)
     restarts = int(props.get("NRestarts", "0") or 0)
     started = props.get("ExecMainStartTimestamp", "").lstrip("@")
     now = props.get("Now", "").lstrip("@")
@@ -122,34 +108,16 @@ def test_ct_unit_active(ct):
 @pytest.mark.fix("systemd_unit")
 def test_ct_journal_clean(ct):
     """Since the last start the journal has `Listening on` and no bind/panic/permission error."""
-    fact = ct.fact("journal")
-    ct.require(fact.ok or "no invocation" not in fact.output, "a recorded start", fact.output)
-    listening, errors = parsers.journal_problems(fact.output)
-    if errors:
-        ct.fail("no bind/panic/permission errors", f"{len(errors)} error lines, first: {errors[0]}")
-    ct.require(listening, "a `Listening on ...` line", "no such line since the last start")
+    service_health.require_clean_journal(ct)
 
 
 @pytest.mark.fix("systemd_unit")
 def test_ct_listener(ct):
     """11434 listens on all interfaces (0.0.0.0, * or [::]), owned by the unit's MainPID."""
-    fact = ct.fact("listen")
-    listeners = [item for item in parsers.ss_listeners(fact.output) if item.port == 11434]
-    ct.require(bool(listeners), "a listener on port 11434", "nothing listens on 11434")
-    wide = [item for item in listeners if item.all_interfaces]
-    where = ", ".join(f"{item.address}:{item.port}" for item in listeners)
-    ct.require(bool(wide), "11434 on all interfaces (0.0.0.0, * or [::])", where)
-    main_pid = int(parsers.systemctl_show(ct.fact("unit_show").output).get("MainPID", "0") or 0)
-    owners = sorted({pid for item in wide for pid in item.pids})
-    ct.require(main_pid in owners, f"owned by the unit's MainPID {main_pid}", f"pids {owners}")
-    ct.note(f"listener {where}: {wide[0].stacks} stack")
+    service_health.require_wide_listener(ct)
 
 
 @pytest.mark.fix("systemd_unit")
 def test_ct_direct_api(ct):
     """GET 127.0.0.1:11434/api/tags in the CT is 200 JSON with a well-formed `models` list."""
-    fact = ct.fact("direct_tags")
-    reply = parsers.curl_reply(fact.output)
-    models, problems = tags_problems(reply)
-    ct.require(not problems, "200 JSON {models: [...]}", "; ".join(problems))
-    ct.note(f"{len(models)} models: {', '.join(str(m.get('name')) for m in models) or 'none'}")
+    service_health.require_tags(ct)
