@@ -229,6 +229,24 @@ def link_target(text: str, link: str) -> tuple[str, str]:
     return kind, posixpath.normpath(posixpath.join(posixpath.dirname(link), target))
 
 
+def listen_ports(listens: tuple[str, ...]) -> set[int]:
+    """TCP ports of nginx `listen` values (`80`, `[::]:80`, `10.0.0.1:8080 ssl`, `10.0.0.1`).
+
+    No listen directive means nginx's default, port 80 (as root); unix sockets have no port.
+    """
+    if not listens:
+        return {80}
+    ports = set()
+    for value in listens:
+        address = value.split()[0]
+        if address.startswith("unix:"):
+            continue
+        tail = address.rsplit("]", 1)[-1]  # an IPv6 literal's colons are not a port
+        port = tail.rsplit(":", 1)[-1] if ":" in tail else tail
+        ports.add(int(port) if port.isdigit() else 80)  # a bare address listens on 80
+    return ports
+
+
 def proxy_target(proxy_pass: str) -> tuple[str, int] | None:
     """(host, port) of `http://host:port` (no URI part), else None."""
     match = re.fullmatch(r"http://([^/:\[\]]+|\[[^\]]+\]):(\d+)", proxy_pass)

@@ -102,6 +102,12 @@ def _site_stale_ip(ctid: int) -> None:
     nginx.reload()
 
 
+def _site_wrong_port(ctid: int) -> None:
+    site = site_for(ctid)
+    site.write(site.file.read_text().replace("    listen 80;\n", "    listen 8080;\n", 1))
+    nginx.reload()
+
+
 def _site_not_enabled(ctid: int) -> None:
     site_for(ctid).link.unlink()
     nginx.reload()
@@ -207,6 +213,12 @@ _CATALOGUE = [
         f"proxy_pass points at http://{config.STALE_UPSTREAM}:11434; reloaded",
         ("site_file", "proxy_parity"),
         _site_stale_ip,
+    ),
+    Fault(
+        "site_wrong_port",
+        "the site listens on 8080 instead of the plan's 80; reloaded",
+        ("site_file", "proxy_parity"),
+        _site_wrong_port,
     ),
     Fault(
         "site_not_enabled",

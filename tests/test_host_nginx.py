@@ -7,10 +7,12 @@ import pytest
 from compliance import parsers
 from compliance.targets import ct_ip
 
+PLAN_PORT = 80  # the plan's `listen 80;`
+
 
 @pytest.mark.fix("nginx_site")
 def test_pve_site_file(pve, container, fleet):
-    """The site has no placeholder, `location /ollama/`, the rewrite, proxy_pass to the CT's IP."""
+    """No placeholder; our server_name on port 80, `location /ollama/`, the rewrite, the CT's IP."""
     site_settings = container.site
     fact = pve.fact(f"site_{container.ctid}")
     pve.require(fact.ok, f"{site_settings.site_file} exists", "it does not exist")
@@ -21,6 +23,8 @@ def test_pve_site_file(pve, container, fleet):
     want_name = site_settings.server_name_for(container.pve.address)
     if want_name not in site.server_names:
         wrong.append(f"server_name {' '.join(site.server_names) or '(none)'} (want {want_name})")
+    if PLAN_PORT not in parsers.listen_ports(site.listens):
+        wrong.append(f"listen {', '.join(site.listens) or '(default)'} (want {PLAN_PORT})")
     if not site.location_ollama:
         wrong.append("no `location /ollama/` block")
     if not site.rewrite:

@@ -25,6 +25,7 @@ CONVERGEABLE = (
     "journal_panic",
     "service_hung",
     "site_stale_ip",
+    "site_wrong_port",
     "site_not_enabled",
     "site_syntax_error",
     "nginx_stopped",

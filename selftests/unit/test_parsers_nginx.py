@@ -65,6 +65,23 @@ def test_site_file_rendered():
     assert site.placeholders == ()
 
 
+@pytest.mark.parametrize(
+    ("listens", "ports"),
+    [
+        ((), {80}),
+        (("80",), {80}),
+        (("[::]:80", "80 default_server"), {80}),
+        (("10.0.0.1:8080 ssl",), {8080}),
+        (("10.0.0.1",), {80}),
+        (("[fe80::1]",), {80}),
+        (("unix:/run/nginx.sock",), set()),
+        (("localhost:8081", "443 ssl http2"), {8081, 443}),
+    ],
+)
+def test_listen_ports(listens, ports):
+    assert parsers.listen_ports(listens) == ports
+
+
 def test_site_file_template_still_has_its_placeholders():
     site = parsers.site_file(template("ollama_proxy"))
     assert site.placeholders == ("<LXC_955_IP>", "<PROXMOX_HOST_IP_OR_DOMAIN>")
