@@ -143,13 +143,19 @@ def comparisons() -> list[Comparison]:
             Side("1 CT", [*SUITE, *containers(FLEET[:1])], fleet_compliant),
             1.6,
         ),
+        Comparison(  # not an issue target: what -n auto chooses on one host (no workers)
+            "4 containers with -n auto vs 1 container",
+            Side("4 CTs -n auto", [*SUITE, "-n", "auto", *containers(FLEET)], fleet_compliant),
+            Side("1 CT", [*SUITE, *containers(FLEET[:1])], fleet_compliant),
+            1.6,
+        ),
     ]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per side (median; default 5)")
-    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-6)")
+    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-7)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")

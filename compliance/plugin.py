@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import html
 import importlib
+import os
 from collections.abc import Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -19,6 +20,7 @@ from compliance.targets import Container, Fleet, ProxmoxHost, Target, skip_unles
 FLEET = pytest.StashKey[Fleet]()
 SETTINGS = pytest.StashKey[settings.Settings]()
 TARGETS = pytest.StashKey[list[Target]]()
+AUTO_WORKERS = pytest.StashKey[str]()
 CONTROLLER_REACH = pytest.StashKey[list[Future[str | None]]]()
 
 # Report and run order: the container exists, then inside it, then the host's nginx, then
@@ -36,6 +38,28 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
     option = config.option
     if getattr(option, "numprocesses", None) and option.dist == "no" and not option.distload:
         option.dist = "loadgroup"
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: one worker per host (at most one per CPU), and none for a single host.
+
+    A host's containers are already read in parallel threads and its fixes run one at a time
+    under its lock, so only several hosts give workers something to do in parallel, and each
+    worker costs a Python, pytest and ssh start-up (about 0.7 s of CPU).
+    """
+    hosts = len(backends.proxmox_hosts(config))
+    workers = 0 if hosts <= 1 else min(hosts, os.cpu_count() or 1)
+    config.stash[AUTO_WORKERS] = (
+        f"-n auto: {workers} xdist worker{'s' * (workers > 1)} for {hosts} hosts"
+        if workers
+        else "-n auto: one host, no xdist workers (its containers are read in parallel threads)"
+    )
+    return workers
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    return config.stash.get(AUTO_WORKERS, None)
 
 
 @pytest.hookimpl(optionalhook=True)

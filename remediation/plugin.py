@@ -47,9 +47,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 @contextmanager
-def host_lock(label: str) -> Iterator[None]:
-    """Serialise fixes on one host across processes (pytest -n)."""
-    digest = hashlib.sha256(label.encode()).hexdigest()[:16]
+def host_lock(address: str) -> Iterator[None]:
+    """Serialise fixes on one host across processes (pytest -n).
+
+    Keyed by the address the host resolves to, so two aliases of one machine share a lock.
+    """
+    digest = hashlib.sha256(address.encode()).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"ollama-compliance-{digest}.lock"
     with path.open("w") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
@@ -110,7 +113,7 @@ class Remediator:
                 raise
             box = self._container(item)
             # Fix and re-check under the host's lock: no other process changes it meanwhile.
-            with host_lock(box.pve.label):
+            with host_lock(box.pve.address):
                 return self._fix_and_recheck(item, failure, str(marker.args[0]), box)
 
     def _fix_and_recheck(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import os
 
 import pytest
 
@@ -71,12 +72,18 @@ def test_parallel_converge_of_three_containers(tmp_path):
     assert audit.rc == 0, audit.explain()
 
 
-def test_two_hosts_are_audited_and_reported_apart(tmp_path):
-    """--hosts with two specs (two ssh aliases of the lab host): every row says which host."""
-    states.make_compliant()
+def _two_aliases(tmp_path):
+    """An ssh config where `pve-b` is a second name for the lab host."""
     config = tmp_path / "ssh_config"
     text = SSH_CONFIG.read_text()
     config.write_text(text + "\n" + text.replace("Host proxmox", "Host pve-b"))
+    return config
+
+
+def test_two_hosts_are_audited_and_reported_apart(tmp_path):
+    """--hosts with two specs (two ssh aliases of the lab host): every row says which host."""
+    states.make_compliant()
+    config = _two_aliases(tmp_path)
     run = run_suite("--hosts=proxmox,pve-b", ssh_config=config, tmp_path=tmp_path / "r")
     assert run.rc == 0, run.explain()
     targets = {target for _check, target in run.rows}
@@ -104,3 +111,34 @@ def test_ansible_inventory_and_lxc_attach_transport(tmp_path):
     assert len(run.rows) == len(CHECKS)
     evidence = run.rows[("unit_enabled", "proxmox-ct955")].properties["evidence"]
     assert "ct 955 on proxmox" in evidence
+
+
+def test_n_auto_runs_one_host_in_process(fleet_compliant, tmp_path):
+    """`-n auto` on one host starts no workers: its containers are already read in parallel."""
+    run = run_suite("-n", "auto", *fleet_args(FLEET), tmp_path=tmp_path)
+    assert run.rc == 0, run.explain()
+    assert "-n auto: one host, no xdist workers" in run.output
+    assert "created:" not in run.output  # xdist's line when it starts workers
+    assert "remote commands this run: 4" in run.output
+
+
+def test_n_auto_converges_two_aliases_of_one_host_one_fix_at_a_time(tmp_path):
+    """Two workers for two host names; the fix lock is keyed by address, so they never overlap."""
+    states.reset()
+    config = _two_aliases(tmp_path)
+    fix = run_suite(
+        "-n", "auto", "--fix", "--hosts=proxmox,pve-b", ssh_config=config, tmp_path=tmp_path / "f"
+    )
+    assert fix.rc == 0, fix.explain()
+    workers = min(2, os.cpu_count() or 1)
+    assert f"-n auto: {workers} xdist worker{'s' * (workers > 1)} for 2 hosts" in fix.output
+    windows = sorted(
+        (float(row.properties["fix_started"]), float(row.properties["fix_finished"]))
+        for row in fix.rows.values()
+        if row.properties.get("fix_status") == "changed"
+    )
+    assert len(windows) >= 3, fix.explain()  # profile_d, systemd_unit, nginx_site
+    for (_start, end), (next_start, _end) in itertools.pairwise(windows):
+        assert end <= next_start + 0.01, "two fixes ran against one machine at the same time"
+    audit = run_suite("--hosts=proxmox,pve-b", ssh_config=config, tmp_path=tmp_path / "a")
+    assert audit.rc == 0, audit.explain()
