@@ -119,7 +119,6 @@ def run(host: Host, command: str, *args: str) -> CommandResult:
 
 
 BATCH_DEADLINE_S = 120
-TIMED_OUT = 124  # coreutils timeout's exit code
 
 
 def run_text(host: Host, script: str, deadline: int = BATCH_DEADLINE_S) -> tuple[int, str]:

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 Runner = Callable[[str], tuple[int, str]]
 
+TIMED_OUT = 124  # the exit code of coreutils `timeout` (the batch deadline)
+
 
 @dataclass(frozen=True)
 class Probe:
@@ -124,7 +126,7 @@ class FactStore:
         missing = [p.name for p in probes if p.name not in parsed]
         if missing:
             excerpt = output.strip()[-300:] or "(no output)"
-            if rc == 124:  # coreutils timeout
+            if rc == TIMED_OUT:
                 excerpt = f"timed out before {missing[0]} finished; {excerpt}"
             raise GatherError(f"{self.where}: probes did not run (exit {rc}): {excerpt}")
         for probe in probes:
