@@ -19,19 +19,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from run import SUITE  # noqa: E402  (bench/run.py: the same suite command)
+
 from lab import states  # noqa: E402
 from lab.faults import FAULTS  # noqa: E402
 
-SUITE = [
-    sys.executable,
-    "-m",
-    "pytest",
-    "--ssh-config=lab/ssh_config",
-    "--hosts=proxmox",
-    "-q",
-    "-p",
-    "no:cacheprovider",
-]
 NOT_CONVERGEABLE = {"binary_missing", "other_site_broken"}  # refused by design, with a reason
 
 
@@ -42,16 +34,16 @@ def start_from(state: str) -> None:
         states.apply_fault(state)  # on top of the compliant state
 
 
-def run(command: list[str]) -> subprocess.CompletedProcess[str]:
+def run_pytest(command: list[str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(command, cwd=REPO, capture_output=True, text=True, check=False)
 
 
 def fix_seconds(state: str) -> float:
     start_from(state)
     began = time.perf_counter()
-    fixed = run([*SUITE, "--fix"])
+    fixed = run_pytest([*SUITE, "--fix"])
     seconds = time.perf_counter() - began
-    for step, proc in (("--fix", fixed), ("the audit after --fix", run(SUITE))):
+    for step, proc in (("--fix", fixed), ("the audit after --fix", run_pytest(SUITE))):
         if proc.returncode != 0:
             raise SystemExit(f"fix_times: {step} from {state} failed:\n{proc.stdout[-1500:]}")
     applied = next((line for line in fixed.stdout.splitlines() if "fix(es) applied" in line), "?")
