@@ -8,8 +8,9 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from compliance.facts import GatherError
 from compliance.targets import Container, Fleet
-from remediation.remote import Remote, Step
+from remediation.remote import Remote, RemoteError, Step
 
 CHANGED, UNCHANGED, PLANNED = "changed", "unchanged", "planned"
 FAILED, NOT_REMEDIABLE = "failed", "not remediable"
@@ -116,11 +117,19 @@ class Fix(ABC):
                 status, message = CHANGED, "applied and verified"
         except NotRemediable as why:
             status, message = NOT_REMEDIABLE, str(why)
-        except FixError as why:
+        except (FixError, RemoteError, GatherError) as why:
             status, message = FAILED, str(why)
         seconds = time.monotonic() - began
         steps = ctx.ct.steps[first[0] :] + ctx.pve.steps[first[1] :]
         return Outcome(self.name, label, status, message, plan, steps, seconds, wall)
+
+
+def rollback_outcome(steps: list[Step | None], done: str) -> str:
+    """`done` if every rollback step succeeded, else which ones failed (never claim a restore)."""
+    failed = [step for step in steps if step is not None and step.rc != 0]
+    if not failed:
+        return done
+    return "rollback incomplete: " + "; ".join(f"`{s.command}` exit {s.rc}" for s in failed)
 
 
 def wait_until(check: Callable[[], str | None], seconds: float, every: float = 0.3) -> str | None:

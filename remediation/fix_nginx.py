@@ -7,7 +7,16 @@ from compliance.http import fetch
 from compliance.ollama_api import tags_problems
 from compliance.targets import ct_ip
 from remediation import render
-from remediation.base import Context, Fix, FixError, NotRemediable, Plan, unified_diff, wait_until
+from remediation.base import (
+    Context,
+    Fix,
+    FixError,
+    NotRemediable,
+    Plan,
+    rollback_outcome,
+    unified_diff,
+    wait_until,
+)
 
 SETTLE_TIMEOUT_S = 10.0
 
@@ -75,17 +84,16 @@ class NginxSite(Fix):
             if not verdict.ok:
                 raise FixError(f"nginx -t fails with our site in place: {verdict.error}")
         except FixError as failure:
-            pve.restore(site)
-            pve.restore(link)
-            raise FixError(f"{failure}; restored {site} and {link}, nginx not reloaded") from None
+            undo = [pve.restore(site), pve.restore(link)]
+            done = rollback_outcome(undo, f"restored {site} and {link}")
+            raise FixError(f"{failure}; {done}, nginx not reloaded") from None
         reloaded = pve.run(self._reload(ctx, running))
-        reason = wait_until(lambda: self._serving(ctx), SETTLE_TIMEOUT_S)
-        if reloaded.rc != 0 or reason:
-            pve.restore(site)
-            pve.restore(link)
-            pve.run(self._reload(ctx, running=True))
-            why = reloaded.output if reloaded.rc != 0 else reason
-            raise FixError(f"nginx did not take the new site: {why}; restored the old config")
+        reason = reloaded.output if reloaded.rc != 0 else None
+        reason = reason or wait_until(lambda: self._serving(ctx), SETTLE_TIMEOUT_S)
+        if reason:
+            undo = [pve.restore(site), pve.restore(link), pve.run(self._reload(ctx, running=True))]
+            done = rollback_outcome(undo, "restored the old config")
+            raise FixError(f"nginx did not take the new site: {reason}; {done}")
 
     @staticmethod
     def _serving(ctx: Context) -> str | None:

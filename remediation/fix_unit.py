@@ -8,7 +8,16 @@ from dataclasses import dataclass
 from compliance import parsers, probes, service_health
 from compliance.facts import FactStore
 from remediation import render
-from remediation.base import Context, Fix, FixError, NotRemediable, Plan, unified_diff, wait_until
+from remediation.base import (
+    Context,
+    Fix,
+    FixError,
+    NotRemediable,
+    Plan,
+    rollback_outcome,
+    unified_diff,
+    wait_until,
+)
 
 UNIT_PATH = "/etc/systemd/system/ollama.service"
 DROPIN_DIRS = ("/etc/systemd/system/ollama.service.d", "/run/systemd/system/ollama.service.d")
@@ -91,14 +100,15 @@ class SystemdUnit(Fix):
         changed = [UNIT_PATH, *overriding]
         current = ct.read(UNIT_PATH)[UNIT_PATH]
         if current != want:
-            ct.install(STAGING, want)
+            self._must(ct.install(STAGING, want).rc == 0, f"could not write {STAGING}")
             verify = ct.run(f"systemd-analyze verify {STAGING}")
             if verify.rc != 0:
                 raise FixError(f"systemd-analyze verify rejects the unit: {verify.output}")
-            self._must(ct.install(UNIT_PATH, want).rc == 0, "could not write the unit")
-        for path in overriding:
-            self._must(ct.remove(path).rc == 0, f"could not remove {path}")
         try:
+            if current != want:
+                self._must(ct.install(UNIT_PATH, want).rc == 0, "could not write the unit")
+            for path in overriding:
+                self._must(ct.remove(path).rc == 0, f"could not remove {path}")
             if steps.reload:
                 self._must(ct.run("systemctl daemon-reload").rc == 0, "daemon-reload failed")
             if steps.enable:
@@ -110,14 +120,14 @@ class SystemdUnit(Fix):
                 raise FixError(f"not healthy {START_TIMEOUT_S:.0f}s after restart: {reason}")
         except FixError as failure:
             journal = ct.run("journalctl -u ollama.service -n 15 --no-pager -o cat").output
-            for path in changed:
-                ct.restore(path)
+            undo = [ct.restore(path) for path in changed]
             if steps.enable:
-                ct.run("systemctl disable ollama.service")
-            ct.run("systemctl daemon-reload")
+                undo.append(ct.run("systemctl disable ollama.service"))
+            undo.append(ct.run("systemctl daemon-reload"))
             if steps.was_active:
-                ct.run("systemctl restart ollama.service")
-            raise FixError(f"{failure}; restored the previous unit. Journal:\n{journal}") from None
+                undo.append(ct.run("systemctl restart ollama.service"))
+            done = rollback_outcome(undo, "restored the previous unit")
+            raise FixError(f"{failure}; {done}. Journal:\n{journal}") from None
 
     @staticmethod
     def _must(ok: bool, why: str) -> None:

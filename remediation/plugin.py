@@ -16,7 +16,7 @@ from compliance.evidence import ReportedFailure
 from compliance.plugin import fleet_of
 from compliance.report import attach_html
 from compliance.targets import Container, Fleet
-from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, Context, Outcome
+from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, Context, Outcome, Plan
 from remediation.registry import FIXES
 from remediation.remote import BACKUP_ROOT, Remote
 
@@ -37,6 +37,18 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         action="store_true",
         help="with --fix: print each planned unified diff and command, change nothing",
     )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every `fix(...)` marker names a fix of the catalogue (a typo is one line, not a crash)."""
+    for item in items:
+        for marker in item.iter_markers("fix"):
+            name = marker.args[0] if marker.args else None
+            if name not in FIXES:
+                raise pytest.UsageError(
+                    f"{item.nodeid}: @pytest.mark.fix({name!r}) names no fix"
+                    f" (known: {', '.join(sorted(FIXES))})"
+                )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -96,7 +108,7 @@ class Remediator:
             before = self.remedy(need, box)
             if before.status in (FAILED, NOT_REMEDIABLE):
                 why = f"needs {need}, which {before.status}: {before.message}"
-                outcome = Outcome(name, box.label, NOT_REMEDIABLE, why, before.plan, [], 0.0)
+                outcome = Outcome(name, box.label, NOT_REMEDIABLE, why, Plan(), [], 0.0)
                 self.outcomes[key] = outcome
                 return outcome
         outcome = fix.run(self._context(fleet_of(self.config), box))

@@ -16,6 +16,10 @@ BACKUP_ROOT = "/var/backups/ollama-compliance"
 MISSING = "@@missing"
 
 
+class RemoteError(RuntimeError):
+    """A target could not be read; the message is one line naming it."""
+
+
 def temp_path(path: str) -> str:
     """The hidden sibling a file is written to before the rename (never read by services)."""
     return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.compliance-tmp")
@@ -61,11 +65,15 @@ class Remote:
             f"if [ -f {quote(p)} ]; then cat {quote(p)}; else echo {MISSING}; fi; "
             for p in paths
         )
-        out = backends.run(self.host, script).stdout
+        result = backends.run(self.host, script)
         files: dict[str, str | None] = {}
-        for chunk in out.split(f"@@{marker} ")[1:]:
+        for chunk in result.stdout.split(f"@@{marker} ")[1:]:
             path, _, body = chunk.partition("\n")
             files[path] = None if body.strip() == MISSING else body
+        unread = [p for p in paths if p not in files]
+        if result.rc != 0 or unread:
+            why = " ".join((result.stdout + result.stderr).split())[-200:] or "(no output)"
+            raise RemoteError(f"{self.where}: could not read {', '.join(unread or paths)}: {why}")
         return files
 
     def backup_path(self, path: str) -> str:
@@ -79,7 +87,6 @@ class Remote:
         """
         if path in self.touched:
             return ""
-        self.touched.add(path)
         b_path = self.backup_path(path)
         p, b = quote(path), quote(b_path)
         return (
@@ -90,27 +97,42 @@ class Remote:
     def install(self, path: str, content: str, mode: str = "0644") -> Step:
         """Back up `path` (if present), then write it via a temp file + rename (atomic)."""
         p, tmp = quote(path), quote(temp_path(path))
-        return self.run(
+        return self._changing(
+            path,
             f"set -e; umask 022; mkdir -p {quote(posixpath.dirname(path))}; {self._save(path)}"
             f"printf '%s' {quote(content)} > {tmp}; chmod {mode} {tmp}; chown root:root {tmp}; "
             f"mv -f {tmp} {p}",
-            label=f"install {path} (mode {mode}, backup in {self.backup_path(path)})",
+            f"install {path} (mode {mode}, backup in {self.backup_path(path)})",
         )
 
     def remove(self, path: str) -> Step:
         """Back up `path`, then remove it."""
-        return self.run(
+        return self._changing(
+            path,
             f"set -e; {self._save(path)}rm -f {quote(path)}",
-            label=f"remove {path} (backup in {self.backup_path(path)})",
+            f"remove {path} (backup in {self.backup_path(path)})",
         )
 
     def link(self, path: str, target: str) -> Step:
         """Point symlink `path` at `target` atomically (backing up what was there)."""
         tmp = quote(temp_path(path))
-        return self.run(
+        return self._changing(
+            path,
             f"set -e; {self._save(path)}ln -sfn {quote(target)} {tmp}; mv -Tf {tmp} {quote(path)}",
-            label=f"ln -sfn {target} {path}",
+            f"ln -sfn {target} {path}",
         )
+
+    def _changing(self, path: str, script: str, label: str) -> Step:
+        """Run a backup-then-change script; only a change that happened is ours to restore.
+
+        The scripts stop at their first failure (`set -e`) and replace `path` only by a final
+        rename, so a failed one left `path` as it was: restoring it then would take a missing
+        backup for "absent before" and delete the original.
+        """
+        step = self.run(script, label=label)
+        if step.rc == 0:
+            self.touched.add(path)
+        return step
 
     def restore(self, path: str) -> Step | None:
         """Put back the backup of `path` (atomically); remove `path` if it had none.

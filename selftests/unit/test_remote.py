@@ -10,10 +10,12 @@ from __future__ import annotations
 import os
 import stat
 import threading
+from types import SimpleNamespace
 
 import pytest
 
-from remediation.remote import Remote, temp_path
+from remediation import remote as remote_module
+from remediation.remote import Remote, RemoteError, temp_path
 
 SITE_OLD = "server { listen 80; }\n"
 SITE_NEW = (
@@ -166,6 +168,26 @@ def test_restore_of_a_path_this_run_never_changed_leaves_it_alone(local_remote, 
     assert local_remote.restore(str(present)) is None
     assert not os.path.lexists(absent)
     assert present.read_text() == "theirs\n"  # no backup of ours does not mean "remove it"
+
+
+def test_failed_backup_changes_nothing_and_restore_keeps_the_original(
+    local_remote, tmp_path, backup_root
+):
+    path = tmp_path / "ollama_proxy"
+    path.write_text(SITE_OLD)
+    backup_root.write_text("a file where the backup directory should go\n")  # mkdir -p fails
+    assert local_remote.install(str(path), SITE_NEW).rc != 0
+    assert path.read_text() == SITE_OLD
+    assert local_remote.restore(str(path)) is None  # nothing of ours to undo
+    assert path.read_text() == SITE_OLD
+
+
+def test_read_failure_is_one_line_naming_the_target(local_host, monkeypatch):
+    """A target that cannot be read (transport down, CT gone) fails the fix, not the run."""
+    failed = SimpleNamespace(rc=255, stdout="", stderr="container '955' not running!\n")
+    monkeypatch.setattr(remote_module.backends, "run", lambda *_args: failed)
+    with pytest.raises(RemoteError, match=r"^ct 955: could not read /etc/x: container '955'"):
+        Remote(local_host, "ct 955").read("/etc/x")
 
 
 def test_restore_after_two_installs_of_a_new_file_removes_it(local_remote, tmp_path):
