@@ -94,6 +94,7 @@ class FactStore:
         self._probes: dict[str, Probe] = {p.name: p for p in probes}
         self._facts: dict[str, Fact] = {}
         self._lock = threading.Lock()
+        self._timed_out: GatherError | None = None  # a batch that hit its deadline
         self.round_trips = 0
 
     def probe(self, name: str) -> Probe:
@@ -117,8 +118,13 @@ class FactStore:
         """Forget every fact: the target may have changed (a fix ran)."""
         with self._lock:
             self._facts.clear()
+            self._timed_out = None
 
     def _gather(self, probes: list[Probe]) -> None:
+        """Run the probes in one batch. A batch that hit its deadline is not run again until
+        `invalidate()`: every check of a hung target would otherwise wait the deadline anew."""
+        if self._timed_out is not None:
+            raise self._timed_out
         marker = secrets.token_hex(6)
         self.round_trips += 1
         rc, output = self._run(batch_script(probes, marker))
@@ -128,7 +134,10 @@ class FactStore:
             excerpt = output.strip()[-300:] or "(no output)"
             if rc == TIMED_OUT:
                 excerpt = f"timed out before {missing[0]} finished; {excerpt}"
-            raise GatherError(f"{self.where}: probes did not run (exit {rc}): {excerpt}")
+            error = GatherError(f"{self.where}: probes did not run (exit {rc}): {excerpt}")
+            if rc == TIMED_OUT:
+                self._timed_out = error
+            raise error
         for probe in probes:
             code, text = parsed[probe.name]
             fact = Fact(probe.name, self.where, probe.command, code, text, probe.label)

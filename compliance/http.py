@@ -13,10 +13,10 @@ def fetch(url: str, timeout: float = TIMEOUT_S) -> tuple[Fact, HttpReply | None]
     import requests  # imported here: the preflight warms it up while ssh is busy
 
     command = f"GET {url}"
-    session = requests.Session()
-    session.trust_env = False
     try:
-        response = session.get(url, timeout=timeout, allow_redirects=False)
+        with requests.Session() as session:
+            session.trust_env = False
+            response = session.get(url, timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
         return Fact("proxied_tags", "runner", command, 1, f"{type(exc).__name__}: {exc}"), None
     ctype = response.headers.get("Content-Type", "")

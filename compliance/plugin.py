@@ -6,17 +6,20 @@ import gc
 import html
 import importlib
 import os
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from testinfra.host import Host
 
 from compliance import backends, settings
 from compliance.evidence import ReportedFailure
+from compliance.facts import GatherError
 from compliance.report import attach_html
 from compliance.targets import Container, Fleet, ProxmoxHost, Target, skip_unless_running
 
+T = TypeVar("T")
 FLEET = pytest.StashKey[Fleet]()
 SETTINGS = pytest.StashKey[settings.Settings]()
 TARGETS = pytest.StashKey[list[Target]]()
@@ -48,7 +51,7 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     under its lock, so only several hosts give workers something to do in parallel, and each
     worker costs a Python, pytest and ssh start-up (about 0.7 s of CPU).
     """
-    hosts = len(backends.proxmox_hosts(config))
+    hosts = len(_proxmox_hosts(config))
     workers = 0 if hosts <= 1 else min(hosts, os.cpu_count() or 1)
     config.stash[AUTO_WORKERS] = (
         f"-n auto: {workers} xdist worker{'s' * (workers > 1)} for {hosts} hosts"
@@ -79,6 +82,7 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "fix(name): the remediation that repairs this check when it fails (--fix)"
     )
     config.stash[SETTINGS] = settings.parse(settings.raw_values(config))
+    fleet_of(config)  # a bad --hosts or ssh config is a usage error, before collection
     tally = CheckTally(config)
     config.pluginmanager.register(tally, "compliance-tally")
     if config.pluginmanager.hasplugin("html"):
@@ -88,9 +92,23 @@ def pytest_configure(config: pytest.Config) -> None:
 def fleet_of(config: pytest.Config) -> Fleet:
     """The session's fleet, built once (no connection is made here)."""
     if FLEET not in config.stash:
-        hosts = backends.proxmox_hosts(config)
-        config.stash[FLEET] = Fleet.build(config.stash[SETTINGS], hosts)
+        hosts = _proxmox_hosts(config)
+        config.stash[FLEET] = _one_line(lambda: Fleet.build(config.stash[SETTINGS], hosts))
     return config.stash[FLEET]
+
+
+def _proxmox_hosts(config: pytest.Config) -> list[Host]:
+    return _one_line(lambda: backends.proxmox_hosts(config))
+
+
+def _one_line(build: Callable[[], T]) -> T:
+    """--hosts and the ssh config are read here: an unknown scheme or an unparsable config
+    stops the run with one line instead of a collection error per test module."""
+    try:
+        return build()
+    except Exception as exc:  # testinfra and paramiko raise their own types
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise pytest.UsageError(f"--hosts / --ssh-config: {type(exc).__name__}: {reason}") from None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -245,7 +263,8 @@ def pytest_runtest_makereport(
     report = yield
     if _is_check(item):
         report.is_check = True  # type: ignore[attr-defined]
-    if call.excinfo is not None and isinstance(call.excinfo.value, ReportedFailure):
+    one_line = (ReportedFailure, GatherError)  # the message is the whole story
+    if call.excinfo is not None and isinstance(call.excinfo.value, one_line):
         report.longrepr = str(call.excinfo.value)
     if call.when == "call" and _is_check(item):
         targets = item.stash.get(TARGETS, [])

@@ -225,11 +225,14 @@ def _overrides(text: str, defaults: dict[str, object]) -> tuple[Site, ...]:
 
 
 def _no_shared_sites(sites: list[Site]) -> None:
-    """Two containers of one host cannot share a site file, link or server name."""
-    for field_name in ("ctid", "site_file", "site_link", "server_name"):
+    """Two containers of one host cannot share a site file, link, server name, proxy URL or
+    container IP (unset proxy URLs and IPs are derived per container, so they may repeat)."""
+    for field_name in ("ctid", "site_file", "site_link", "server_name", "proxy_url", "ct_ip"):
         seen: dict[object, str] = {}
         for site in sites:
             value = getattr(site, field_name)
+            if value is None and field_name in ("proxy_url", "ct_ip"):
+                continue
             if value in seen:
                 shown = value if value is not None else "(the host address)"
                 raise pytest.UsageError(

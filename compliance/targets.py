@@ -44,6 +44,10 @@ class Container:
     def running(self) -> bool:
         return self.pve.ct_status(self.ctid) == "running"
 
+    def tags_url(self) -> str:
+        """The proxied `/api/tags` of this container's site."""
+        return self.site.proxy_url_for(self.pve.address) + "api/tags"
+
 
 @dataclass
 class Fleet:
@@ -71,6 +75,10 @@ class Fleet:
     def host(self, label: str) -> ProxmoxHost:
         return next(h for h in self.hosts if h.label == label)
 
+    def site_paths(self) -> set[str]:
+        """Every site file and link of ours (a broken file outside this set is not ours)."""
+        return {p for c in self.containers for p in (c.site.site_file, c.site.site_link)}
+
     def container(self, label: str) -> Container:
         return next(c for c in self.containers if c.label == label)
 
@@ -84,7 +92,7 @@ class Target:
 
     def __init__(self, store: FactStore, kind: str, label: str) -> None:
         self.store = store
-        self.kind = kind  # "pve" or "ct" or "runner"
+        self.kind = kind  # "host" or "ct"
         self.label = label
         self.log = EvidenceLog()
 

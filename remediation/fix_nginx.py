@@ -40,8 +40,7 @@ class NginxSite(Fix):
             raise NotRemediable(f"refused before any change: {why}") from None
         store = ctx.container.pve.store
         tested = parsers.nginx_test(store.get("nginx_t").rc, store.get("nginx_t").output)
-        ours = {p for c in ctx.fleet.containers for p in (c.site.site_file, c.site.site_link)}
-        if not tested.ok and tested.error_file not in ours:
+        if not tested.ok and tested.error_file not in ctx.fleet.site_paths():
             raise NotRemediable(
                 f"nginx -t already fails in {tested.error_file or 'the config'} (not our site): "
                 f"{tested.error}. Fix that file first; nothing was changed, nginx not reloaded"
@@ -105,7 +104,7 @@ class NginxSite(Fix):
             return "nginx is not running"
         if state.stale_files():
             return f"reload not in effect yet ({', '.join(state.stale_files())})"
-        url = ctx.container.site.proxy_url_for(ctx.container.pve.address) + "api/tags"
+        url = ctx.container.tags_url()
         fact, reply = fetch(url, timeout=3.0)
         _models, problems = tags_problems(reply)
         return f"{url}: {'; '.join(problems)} ({fact.output[:120]})" if problems else None

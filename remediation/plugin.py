@@ -62,7 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def host_lock(address: str) -> Iterator[None]:
     """Serialise fixes on one host across processes (pytest -n).
 
-    Keyed by the address the host resolves to, so two aliases of one machine share a lock.
+    Keyed by the host's configured address (ssh HostName, ansible_host), so two names for one
+    machine share a lock.
     """
     digest = hashlib.sha256(address.encode()).hexdigest()[:16]
     path = Path(tempfile.gettempdir()) / f"ollama-compliance-{digest}.lock"

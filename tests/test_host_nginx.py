@@ -34,6 +34,7 @@ def test_pve_site_file(pve, container, fleet):
     if not container.running() and not site_settings.ct_ip:
         pytest.skip(f"CT {container.ctid} not running: its IP cannot be compared with proxy_pass")
     address, how = ct_ip(fleet, container)
+    pve.require(address is not None, "the CT's IPv4, to compare with proxy_pass", how)
     pve.note(f"container IP {address}: {how}")
     want = f"http://{address}:11434"
     pve.require(
@@ -57,8 +58,7 @@ def test_pve_nginx_valid(pve, fleet):
     """`nginx -t` succeeds."""
     fact = pve.fact("nginx_t")
     result = parsers.nginx_test(fact.rc, fact.output)
-    ours = {p for c in fleet.containers for p in (c.site.site_file, c.site.site_link)}
-    mine = result.error_file in ours
+    mine = result.error_file in fleet.site_paths()
     culprit = f" (in {result.error_file}{', our site' if mine else ', not our site'})"
     found = (result.error or "no 'test is successful'") + (culprit if result.error_file else "")
     pve.require(result.ok, "syntax is ok, test is successful", found)

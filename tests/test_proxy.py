@@ -13,7 +13,7 @@ from compliance.ollama_api import parity_differences
 def test_runner_proxy_parity(ct, container):
     """GET <proxy>/api/tags returns what the CT answers directly: status, JSON type, models."""
     direct_fact = ct.fact("direct_tags")
-    url = container.site.proxy_url_for(container.pve.address) + "api/tags"
+    url = container.tags_url()
     proxied_fact, proxied = fetch(url)
     ct.log.add(proxied_fact)
     differences = parity_differences(parsers.curl_reply(direct_fact.output), proxied)

@@ -165,6 +165,22 @@ def test_bad_setting_is_one_line(flag, setting, tmp_path):
     assert "Traceback" not in run.output
 
 
+@pytest.mark.parametrize(
+    ("args", "why"),
+    [(("--hosts=bogus://proxmox",), "Unknown connection type"), ((), "Unparsable line")],
+    ids=["unknown-scheme", "unparsable-ssh-config"],
+)
+def test_bad_hosts_or_ssh_config_is_one_line(args, why, tmp_path):
+    bad = tmp_path / "ssh_config"
+    bad.write_text("Host proxmox\nHostName\n")
+    run = run_suite(*args, ssh_config=bad if not args else SSH_CONFIG, tmp_path=tmp_path / "r")
+    assert run.rc == 4, run.explain()
+    errors = [ln for ln in run.output.splitlines() if ln.startswith("ERROR:")]
+    assert len(errors) == 1, run.explain()
+    assert why in errors[0]
+    assert "Traceback" not in run.output
+
+
 def test_audit_without_fix_changes_nothing(tmp_path):
     from lab import snapshot
 

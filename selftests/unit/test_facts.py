@@ -221,3 +221,7 @@ def test_a_hung_probe_ends_the_batch_at_the_deadline():
     with pytest.raises(GatherError, match="timed out before hung finished"):
         store.get("quick")
     assert time.monotonic() - began < 10
+    with pytest.raises(GatherError, match="timed out before hung finished"):
+        store.get("hung")  # the next check of the target does not wait the deadline again
+    assert store.round_trips == 1
+    assert time.monotonic() - began < 10

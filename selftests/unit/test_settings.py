@@ -208,6 +208,15 @@ def test_containers_lines_give_each_ct_its_own_site():
     [
         ("955\n956", "share ctid|share site_file"),
         ("955\n956 server_name=x.lan", "share site_file"),
+        (
+            "955 ct_ip=10.0.3.5\n956 site_file=/s/b site_link=/l/b server_name=b ct_ip=10.0.3.5",
+            "share ct_ip 10.0.3.5",
+        ),
+        (
+            "955 proxy_url=http://a/ollama/\n"
+            "956 site_file=/s/b site_link=/l/b server_name=b proxy_url=http://a/ollama/",
+            "share proxy_url http://a/ollama/",
+        ),
         ("95x", "not a container id"),
         ("955 colour=red", "use key=value"),
         ("955 ct_ip=10.0.3", "ct_ip: "),
