@@ -55,6 +55,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3, help="runs per state (median reported)")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     chosen = ["manual_setup", *(n for n in FAULTS if n not in NOT_CONVERGEABLE)]
     rows = ["| starting state | --fix wall s (median) |", "|---|---|"]
     try:

@@ -193,7 +193,7 @@ _CATALOGUE = [
     Fault(
         "unit_stopped",
         "systemctl stop ollama (still enabled)",
-        ("unit_active", "journal_clean", "listener", "direct_api", "proxy_parity"),
+        ("unit_active", "listener", "direct_api", "proxy_parity"),
         _ct("systemctl stop ollama.service"),
     ),
     Fault(

@@ -15,7 +15,7 @@ CRASH_WINDOW_S = 30
 
 @pytest.mark.fix("profile_d")
 def test_ct_profile_script(ct):
-    """/etc/profile.d/ollama.sh exists, is root-owned, not world-writable, adds /usr/local/bin."""
+    """/etc/profile.d/ollama.sh exists, root-owned, not group/world-writable, adds the bin dir."""
     fact = ct.fact("profile")
     ct.require(fact.ok, f"{PROFILE_SCRIPT} exists", "it does not exist")
     head, _, content = fact.output.partition("\n")

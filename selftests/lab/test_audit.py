@@ -7,6 +7,7 @@ import re
 import pytest
 
 from lab import states
+from lab.faults import FAULTS
 from selftests.lab.harness import CHECKS, SSH_CONFIG, run_suite
 
 # Checks Debian already satisfies before the plan (its /etc/profile puts /usr/local/bin on
@@ -70,6 +71,12 @@ FAULT_OWN_CHECK = {
     "nginx_stopped": "nginx_running",
     "nginx_not_reloaded": "nginx_running",
 }
+
+
+def test_fault_catalogue_agrees_with_these_expectations():
+    """lab/faults.py documents what each fault breaks; it must say what the lab tests prove."""
+    for name, (expected, _phrase) in FAULT_FAILS.items():
+        assert set(FAULTS[name].breaks) == expected, name
 
 
 def test_compliant_lab_passes_every_check(tmp_path):
