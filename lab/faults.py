@@ -167,6 +167,12 @@ _CATALOGUE = [
         _ct(f"printf '#!/bin/sh\\nexport PATH=/usr/bin:/bin\\n' > {config.CT_PROFILE}"),
     ),
     Fault(
+        "profile_writable",
+        "ollama.sh made group/world-writable (0666): any local user could change root's PATH",
+        ("profile_script",),
+        _ct(f"chmod 0666 {config.CT_PROFILE}"),
+    ),
+    Fault(
         "binary_missing",
         f"/usr/local/bin/ollama moved to {config.CT_HIDDEN_BINARY}; the service keeps running",
         ("which_ollama",),

@@ -6,7 +6,15 @@ from shlex import quote
 
 from compliance.probes import BINARY, PROFILE_SCRIPT
 from remediation import render
-from remediation.base import Context, Fix, FixError, NotRemediable, Plan, unified_diff
+from remediation.base import (
+    Context,
+    Fix,
+    FixError,
+    NotRemediable,
+    Plan,
+    rollback_outcome,
+    unified_diff,
+)
 
 
 class ProfileD(Fix):
@@ -26,7 +34,7 @@ class ProfileD(Fix):
         if have != want:
             plan.diffs.append(unified_diff(PROFILE_SCRIPT, have, want))
         elif not stat.startswith("root:root 644 "):
-            plan.commands.append(f"chown root:root {PROFILE_SCRIPT}; chmod 0644 {PROFILE_SCRIPT}")
+            plan.commands.append(f"install {PROFILE_SCRIPT} as root:root 0644 (now {stat})")
         if not plan.empty:
             plan.apply = lambda: self._apply(ctx, want)
         elif not ctx.container.store.get("binary").ok:
@@ -44,10 +52,10 @@ class ProfileD(Fix):
         step = ctx.ct.install(PROFILE_SCRIPT, want)
         if step.rc != 0:
             raise FixError(f"could not write {PROFILE_SCRIPT}: {step.output}")
-        login = ctx.ct.run("env -i bash -lc 'printf %s \"$PATH\"'")
+        login = ctx.ct.run(ctx.container.store.probe("login_path").command)  # the audit's own
         if "/usr/local/bin" not in login.output.split(":"):
-            ctx.ct.restore(PROFILE_SCRIPT)
+            done = rollback_outcome([ctx.ct.restore(PROFILE_SCRIPT)], "restored the previous file")
             raise FixError(
                 f"a login shell still lacks /usr/local/bin (PATH={login.output}): another login "
-                f"script resets PATH after {PROFILE_SCRIPT}; restored the previous file"
+                f"script resets PATH after {PROFILE_SCRIPT}; {done}"
             )

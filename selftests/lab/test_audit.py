@@ -28,6 +28,7 @@ MANUAL_SETUP_FAILS = {
 # fault -> (the checks that must fail, a phrase the fault's own check must print)
 FAULT_FAILS: dict[str, tuple[set[str], str]] = {
     "no_profile_script": ({"profile_script"}, "does not exist"),
+    "profile_writable": ({"profile_script"}, "mode 666"),
     "profile_clobbers_path": (
         {"profile_script", "login_path", "which_ollama"},
         "/usr/local/bin",
@@ -55,6 +56,7 @@ FAULT_FAILS: dict[str, tuple[set[str], str]] = {
 }
 FAULT_OWN_CHECK = {
     "no_profile_script": "profile_script",
+    "profile_writable": "profile_script",
     "profile_clobbers_path": "login_path",
     "binary_missing": "which_ollama",
     "unit_dropin_loopback": "listener",

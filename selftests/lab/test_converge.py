@@ -19,6 +19,7 @@ CONVERGEABLE = (
     "manual_setup",
     "no_profile_script",
     "profile_clobbers_path",
+    "profile_writable",
     "unit_dropin_loopback",
     "unit_not_reloaded",
     "unit_disabled",
