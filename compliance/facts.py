@@ -11,20 +11,33 @@ from __future__ import annotations
 import secrets
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
 
 Runner = Callable[[str], tuple[int, str]]
+T = TypeVar("T")
 
 TIMED_OUT = 124  # the exit code of coreutils `timeout` (the batch deadline)
 
 
+def output_text(rc: int, output: str) -> str:
+    """The default parser: the probe's output as it is."""
+    return output
+
+
 @dataclass(frozen=True)
-class Probe:
-    """A named shell command whose output is one fact (values inside are pre-quoted)."""
+class Probe(Generic[T]):
+    """A named shell command and the parser that turns its output into one typed fact.
+
+    `target` says where it runs: "ct" (inside the container), "host" (the Proxmox host) or
+    "runner" (the machine running pytest). Values inside `command` are pre-quoted.
+    """
 
     name: str
     command: str
     label: str = ""  # shown in evidence instead of a long script
+    parse: Callable[[int, str], T] = field(default=output_text, compare=False)  # type: ignore[assignment]
+    target: str = "ct"
 
 
 @dataclass(frozen=True)
@@ -52,7 +65,7 @@ class GatherError(RuntimeError):
     """The batch itself failed (transport down, container gone, garbled output)."""
 
 
-def batch_script(probes: Iterable[Probe], marker: str) -> str:
+def batch_script(probes: Iterable[Probe[Any]], marker: str) -> str:
     """One /bin/sh script running each probe in a subshell, framed by marker lines."""
     parts = []
     for probe in probes:
@@ -88,16 +101,17 @@ def parse_batch(output: str, marker: str) -> dict[str, tuple[int, str]]:
 class FactStore:
     """The cached facts of one target (the host or one container)."""
 
-    def __init__(self, where: str, run: Runner, probes: Iterable[Probe] = ()) -> None:
+    def __init__(self, where: str, run: Runner, probes: Iterable[Probe[Any]] = ()) -> None:
         self.where = where
         self._run = run
-        self._probes: dict[str, Probe] = {p.name: p for p in probes}
+        self._probes: dict[str, Probe[Any]] = {p.name: p for p in probes}
         self._facts: dict[str, Fact] = {}
+        self._values: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._timed_out: GatherError | None = None  # a batch that hit its deadline
         self.round_trips = 0
 
-    def probe(self, name: str) -> Probe:
+    def probe(self, name: str) -> Probe[Any]:
         return self._probes[name]
 
     def get(self, name: str) -> Fact:
@@ -106,6 +120,15 @@ class FactStore:
             if name not in self._facts:
                 self._gather([p for n, p in self._probes.items() if n not in self._facts])
             return self._facts[name]
+
+    def value(self, probe: Probe[T]) -> tuple[T, Fact]:
+        """The probe's typed value (parsed once per gathering) and the raw fact behind it."""
+        fact = self.get(probe.name)
+        with self._lock:
+            if probe.name not in self._values:
+                self._values[probe.name] = probe.parse(fact.rc, fact.output)
+            value: T = self._values[probe.name]
+        return value, fact
 
     def prefetch(self) -> None:
         """Gather every probe now (the session warms all targets in parallel)."""
@@ -118,9 +141,10 @@ class FactStore:
         """Forget every fact: the target may have changed (a fix ran)."""
         with self._lock:
             self._facts.clear()
+            self._values.clear()
             self._timed_out = None
 
-    def _gather(self, probes: list[Probe]) -> None:
+    def _gather(self, probes: list[Probe[Any]]) -> None:
         """Run the probes in one batch. A batch that hit its deadline is not run again until
         `invalidate()`: every check of a hung target would otherwise wait the deadline anew."""
         if self._timed_out is not None:

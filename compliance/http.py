@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from compliance.facts import Fact
-from compliance.parsers import HttpReply
 
 TIMEOUT_S = 5.0
 
 
-def fetch(url: str, timeout: float = TIMEOUT_S) -> tuple[Fact, HttpReply | None]:
-    """GET `url` ignoring proxy variables; the exchange doubles as evidence."""
+def fetch(url: str, name: str = "proxied_tags", timeout: float = TIMEOUT_S) -> Fact:
+    """GET `url` ignoring proxy variables; the exchange as a fact (`HTTP STATUS TYPE`, body)."""
     import requests  # imported here: the preflight warms it up while ssh is busy
 
     command = f"GET {url}"
@@ -18,8 +17,6 @@ def fetch(url: str, timeout: float = TIMEOUT_S) -> tuple[Fact, HttpReply | None]
             session.trust_env = False
             response = session.get(url, timeout=timeout, allow_redirects=False)
     except requests.RequestException as exc:
-        return Fact("proxied_tags", "runner", command, 1, f"{type(exc).__name__}: {exc}"), None
+        return Fact(name, "runner", command, 1, f"{type(exc).__name__}: {exc}")
     ctype = response.headers.get("Content-Type", "")
-    text = f"HTTP {response.status_code} {ctype}\n{response.text}"
-    reply = HttpReply(response.status_code, ctype, response.text)
-    return Fact("proxied_tags", "runner", command, 0, text), reply
+    return Fact(name, "runner", command, 0, f"HTTP {response.status_code} {ctype}\n{response.text}")

@@ -165,7 +165,9 @@ class NginxTest:
 def nginx_test(rc: int, text: str) -> NginxTest:
     """Parse `nginx -t` (stderr merged): success needs exit 0 and 'test is successful'."""
     error = next((ln for ln in text.splitlines() if "[emerg]" in ln or "[crit]" in ln), "")
-    where = re.search(r" in (/\S+?):(\d+)", error)
+    # A file nginx could not open is the culprit, not the file that includes it:
+    # `open() "/etc/nginx/sites-enabled/x" failed (2: ...) in /etc/nginx/nginx.conf:60`.
+    where = re.search(r'open\(\) "([^"]+)" failed', error) or re.search(r" in (/\S+?):\d+", error)
     warnings = tuple(ln for ln in text.splitlines() if "[warn]" in ln)
     ok = rc == 0 and "test is successful" in text
     return NginxTest(ok, error, where.group(1) if where else "", warnings)

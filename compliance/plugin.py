@@ -17,12 +17,12 @@ from compliance import backends, settings
 from compliance.evidence import ReportedFailure
 from compliance.facts import GatherError
 from compliance.report import attach_html
-from compliance.targets import Container, Fleet, ProxmoxHost, Target, skip_unless_running
+from compliance.targets import Audit, Container, Fleet, ProxmoxHost, skip_unless_running
 
 T = TypeVar("T")
 FLEET = pytest.StashKey[Fleet]()
 SETTINGS = pytest.StashKey[settings.Settings]()
-TARGETS = pytest.StashKey[list[Target]]()
+TARGETS = pytest.StashKey[list[Audit]]()
 AUTO_WORKERS = pytest.StashKey[str]()
 CONTROLLER_REACH = pytest.StashKey[list[Future[str | None]]]()
 
@@ -236,24 +236,27 @@ def _proxmox(fleet: Fleet, target_id: str) -> ProxmoxHost:
     return fleet.host(target_id)
 
 
-def _register(request: pytest.FixtureRequest, target: Target) -> Target:
-    request.node.stash.setdefault(TARGETS, []).append(target)
-    return target
+def _register(request: pytest.FixtureRequest, audit: Audit) -> Audit:
+    request.node.stash.setdefault(TARGETS, []).append(audit)
+    return audit
 
 
 @pytest.fixture
-def pve(request: pytest.FixtureRequest, fleet: Fleet, target_id: str) -> Target:
-    """The Proxmox host's facts, as evidence-logging view."""
-    host = _proxmox(fleet, target_id)
-    return _register(request, Target(host.store, "host", host.label))
+def pve(request: pytest.FixtureRequest, fleet: Fleet, target_id: str) -> Audit:
+    """The Proxmox host as a check sees it (with the container, for per-container checks)."""
+    if any(c.label == target_id for c in fleet.containers):
+        box = fleet.container(target_id)
+        return _register(request, Audit("host", box.pve.label, lambda log: fleet.subject(box, log)))
+    host = fleet.host(target_id)
+    return _register(request, Audit("host", host.label, lambda log: fleet.host_subject(host, log)))
 
 
 @pytest.fixture
-def ct(request: pytest.FixtureRequest, fleet: Fleet, target_id: str) -> Target:
-    """The container's facts; skips when the container is not running."""
+def ct(request: pytest.FixtureRequest, fleet: Fleet, target_id: str) -> Audit:
+    """The container as a check sees it; skips when the container is not running."""
     box = fleet.container(target_id)
     skip_unless_running(box)
-    return _register(request, Target(box.store, "ct", box.label))
+    return _register(request, Audit("ct", box.label, lambda log: fleet.subject(box, log)))
 
 
 @pytest.hookimpl(wrapper=True)

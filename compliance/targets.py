@@ -1,17 +1,21 @@
-"""The fleet under audit: hosts, their containers, and per-check views with evidence."""
+"""The fleet under audit: hosts, their containers, and the live facts checks are judged on."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, TypeVar
 
 import pytest
 from testinfra.host import Host
 
-from compliance import backends, parsers, probes
+from compliance import backends, probes
 from compliance.evidence import CheckFailed, EvidenceLog
-from compliance.facts import Fact, FactStore, Runner
+from compliance.facts import FactStore, Probe, Runner
+from compliance.http import fetch
 from compliance.settings import Settings, Site
+from compliance.verdict import Subject, Verdict
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -23,9 +27,6 @@ class ProxmoxHost:
     address: str
     store: FactStore
 
-    def ct_status(self, ctid: str) -> str:
-        return parsers.pct_status(self.store.get(f"ct_status_{ctid}").output)
-
 
 @dataclass
 class Container:
@@ -36,17 +37,15 @@ class Container:
     host: Host
     store: FactStore
     site: Site
+    probes: probes.SiteProbes
 
     @property
     def label(self) -> str:
         return f"{self.pve.label}-ct{self.ctid}"
 
-    def running(self) -> bool:
-        return self.pve.ct_status(self.ctid) == "running"
-
-    def tags_url(self) -> str:
-        """The proxied `/api/tags` of this container's site."""
-        return self.site.proxy_url_for(self.pve.address) + "api/tags"
+    def status(self) -> str:
+        """`running`, `stopped`, ... or '' when the container does not exist."""
+        return self.pve.store.value(self.probes.status)[0]
 
 
 @dataclass
@@ -69,72 +68,93 @@ class Fleet:
                 ct_host = backends.container(host, ctid, settings.transport)
                 store = FactStore(f"ct {ctid} on {label}", _runner(ct_host), probes.ct_probes())
                 site = settings.site(ctid)
-                fleet.containers.append(Container(pve, ctid, ct_host, store, site))
+                site_probes = probes.for_site(site, settings.transport)
+                fleet.containers.append(Container(pve, ctid, ct_host, store, site, site_probes))
         return fleet
 
     def host(self, label: str) -> ProxmoxHost:
         return next(h for h in self.hosts if h.label == label)
 
-    def site_paths(self) -> set[str]:
-        """Every site file and link of ours (a broken file outside this set is not ours)."""
-        return {p for c in self.containers for p in (c.site.site_file, c.site.site_link)}
-
     def container(self, label: str) -> Container:
         return next(c for c in self.containers if c.label == label)
+
+    def containers_on(self, pve: ProxmoxHost) -> list[Container]:
+        return [c for c in self.containers if c.pve is pve]
+
+    def site_paths(self) -> frozenset[str]:
+        """Every site file and link of ours (a broken file outside this set is not ours)."""
+        return frozenset(p for c in self.containers for p in (c.site.site_file, c.site.site_link))
+
+    def subject(self, box: Container, log: EvidenceLog | None = None) -> Subject:
+        """A container and its host as a check sees them (facts logged into `log`)."""
+        facts = LiveFacts(box.pve.store, box.store, log or EvidenceLog())
+        return Subject(
+            facts,
+            box.pve.address,
+            probes.nginx_state(self.settings),
+            box.site,
+            box.probes,
+            self.site_paths(),
+        )
+
+    def host_subject(self, pve: ProxmoxHost, log: EvidenceLog | None = None) -> Subject:
+        """A host as its host-wide checks see it."""
+        facts = LiveFacts(pve.store, None, log or EvidenceLog())
+        nginx_state = probes.nginx_state(self.settings)
+        return Subject(facts, pve.address, nginx_state, our_paths=self.site_paths())
 
 
 def _runner(host: Host) -> Runner:
     return lambda script: backends.run_text(host, script)
 
 
-class Target:
-    """What a check sees of one target: its facts (logged as evidence) and `require`."""
+class LiveFacts:
+    """Typed facts read from the targets' stores (and the runner), each logged as evidence."""
 
-    def __init__(self, store: FactStore, kind: str, label: str) -> None:
-        self.store = store
+    def __init__(self, pve: FactStore, ct: FactStore | None, log: EvidenceLog) -> None:
+        self.stores = {"host": pve, "ct": ct}
+        self.log = log
+        self._runner: dict[str, Any] = {}
+
+    def get(self, probe: Probe[T]) -> T:
+        if probe.target == "runner":  # a runner probe's command is `GET <url>`
+            if probe.name not in self._runner:
+                fact = fetch(probe.command.removeprefix("GET "), probe.name)
+                self.log.add(fact)
+                self._runner[probe.name] = probe.parse(fact.rc, fact.output)
+            value: T = self._runner[probe.name]
+            return value
+        store = self.stores[probe.target]
+        assert store is not None, f"{probe.name}: no container in a host-wide check"
+        value, fact = store.value(probe)
+        self.log.add(fact)
+        return value
+
+
+class Audit:
+    """What a test sees of its target: it judges a check on fresh live facts and reports it."""
+
+    def __init__(self, kind: str, label: str, make: Any) -> None:
         self.kind = kind  # "host" or "ct"
         self.label = label
+        self._make = make  # (EvidenceLog) -> Subject
         self.log = EvidenceLog()
 
-    def fact(self, name: str) -> Fact:
-        fact = self.store.get(name)
-        self.log.add(fact)
-        return fact
-
-    def note(self, text: str) -> None:
-        self.log.notes.append(text)
-
-    def require(self, ok: bool, expected: str, found: str, *facts: Fact) -> None:
-        """Fail the check with expected/found and its evidence unless `ok`."""
-        if not ok:
-            self.fail(expected, found, *facts)
-
-    def fail(self, expected: str, found: str, *facts: Fact) -> NoReturn:
-        raise CheckFailed(expected, found, list(facts) or list(self.log.facts))
-
-
-def ct_ip(fleet: Fleet, ct: Container) -> tuple[str | None, str]:
-    """(the container's IPv4 the proxy must target, how it was found)."""
-    if ct.site.ct_ip:
-        return ct.site.ct_ip, "setting ollama_ct_ip"
-    config = parsers.pct_config(ct.pve.store.get(f"ct_config_{ct.ctid}").output)
-    net = parsers.net0(config.get("net0", ""))
-    live = parsers.ipv4_addresses(ct.store.get("addresses").output)
-    static = parsers.static_ipv4(net)
-    if static and any(addr == static for _i, addr in live):
-        return static, "pct config net0 ip= (live in the CT)"
-    name = net.get("name", "eth0")
-    on_net0 = [addr for iface, addr in live if iface == name]
-    if on_net0:
-        return on_net0[0], f"ip -4 addr in the CT ({name})"
-    if live:
-        return live[0][1], f"ip -4 addr in the CT ({live[0][0]})"
-    return None, "no IPv4 address found in the CT"
+    def judge(self, judge: Any) -> Verdict:
+        """Run a check function; fail with expected/found and evidence, or skip with why."""
+        self.log = EvidenceLog()
+        verdict: Verdict = judge(self._make(self.log))
+        self.log.notes.extend(verdict.notes)
+        if verdict.skipped:
+            pytest.skip(verdict.skipped)
+        if not verdict.ok:
+            raise CheckFailed(verdict.expected, verdict.found, list(self.log.facts))
+        return verdict
 
 
 def skip_unless_running(ct: Container) -> None:
     """Skip a container check when its container is not running (one check says why)."""
-    status = ct.pve.ct_status(ct.ctid)
+    status = ct.status()
     if status != "running":
         pytest.skip(
             f"CT {ct.ctid} on {ct.pve.label} is {status or 'missing'}: see test_pve_ct_running"

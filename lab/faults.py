@@ -1,9 +1,11 @@
 """The fault catalogue: each fault breaks one thing on top of the compliant state.
 
-`breaks` names the catalogue checks (DESIGN.md section 3, plus ct_running) the fault makes
-fail; checks that depend on a stopped container skip. `shared` marks faults on the one nginx all
-lab containers share (a broken config, a stopped or unreloaded nginx): a test using one must not
-run beside tests on other containers, whose resets reload nginx.
+`breaks` names the catalogue checks (compliance/checks.py) the fault makes fail; checks that
+depend on a stopped container skip. `own` is the check the fault is about and `phrase` what
+that check's failure must say. `converges` is False for faults `--fix` must refuse (not ours,
+not remediable). `shared` marks faults on the one nginx all lab containers share (a broken
+config, a stopped or unreloaded nginx): a test using one must not run beside tests on other
+containers, whose resets reload nginx. The self-tests derive their lists from this table.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class Fault:
     breaks: tuple[str, ...]
     apply: Callable[[int], None]
     shared: bool = False
+    own: str = ""
+    phrase: str = ""
+    converges: bool = True
 
 
 def _ct(script: str) -> Callable[[int], None]:
@@ -136,6 +141,37 @@ def _nginx_not_reloaded(ctid: int) -> None:
     nginx.newer_than_workers(site.file)
 
 
+def _unit_crash_loop(ctid: int) -> None:
+    ct_run(
+        ctid,
+        f"sed -i 's|^ExecStart=.*|ExecStart=/bin/false|' {config.CT_UNIT}"
+        " && systemctl daemon-reload && systemctl restart ollama.service; true",
+    )
+    wait_until(
+        "the unit to restart itself at least once",
+        lambda: ct_run(ctid, "systemctl show -p NRestarts --value ollama").stdout.strip()
+        not in ("", "0"),
+        15,
+        0.2,
+    )
+
+
+def _site_link_dangling(ctid: int) -> None:
+    site = site_for(ctid)
+    site.link.unlink()
+    site.link.symlink_to(f"{site.file}.gone")
+
+
+def _site_file_missing(ctid: int) -> None:
+    site_for(ctid).file.unlink()
+
+
+def _site_link_wrong(ctid: int) -> None:
+    site = site_for(ctid)
+    site.link.unlink()
+    site.link.symlink_to(config.DEFAULT_SITE)
+
+
 def _ct_stopped(ctid: int) -> None:
     container.stop(ctid)
 
@@ -159,78 +195,105 @@ _CATALOGUE = [
         "/etc/profile.d/ollama.sh removed",
         ("profile_script",),
         _ct(f"rm -f {config.CT_PROFILE}"),
+        own="profile_script",
+        phrase="does not exist",
     ),
     Fault(
         "profile_clobbers_path",
         "ollama.sh sets PATH=/usr/bin:/bin, so login shells lose /usr/local/bin",
         ("profile_script", "login_path", "which_ollama"),
         _ct(f"printf '#!/bin/sh\\nexport PATH=/usr/bin:/bin\\n' > {config.CT_PROFILE}"),
+        own="login_path",
+        phrase="/usr/local/bin",
     ),
     Fault(
         "profile_writable",
         "ollama.sh made group/world-writable (0666): any local user could change root's PATH",
         ("profile_script",),
         _ct(f"chmod 0666 {config.CT_PROFILE}"),
+        own="profile_script",
+        phrase="mode 666",
     ),
     Fault(
         "binary_missing",
         f"/usr/local/bin/ollama moved to {config.CT_HIDDEN_BINARY}; the service keeps running",
         ("which_ollama",),
         _ct(f"mv -f {config.CT_BINARY} {config.CT_HIDDEN_BINARY}"),
+        own="which_ollama",
+        phrase="No such file",
+        converges=False,
     ),
     Fault(
         "unit_dropin_loopback",
         "drop-in override.conf sets OLLAMA_HOST=127.0.0.1:11434; reloaded and restarted",
         ("unit_settings", "listener", "proxy_parity"),
         _unit_dropin_loopback,
+        own="listener",
+        phrase="found:    127.0.0.1:11434",
     ),
     Fault(
         "unit_not_reloaded",
         "unit file edited on disk (RestartSec=10) without daemon-reload: NeedDaemonReload=yes",
         ("unit_settings",),
         _unit_not_reloaded,
+        own="unit_settings",
+        phrase="NeedDaemonReload=yes",
     ),
     Fault(
         "unit_disabled",
         "systemctl disable ollama (still running)",
         ("unit_enabled",),
         _ct("systemctl disable ollama.service 2>/dev/null"),
+        own="unit_enabled",
+        phrase="disabled",
     ),
     Fault(
         "unit_stopped",
         "systemctl stop ollama (still enabled)",
         ("unit_active", "listener", "direct_api", "proxy_parity"),
         _ct("systemctl stop ollama.service"),
+        own="unit_active",
+        phrase="inactive (dead)",
     ),
     Fault(
         "journal_panic",
         "a role-less /api/chat request makes the server log 'panic recovered' (500)",
         ("journal_clean",),
         _journal_panic,
+        own="journal_clean",
+        phrase="panic recovered",
     ),
     Fault(
         "service_hung",
         "SIGSTOP to the service's MainPID: still active and listening, requests hang",
         ("direct_api", "proxy_parity"),
         _service_hung,
+        own="direct_api",
+        phrase="no HTTP reply",
     ),
     Fault(
         "site_stale_ip",
         f"proxy_pass points at http://{config.STALE_UPSTREAM}:11434; reloaded",
         ("site_file", "proxy_parity"),
         _site_stale_ip,
+        own="site_file",
+        phrase="proxy_pass http://127.0.0.55:11434",
     ),
     Fault(
         "site_wrong_port",
         "the site listens on 8080 instead of the plan's 80; reloaded",
         ("site_file", "proxy_parity"),
         _site_wrong_port,
+        own="site_file",
+        phrase="listen 8080 (want 80)",
     ),
     Fault(
         "site_not_enabled",
         "the sites-enabled symlink removed; reloaded",
         ("site_enabled", "proxy_parity"),
         _site_not_enabled,
+        own="site_enabled",
+        phrase="missing",
     ),
     Fault(
         "site_syntax_error",
@@ -238,6 +301,8 @@ _CATALOGUE = [
         ("nginx_valid", "nginx_running"),
         _site_syntax_error,
         shared=True,
+        own="nginx_valid",
+        phrase="our site",
     ),
     Fault(
         "other_site_broken",
@@ -245,6 +310,9 @@ _CATALOGUE = [
         ("nginx_valid", "nginx_running"),
         _other_site_broken,
         shared=True,
+        own="nginx_valid",
+        phrase="zz-lab-broken",
+        converges=False,
     ),
     Fault(
         "nginx_stopped",
@@ -252,6 +320,8 @@ _CATALOGUE = [
         ("nginx_running", "proxy_parity"),
         lambda ctid: nginx.quit_(),
         shared=True,
+        own="nginx_running",
+        phrase="not running",
     ),
     Fault(
         "nginx_not_reloaded",
@@ -259,12 +329,16 @@ _CATALOGUE = [
         ("nginx_running", "proxy_parity"),
         _nginx_not_reloaded,
         shared=True,
+        own="nginx_running",
+        phrase="changed:",
     ),
     Fault(
         "ct_stopped",
         "the container is stopped (lxc-stop); checks inside it skip",
         ("ct_running",),
         _ct_stopped,
+        own="ct_running",
+        phrase="CT 955 stopped",
     ),
     Fault(
         "all_convergeable",
@@ -280,6 +354,44 @@ _CATALOGUE = [
             "proxy_parity",
         ),
         _all_convergeable,
+    ),
+]
+
+_CATALOGUE += [
+    Fault(
+        "unit_crash_loop",
+        "the unit's ExecStart=/bin/false (Restart=always): a crash loop; reloaded, restarting",
+        ("unit_settings", "unit_active", "journal_clean", "listener", "direct_api", "proxy_parity"),
+        _unit_crash_loop,
+        own="unit_active",
+        phrase="activating (auto-restart)",
+    ),
+    Fault(
+        "site_link_dangling",
+        "the sites-enabled link points at a file that does not exist; nginx -t fails there",
+        ("site_enabled", "nginx_valid", "nginx_running"),
+        _site_link_dangling,
+        shared=True,
+        own="nginx_valid",
+        phrase="sites-enabled/ollama_proxy, our site",
+    ),
+    Fault(
+        "site_file_missing",
+        "the site file removed, its link left dangling; nginx -t fails on the link",
+        ("site_file", "site_enabled", "nginx_valid"),
+        _site_file_missing,
+        shared=True,
+        own="nginx_valid",
+        phrase="our site",
+    ),
+    Fault(
+        "site_link_wrong",
+        "the sites-enabled link points at nginx's default site: a duplicate default server",
+        ("site_enabled", "nginx_valid", "nginx_running"),
+        _site_link_wrong,
+        shared=True,
+        own="nginx_valid",
+        phrase="our site",
     ),
 ]
 

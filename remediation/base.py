@@ -8,9 +8,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from compliance.facts import GatherError
+from compliance.checks import Check, answered_by
 from compliance.targets import Container, Fleet
-from remediation.remote import Remote, RemoteError, Step
+from compliance.verdict import Subject
+from remediation.remote import Remote, Step
 
 CHANGED, UNCHANGED, PLANNED = "changed", "unchanged", "planned"
 FAILED, NOT_REMEDIABLE = "failed", "not remediable"
@@ -26,11 +27,17 @@ class NotRemediable(RuntimeError):
 
 @dataclass
 class Plan:
-    """The difference a fix would close: file diffs and the commands that follow."""
+    """The difference a fix would close: file diffs and the commands that follow.
+
+    `apply` makes the change; `rollback` undoes whatever of it happened and says how that
+    went; `settle_s` bounds the wait for the fix's checks to pass after the change.
+    """
 
     diffs: list[str] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     apply: Callable[[], None] | None = None
+    rollback: Callable[[], str] | None = None
+    settle_s: float = 10.0
 
     @property
     def empty(self) -> bool:
@@ -87,9 +94,27 @@ class Context:
     ct: Remote
     pve: Remote
 
+    def subject(self) -> Subject:
+        """The container and its host as the checks see them (cached facts)."""
+        return self.fleet.subject(self.container)
+
+    def refresh(self) -> None:
+        """Forget the cached facts: the next read sees the targets as they are now."""
+        self.container.store.invalidate()
+        self.container.pve.store.invalidate()
+
+
+def one_line(error: BaseException) -> str:
+    """An exception as one line: its message, or its type when it has none."""
+    return " ".join(str(error).split()) or type(error).__name__
+
 
 class Fix(ABC):
-    """One remediation of the fix catalogue."""
+    """One remediation of the fix catalogue.
+
+    A fix plans from the facts alone (`plan` runs no command), applies its plan, then is
+    verified by the checks it answers for, on fresh facts; anything else rolls it back.
+    """
 
     name: str
     target: str  # "ct" or "pve"
@@ -97,10 +122,28 @@ class Fix(ABC):
 
     @abstractmethod
     def plan(self, ctx: Context) -> Plan:
-        """Observe the target and plan only what differs (an empty plan = no change)."""
+        """Plan only what differs from the facts (an empty plan = no change)."""
+
+    def verifying(self, ctx: Context) -> list[Check]:
+        """The checks that must pass for this fix to count as verified."""
+        return answered_by(self.name)
+
+    def unverified(self, ctx: Context) -> str | None:
+        """None when every verifying check passes on fresh facts, else which fail and why.
+
+        A read that fails (a target busy restarting) counts as "not yet", not as an error.
+        """
+        ctx.refresh()
+        try:
+            subject = ctx.subject()
+            verdicts = [(c.id, c.judge(subject)) for c in self.verifying(ctx)]
+        except Exception as error:
+            return f"facts could not be read: {one_line(error)}"
+        failing = [f"{name}: {v.line()}" for name, v in verdicts if not v.ok]
+        return "; ".join(failing) or None
 
     def run(self, ctx: Context) -> Outcome:
-        """Plan, then (unless dry run) apply; never raises for an expected failure."""
+        """Plan, then (unless dry run) apply and verify; never raises for a failed fix."""
         began, wall = time.monotonic(), time.time()
         first = (len(ctx.ct.steps), len(ctx.pve.steps))
         label = ctx.container.label if self.target == "ct" else ctx.container.pve.label
@@ -112,16 +155,36 @@ class Fix(ABC):
             elif ctx.dry_run:
                 status, message = PLANNED, "dry run: nothing changed"
             else:
-                assert plan.apply is not None
-                plan.apply()
+                self._apply_verified(ctx, plan)
                 status, message = CHANGED, "applied and verified"
         except NotRemediable as why:
             status, message = NOT_REMEDIABLE, str(why)
-        except (FixError, RemoteError, GatherError) as why:
-            status, message = FAILED, str(why)
+        except Exception as why:  # a plan that could not be made changed nothing
+            status, message = FAILED, one_line(why) if not isinstance(why, FixError) else str(why)
         seconds = time.monotonic() - began
         steps = ctx.ct.steps[first[0] :] + ctx.pve.steps[first[1] :]
         return Outcome(self.name, label, status, message, plan, steps, seconds, wall)
+
+    def _apply_verified(self, ctx: Context, plan: Plan) -> None:
+        """Apply, wait until verified; on any error roll back, then raise one FixError."""
+        assert plan.apply is not None
+        try:
+            plan.apply()
+            reason = wait_until(lambda: self.unverified(ctx), plan.settle_s)
+            if reason:
+                raise FixError(f"not verified {plan.settle_s:.0f}s after the change: {reason}")
+        except BaseException as failure:
+            undo = "nothing to undo"
+            if plan.rollback is not None:
+                try:
+                    undo = plan.rollback()
+                except Exception as error:
+                    undo = f"rollback incomplete: {one_line(error)}"
+            ctx.refresh()
+            if not isinstance(failure, Exception):
+                raise  # KeyboardInterrupt and the like: rolled back, then let through
+            reason = str(failure) if isinstance(failure, FixError) else one_line(failure)
+            raise FixError(f"{reason}; {undo}") from None
 
 
 def rollback_outcome(steps: list[Step | None], done: str) -> str:

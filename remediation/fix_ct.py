@@ -16,7 +16,8 @@ class CtStart(Fix):
     target = "pve"
 
     def plan(self, ctx: Context) -> Plan:
-        status = ctx.container.pve.ct_status(ctx.container.ctid)
+        _site, probes = ctx.subject().container
+        status = ctx.subject().get(probes.status)
         if status == "running":
             return Plan()
         if not status:
@@ -37,8 +38,8 @@ class CtStart(Fix):
             raise FixError(f"{start} failed: {step.output}")
 
         def booted() -> str | None:
-            ctx.container.pve.store.invalidate()
-            if ctx.container.pve.ct_status(ctx.container.ctid) != "running":
+            ctx.refresh()
+            if ctx.container.status() != "running":
                 return "not running yet"
             state = ctx.ct.run("systemctl is-system-running").output.strip()
             return None if state in ("running", "degraded") else f"systemd is {state}"
@@ -48,4 +49,3 @@ class CtStart(Fix):
             raise FixError(
                 f"CT {ctx.container.ctid} did not boot in {BOOT_TIMEOUT_S:.0f}s: {reason}"
             )
-        ctx.container.store.invalidate()

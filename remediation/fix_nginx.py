@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from compliance import parsers
-from compliance.http import fetch
-from compliance.ollama_api import tags_problems
-from compliance.targets import ct_ip
+from dataclasses import dataclass, field
+
+from compliance.checks import container_ip
+from compliance.probes import INIT, NGINX_T
 from remediation import render
 from remediation.base import (
     Context,
@@ -15,96 +15,111 @@ from remediation.base import (
     Plan,
     rollback_outcome,
     unified_diff,
-    wait_until,
 )
 
 SETTLE_TIMEOUT_S = 10.0
+PLAN_OWNER, PLAN_MODE = "root:root", 0o644
+
+
+@dataclass
+class Steps:
+    """What the plan changes, and (filled in while applying) whether nginx was reloaded."""
+
+    site: str | None  # the site's new content, None when it already matches
+    relink: bool
+    running: bool
+    systemd: bool
+    reloaded: bool = field(default=False)
+
+    def reload(self, running: bool | None = None) -> str:
+        """The command that makes nginx read its config (start it when it is not running)."""
+        up = self.running if running is None else running
+        if self.systemd:
+            return "systemctl reload nginx" if up else "systemctl start nginx"
+        return "nginx -s reload" if up else "nginx"
 
 
 class NginxSite(Fix):
-    """Write the site, link it, `nginx -t` with it in place, reload, wait until it answers."""
+    """Write the site, link it, `nginx -t` with it in place, reload; verified end to end."""
 
     name = "nginx_site"
     target = "pve"
     requires = ("systemd_unit",)
 
     def plan(self, ctx: Context) -> Plan:
-        settings = ctx.container.site
+        s = ctx.subject()
+        settings, probes = s.container
         site, link = settings.site_file, settings.site_link
-        address, how = ct_ip(ctx.fleet, ctx.container)
+        address, how = container_ip(s)
         if address is None:
             raise NotRemediable(f"the CT's IP is unknown ({how}); nothing was changed")
         try:
-            want = render.site(settings.server_name_for(ctx.container.pve.address), address)
+            want = render.site(settings.server_name_for(s.host_address), address)
         except render.RenderError as why:
             raise NotRemediable(f"refused before any change: {why}") from None
-        store = ctx.container.pve.store
-        tested = parsers.nginx_test(store.get("nginx_t").rc, store.get("nginx_t").output)
-        if not tested.ok and tested.error_file not in ctx.fleet.site_paths():
+        tested = s.get(NGINX_T)
+        if not tested.ok and tested.error_file not in s.our_paths:
             raise NotRemediable(
                 f"nginx -t already fails in {tested.error_file or 'the config'} (not our site): "
                 f"{tested.error}. Fix that file first; nothing was changed, nginx not reloaded"
             )
-        have = ctx.pve.read(site)[site]  # exact bytes (facts drop the final newline)
-        link_fact = store.get(f"site_link_{ctx.container.ctid}")
-        linked = parsers.link_target(link_fact.output, link) == ("link", site)
-        state = parsers.nginx_state(store.get("nginx_state").output)
-        plan = Plan()
-        if have != want:
-            plan.diffs.append(unified_diff(site, have, want))
+        have = s.get(probes.site).file
+        current = s.get(probes.link)
+        linked = current.kind == "link" and current.target == site and not current.dangling
+        state = s.get(s.nginx_state)
+        plan = Plan(settle_s=SETTLE_TIMEOUT_S)
+        rewrite = not have.exists or have.text != want
+        if rewrite:
+            plan.diffs.append(unified_diff(site, have.text if have.exists else None, want))
+        elif (have.owner, have.mode) != (PLAN_OWNER, PLAN_MODE):
+            rewrite = True
+            plan.commands.append(
+                f"install {site} as {PLAN_OWNER} {PLAN_MODE:04o} (now {have.owner} {have.mode:04o})"
+            )
         if not linked:
             plan.commands.append(f"ln -sfn {site} {link}")
-        if not plan.empty or state.stale_files() or not state.running:
-            plan.commands.append("nginx -t")
-            plan.commands.append(self._reload(ctx, state.running))
-            write = want if have != want else None
-            plan.apply = lambda: self._apply(ctx, write, not linked, state.running)
+        if not plan.empty or state.stale_files() or not state.running or not tested.ok:
+            steps = Steps(
+                want if rewrite else None, not linked, state.running, s.get(INIT) == "systemd"
+            )
+            plan.commands += ["nginx -t", steps.reload()]
+            plan.apply = lambda: self._apply(ctx, steps)
+            plan.rollback = lambda: self._rollback(ctx, steps)
         return plan
 
     @staticmethod
-    def _reload(ctx: Context, running: bool) -> str:
-        systemd = ctx.container.pve.store.get("init").output.strip() == "systemd"
-        if systemd:
-            return "systemctl reload nginx" if running else "systemctl start nginx"
-        return "nginx -s reload" if running else "nginx"
-
-    def _apply(self, ctx: Context, want: str | None, relink: bool, running: bool) -> None:
-        """Write the site (if it differs) and the link (if wrong), test, reload, verify."""
+    def _apply(ctx: Context, steps: Steps) -> None:
+        """Write the site (if it differs) and the link (if wrong), test, then reload."""
         settings, pve = ctx.container.site, ctx.pve
         site, link = settings.site_file, settings.site_link
         pve.clean_temps(site, link)
-        try:
-            if want is not None and pve.install(site, want).rc != 0:
-                raise FixError(f"could not write {site}")
-            if relink and pve.link(link, site).rc != 0:
-                raise FixError(f"could not link {link}")
-            tested = pve.run("nginx -t")
-            verdict = parsers.nginx_test(tested.rc, tested.output)
-            if not verdict.ok:
-                raise FixError(f"nginx -t fails with our site in place: {verdict.error}")
-        except FixError as failure:
-            undo = [pve.restore(site), pve.restore(link)]
-            done = rollback_outcome(undo, f"restored {site} and {link}")
-            raise FixError(f"{failure}; {done}, nginx not reloaded") from None
-        reloaded = pve.run(self._reload(ctx, running))
-        reason = reloaded.output if reloaded.rc != 0 else None
-        reason = reason or wait_until(lambda: self._serving(ctx), SETTLE_TIMEOUT_S)
-        if reason:
-            undo = [pve.restore(site), pve.restore(link), pve.run(self._reload(ctx, running=True))]
-            done = rollback_outcome(undo, "restored the old config")
-            raise FixError(f"nginx did not take the new site: {reason}; {done}")
+        if steps.site is not None and pve.install(site, steps.site).rc != 0:
+            raise FixError(f"could not write {site}")
+        if steps.relink and pve.link(link, site).rc != 0:
+            raise FixError(f"could not link {link}")
+        tested = pve.run("nginx -t")
+        if tested.rc != 0:
+            raise FixError(f"nginx -t fails with our site in place: {tested.output}")
+        steps.reloaded = True
+        reloaded = pve.run(steps.reload())
+        if reloaded.rc != 0:
+            raise FixError(f"`{steps.reload()}` failed: {reloaded.output}")
 
     @staticmethod
-    def _serving(ctx: Context) -> str | None:
-        """None once nginx runs the new config and the proxied /api/tags answers."""
-        store = ctx.container.pve.store
-        store.invalidate()
-        state = parsers.nginx_state(store.get("nginx_state").output)
-        if not state.running:
-            return "nginx is not running"
-        if state.stale_files():
-            return f"reload not in effect yet ({', '.join(state.stale_files())})"
-        url = ctx.container.tags_url()
-        fact, reply = fetch(url, timeout=3.0)
-        _models, problems = tags_problems(reply)
-        return f"{url}: {'; '.join(problems)} ({fact.output[:120]})" if problems else None
+    def _rollback(ctx: Context, steps: Steps) -> str:
+        """Restore site and link; reload the restored config only if nginx ran before and the
+        restored tree passes `nginx -t` (never start an nginx that was stopped)."""
+        settings, pve = ctx.container.site, ctx.pve
+        undo = [pve.restore(settings.site_file), pve.restore(settings.site_link)]
+        if not steps.reloaded:
+            return rollback_outcome(undo, "restored the site and link") + ", nginx not reloaded"
+        if not steps.running:
+            stop = pve.run("systemctl stop nginx" if steps.systemd else "nginx -s quit")
+            return rollback_outcome([*undo, stop], "restored the old config and stopped nginx")
+        tested = pve.run("nginx -t")
+        if tested.rc != 0:
+            return rollback_outcome(undo, "restored the old files") + (
+                "; the restored config fails nginx -t, so nginx was not reloaded"
+            )
+        undo.append(pve.run(steps.reload(running=True)))
+        return rollback_outcome(undo, "restored the old config")

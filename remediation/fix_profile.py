@@ -4,21 +4,17 @@ from __future__ import annotations
 
 from shlex import quote
 
-from compliance.probes import BINARY, PROFILE_SCRIPT
+from compliance import checks
+from compliance.checks import Check
+from compliance.probes import BINARY, BINARY_PRESENT, PROFILE, PROFILE_SCRIPT
 from remediation import render
-from remediation.base import (
-    Context,
-    Fix,
-    FixError,
-    NotRemediable,
-    Plan,
-    rollback_outcome,
-    unified_diff,
-)
+from remediation.base import Context, Fix, FixError, NotRemediable, Plan, unified_diff
+
+PLAN_OWNER, PLAN_MODE = "root:root", 0o644
 
 
 class ProfileD(Fix):
-    """Install the plan's PATH script; verify a login shell then has /usr/local/bin."""
+    """Install the plan's PATH script; verified when a login shell has /usr/local/bin."""
 
     name = "profile_d"
     target = "ct"
@@ -26,23 +22,33 @@ class ProfileD(Fix):
 
     def plan(self, ctx: Context) -> Plan:
         want = render.template("ollama.sh")
-        # Owner and mode from the audit's fact; the content read exactly (facts drop the final
-        # newline, as $(...) does, and a missing final newline is a difference worth fixing).
-        stat = ctx.container.store.get("profile").output.partition("\n")[0]
-        have = ctx.ct.read(PROFILE_SCRIPT)[PROFILE_SCRIPT]
+        state = ctx.subject().get(PROFILE)
         plan = Plan()
-        if have != want:
-            plan.diffs.append(unified_diff(PROFILE_SCRIPT, have, want))
-        elif not stat.startswith("root:root 644 "):
-            plan.commands.append(f"install {PROFILE_SCRIPT} as root:root 0644 (now {stat})")
+        if not state.exists or state.text != want:
+            plan.diffs.append(
+                unified_diff(PROFILE_SCRIPT, state.text if state.exists else None, want)
+            )
+        elif (state.owner, state.mode) != (PLAN_OWNER, PLAN_MODE):
+            plan.commands.append(
+                f"install {PROFILE_SCRIPT} as {PLAN_OWNER} {PLAN_MODE:04o} "
+                f"(now {state.owner} {state.mode:04o})"
+            )
         if not plan.empty:
             plan.apply = lambda: self._apply(ctx, want)
-        elif not ctx.container.store.get("binary").ok:
+            plan.rollback = lambda: _restored(ctx, PROFILE_SCRIPT)
+        elif not ctx.subject().get(BINARY_PRESENT):
             raise NotRemediable(
                 f"{BINARY} is missing in CT {ctx.container.ctid}: the PATH is right but there is "
                 "no ollama to find; install Ollama first (nothing was changed)"
             )
         return plan
+
+    def verifying(self, ctx: Context) -> list[Check]:
+        """which_ollama too, unless the binary is missing (no PATH can find it then)."""
+        has_binary = ctx.subject().get(BINARY_PRESENT)
+        return [
+            c for c in super().verifying(ctx) if has_binary or c.id != checks.which_ollama.__name__
+        ]
 
     def _apply(self, ctx: Context, want: str) -> None:
         ctx.ct.clean_temps(PROFILE_SCRIPT)
@@ -52,10 +58,12 @@ class ProfileD(Fix):
         step = ctx.ct.install(PROFILE_SCRIPT, want)
         if step.rc != 0:
             raise FixError(f"could not write {PROFILE_SCRIPT}: {step.output}")
-        login = ctx.ct.run(ctx.container.store.probe("login_path").command)  # the audit's own
-        if "/usr/local/bin" not in login.output.split(":"):
-            done = rollback_outcome([ctx.ct.restore(PROFILE_SCRIPT)], "restored the previous file")
-            raise FixError(
-                f"a login shell still lacks /usr/local/bin (PATH={login.output}): another login "
-                f"script resets PATH after {PROFILE_SCRIPT}; {done}"
-            )
+
+
+def _restored(ctx: Context, path: str) -> str:
+    step = ctx.ct.restore(path)
+    if step is None:
+        return "nothing was changed"
+    return (
+        "restored the previous file" if step.rc == 0 else f"restore of {path} failed: {step.output}"
+    )

@@ -75,6 +75,15 @@ def host_lock(address: str) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _headline(outcomes: list[Outcome]) -> Outcome:
+    """The outcome a check reports when its fix ran for several containers: the worst."""
+    for status in (FAILED, NOT_REMEDIABLE, PLANNED, CHANGED):
+        for outcome in outcomes:
+            if outcome.status == status:
+                return outcome
+    return outcomes[0]
+
+
 class Remediator:
     """Runs fixes (each at most once per target, dependencies first) and re-checks."""
 
@@ -84,13 +93,12 @@ class Remediator:
         self.outcomes: dict[tuple[str, str], Outcome] = {}
         self.remotes: dict[str, tuple[Remote, Remote]] = {}
 
-    def _container(self, item: pytest.Item) -> Container:
+    def _containers(self, item: pytest.Item) -> list[Container]:
+        """The containers a failed check's fix runs for: its own, or every one on its host."""
         fleet = fleet_of(self.config)
         target_id = item.funcargs["target_id"]  # type: ignore[attr-defined]
-        for box in fleet.containers:
-            if target_id in (box.label, box.pve.label):
-                return box
-        raise LookupError(target_id)
+        mine = [box for box in fleet.containers if box.label == target_id]
+        return mine or [box for box in fleet.containers if box.pve.label == target_id]
 
     def _context(self, fleet: Fleet, box: Container) -> Context:
         if box.label not in self.remotes:
@@ -124,17 +132,19 @@ class Remediator:
             marker = item.get_closest_marker("fix")
             if marker is None or "target_id" not in getattr(item, "funcargs", {}):
                 raise
-            box = self._container(item)
+            boxes = self._containers(item)
             # Fix and re-check under the host's lock: no other process changes it meanwhile.
-            with host_lock(box.pve.address):
-                return self._fix_and_recheck(item, failure, str(marker.args[0]), box)
+            with host_lock(boxes[0].pve.address):
+                return self._fix_and_recheck(item, failure, str(marker.args[0]), boxes)
 
     def _fix_and_recheck(
-        self, item: pytest.Item, failure: Exception, name: str, box: Container
+        self, item: pytest.Item, failure: Exception, name: str, boxes: list[Container]
     ) -> None:
-        box.store.invalidate()  # plan from the state as it is now, under the lock
-        box.pve.store.invalidate()
-        outcome = self.remedy(name, box)
+        for box in boxes:  # plan from the state as it is now, under the lock
+            box.store.invalidate()
+            box.pve.store.invalidate()
+        outcomes = [self.remedy(name, box) for box in boxes]
+        outcome = _headline(outcomes)
         item.stash[OUTCOME] = outcome
         item.user_properties += [
             ("fix", outcome.fix),
@@ -142,12 +152,13 @@ class Remediator:
             ("fix_seconds", f"{outcome.seconds:.2f}"),
             ("fix_started", f"{outcome.started:.3f}"),
             ("fix_finished", f"{outcome.started + outcome.seconds:.3f}"),
-            ("fix_log", outcome.text()),
+            ("fix_log", "\n".join(o.text() for o in outcomes)),
         ]
         if outcome.status in (FAILED, NOT_REMEDIABLE, PLANNED):
             raise ReportedFailure(f"{failure}\n\n{outcome.text()}") from None
-        box.store.invalidate()  # another process may have changed the host meanwhile
-        box.pve.store.invalidate()
+        for box in boxes:  # another process may have changed the host meanwhile
+            box.store.invalidate()
+            box.pve.store.invalidate()
         try:
             item.runtest()
         except Exception as again:

@@ -11,25 +11,11 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from compliance.checks import CATALOGUE
+
 REPO = Path(__file__).resolve().parents[2]
 SSH_CONFIG = REPO / "lab" / "ssh_config"
-CHECKS = (
-    "ct_running",
-    "profile_script",
-    "login_path",
-    "which_ollama",
-    "unit_settings",
-    "unit_enabled",
-    "unit_active",
-    "journal_clean",
-    "listener",
-    "direct_api",
-    "site_file",
-    "site_enabled",
-    "nginx_valid",
-    "nginx_running",
-    "proxy_parity",
-)
+CHECKS = tuple(CATALOGUE)  # every check id, from the catalogue itself
 
 
 @dataclass(frozen=True)

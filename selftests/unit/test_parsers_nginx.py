@@ -37,7 +37,7 @@ from selftests.unit import samples
             False,
             '2026/11/02 16:50:01 [emerg] 3120#3120: open() "/run/nginx.pid" failed '
             "(13: Permission denied)",
-            "",
+            "/run/nginx.pid",
             1,
         ),
         # the words alone are not enough: the exit code must agree
