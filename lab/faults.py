@@ -149,8 +149,10 @@ def _unit_crash_loop(ctid: int) -> None:
     )
     wait_until(
         "the unit to restart itself at least once",
-        lambda: ct_run(ctid, "systemctl show -p NRestarts --value ollama").stdout.strip()
-        not in ("", "0"),
+        lambda: (
+            ct_run(ctid, "systemctl show -p NRestarts --value ollama").stdout.strip()
+            not in ("", "0")
+        ),
         15,
         0.2,
     )
