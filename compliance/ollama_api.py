@@ -29,6 +29,8 @@ def tags_problems(reply: HttpReply | None) -> tuple[list[dict[str, Any]], list[s
         data = json.loads(reply.body)
     except ValueError:
         return [], [*problems, "body is not JSON"]
+    except RecursionError:  # a hostile or broken body: '[' * 100000
+        return [], [*problems, "body is not JSON (nested too deep)"]
     models = data.get("models") if isinstance(data, dict) else None
     if not isinstance(models, list):
         return [], [*problems, 'no "models" list in the body']

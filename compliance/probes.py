@@ -45,9 +45,16 @@ HTTP_TRAILER = "@@http"
 
 
 def curl(url: str, seconds: int = 5) -> str:
-    """curl printing the body, then a trailer line with status and content type."""
+    """curl printing the body, then a trailer line with status and content type.
+
+    Bounded like the runner's own requests: `--max-time` for the whole exchange and
+    `--max-filesize` at the same byte cap (curl < 8.4 applies it only to a body whose length
+    is announced up front).
+    """
+    from compliance.http import MAX_BODY  # here: only this function of the module needs it
+
     trailer = quote(f"\\n{HTTP_TRAILER} %{{http_code}} %{{content_type}}")
-    return f"curl -sS --max-time {seconds} -w {trailer} {quote(url)}"
+    return f"curl -sS --max-time {seconds} --max-filesize {MAX_BODY} -w {trailer} {quote(url)}"
 
 
 def file_command(path: str, stat: str = "%U:%G %a") -> str:

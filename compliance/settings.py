@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import posixpath
 import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -13,10 +14,18 @@ PLAN_SITE_FILE = "/usr/local/phoenix_hypervisor/etc/nginx/sites-available/ollama
 PLAN_SITE_LINK = "/etc/nginx/sites-enabled/ollama_proxy"
 TRANSPORTS = ("pct", "lxc-attach")
 
-_CTID = re.compile(r"^[1-9][0-9]{2,8}$")
+# Every pattern is used with fullmatch (and anchored with \Z where it looks ahead): `$` would
+# let a trailing newline through into a shell command or a config file.
+_CTID = re.compile(r"[1-9][0-9]{2,8}")
 _LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"^(?=.{{1,253}}$){_LABEL}(?:\.{_LABEL})*$")
-_SAFE_PATH = re.compile(r"^/[A-Za-z0-9._/-]+$")
+_HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
+_SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
+_URL_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
+_URL_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: urlsplit drops \t\r\n
+# Where --fix may write: nginx configuration only (a site file elsewhere, /etc/passwd say,
+# would be overwritten by the site), and the link only where nginx enables sites.
+SITE_FILE_DIRS = ("/etc/nginx/", "/usr/local/phoenix_hypervisor/etc/nginx/")
+SITE_LINK_DIRS = ("/etc/nginx/sites-enabled/",)
 
 # (ini key, CLI flag, default, help)
 SETTINGS: tuple[tuple[str, str, str, str], ...] = (
@@ -87,8 +96,8 @@ def _bad(key: str, flag: str, value: str, why: str) -> pytest.UsageError:
 
 
 def _ctids(value: str) -> tuple[str, ...]:
-    ids = tuple(part.strip() for part in value.split(","))
-    if not ids or not all(_CTID.match(i) for i in ids):
+    ids = tuple(part.strip(" ") for part in value.split(","))
+    if not ids or not all(_CTID.fullmatch(i) for i in ids):
         raise ValueError("is not a container id list (numbers 100-999999999, comma separated)")
     if len(set(ids)) != len(ids):
         raise ValueError("names a container twice")
@@ -117,19 +126,21 @@ def valid_host(value: str) -> bool:
     try:
         ipaddress.ip_address(value)
     except ValueError:
-        return bool(_HOSTNAME.match(value))
+        return bool(_HOSTNAME.fullmatch(value))
     return True
 
 
 def _proxy_url(value: str) -> str | None:
     if not value:
         return None
+    if not _URL_CHARS.fullmatch(value):
+        raise ValueError("has spaces or control characters")
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("is not an http(s) URL with a host")
     if not valid_host(parts.hostname) or parts.query or parts.fragment:
         raise ValueError("is not a plain http(s) URL (host, optional port and path only)")
-    if not re.match(r"^[A-Za-z0-9._~/-]*$", parts.path):
+    if not _URL_PATH.fullmatch(parts.path):
         raise ValueError("has characters that do not belong in a URL path")
     try:
         parts.port  # noqa: B018 - raises on a bad port
@@ -147,9 +158,28 @@ def _server_name(value: str) -> str | None:
 
 
 def _path(value: str) -> str:
-    if not _SAFE_PATH.match(value) or "/../" in value + "/" or value.endswith("/"):
+    """An absolute, normalised file path of plain characters (no `..`, `.`, `//`, no trailing
+    slash)."""
+    if not _SAFE_PATH.fullmatch(value) or posixpath.normpath(value) != value:
         raise ValueError("is not an absolute file path of plain characters ([A-Za-z0-9._/-])")
     return value
+
+
+def _under(value: str, dirs: tuple[str, ...], what: str) -> str:
+    path = _path(value)
+    if not any(path.startswith(d) and len(path) > len(d) for d in dirs):
+        raise ValueError(f"is not under {' or '.join(dirs)} (where {what} may be)")
+    return path
+
+
+def _site_file(value: str) -> str:
+    if value == PLAN_SITE_FILE:
+        return value
+    return _under(value, SITE_FILE_DIRS, "an nginx site file")
+
+
+def _site_link(value: str) -> str:
+    return _under(value, SITE_LINK_DIRS, "the link enabling a site")
 
 
 _PARSERS = {
@@ -158,8 +188,8 @@ _PARSERS = {
     "ollama_ct_ip": _ct_ip,
     "ollama_proxy_url": _proxy_url,
     "ollama_server_name": _server_name,
-    "ollama_site_file": _path,
-    "ollama_site_link": _path,
+    "ollama_site_file": _site_file,
+    "ollama_site_link": _site_link,
 }
 
 

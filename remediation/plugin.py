@@ -2,12 +2,7 @@
 
 from __future__ import annotations
 
-import fcntl
-import hashlib
-import tempfile
-from collections.abc import Generator, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Generator
 from typing import Any
 
 import pytest
@@ -17,6 +12,7 @@ from compliance.plugin import fleet_of
 from compliance.report import attach_html
 from compliance.targets import Container, Fleet
 from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, Context, Outcome, Plan
+from remediation.locks import host_lock
 from remediation.registry import FIXES
 from remediation.remote import BACKUP_ROOT, Remote
 
@@ -56,23 +52,6 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--dry-run only makes sense with --fix")
     if config.getoption("fix"):
         config.pluginmanager.register(Remediator(config), "ollama-remediator")
-
-
-@contextmanager
-def host_lock(address: str) -> Iterator[None]:
-    """Serialise fixes on one host across processes (pytest -n).
-
-    Keyed by the host's configured address (ssh HostName, ansible_host), so two names for one
-    machine share a lock.
-    """
-    digest = hashlib.sha256(address.encode()).hexdigest()[:16]
-    path = Path(tempfile.gettempdir()) / f"ollama-compliance-{digest}.lock"
-    with path.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def _headline(outcomes: list[Outcome]) -> Outcome:

@@ -2,10 +2,26 @@
 
 from __future__ import annotations
 
+import re
+import time
+from types import SimpleNamespace
+
 import pytest
 
-from compliance.evidence import CheckFailed, EvidenceLog, ReportedFailure, describe, excerpt
+from compliance.evidence import (
+    EXCERPT_CHARS,
+    EXCERPT_LINES,
+    LINE_CHARS,
+    CheckFailed,
+    EvidenceLog,
+    ReportedFailure,
+    clip,
+    describe,
+    excerpt,
+    neutralise,
+)
 from compliance.facts import Fact
+from compliance.report import attach_html
 from selftests.unit import samples
 
 NGINX_T = Fact("nginx_t", "pve", "nginx -t", 1, samples.NGINX_T_BOGUS.rstrip("\n"))
@@ -76,3 +92,108 @@ def test_check_failed_is_an_assertion_with_the_whole_story():
         "unknown directive",
         [NGINX_T],
     )
+
+
+# -- hostile output: escape sequences, control characters, huge lines ---------------------
+
+UNSAFE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("\x1b[31mFAILED\x1b[0m ok", "\\x1b[31mFAILED\\x1b[0m ok"),
+        ("\x1b]0;pwned\x07title", "\\x1b]0;pwned\\x07title"),
+        ("\x1b[2J\x1b[Hclear", "\\x1b[2J\\x1b[Hclear"),
+        ("\x9b31mC1 CSI", "\\x9b31mC1 CSI"),
+        ("status: failed\rstatus: ok    ", "status: failed\\rstatus: ok    "),
+        ("a\x00b\x08c\x7fd", "a\\x00b\\x08c\\x7fd"),
+        ("form\x0cfeed\x0bvt\x1cfs\x85nel", "form\\x0cfeed\\x0bvt\\x1cfs\\x85nel"),
+        ("user\u202e\u2066txt.exe", "user\\u202e\\u2066txt.exe"),
+        ("line\u2028sep", "line\\u2028sep"),
+        ("byte \udcff kept by surrogateescape", "byte \\xff kept by surrogateescape"),
+        ("caf\ufffd \ufffd replaced bytes", "caf\ufffd \ufffd replaced bytes"),
+        ("café, 模型, tab\there", "café, 模型, tab\there"),
+    ],
+    ids=[
+        "ansi-colour",
+        "osc-title",
+        "clear-screen",
+        "c1-csi",
+        "cr-overwrite",
+        "c0-del",
+        "other-breaks",
+        "bidi",
+        "line-separator",
+        "surrogate",
+        "replacement-char",
+        "printable",
+    ],
+)
+def test_control_characters_are_shown_escaped(text, shown):
+    assert neutralise(text) == shown
+    assert excerpt(text) == shown
+    fact = Fact("x", "ct955", "cat /etc/profile.d/ollama.sh", 0, text)
+    assert describe(fact).endswith(f"  | {shown}")
+
+
+def test_cr_overwrites_do_not_hide_lines_but_crlf_ends_them():
+    assert excerpt("one\r\ntwo\r\n") == "one\ntwo"
+    assert excerpt("10%\r50%\r100%\n") == "10%\\r50%\\r100%"
+    assert excerpt("\r\n") == "(no output)"
+
+
+def test_describe_neutralises_where_and_command_too():
+    fact = Fact("x", "ct\x1b[8m955", "GET http://h/\x1b[2J", 0, "ok", "")
+    assert describe(fact).splitlines()[0] == "[ct\\x1b[8m955] $ GET http://h/\\x1b[2J"
+
+
+def test_a_line_of_millions_of_characters_is_cut_and_marked():
+    text = "x" * 3_000_000
+    started = time.monotonic()
+    shown = excerpt(text)
+    assert time.monotonic() - started < 1
+    assert shown == "x" * LINE_CHARS + f" ... ({3_000_000 - LINE_CHARS} more characters)"
+    assert len(describe(Fact("x", "runner", "GET /", 0, text))) < 600
+
+
+def test_many_long_lines_are_capped_by_characters_and_marked():
+    text = "\n".join(f"{n:04d}" + "y" * 2000 for n in range(1, 1001))
+    shown = excerpt(text)
+    assert len(shown) <= EXCERPT_CHARS
+    rows = shown.split("\n")
+    assert all(len(row) <= LINE_CHARS + 40 for row in rows)
+    kept = len(rows) - 1
+    assert rows[0] == f"... ({1000 - kept} earlier lines)"
+    assert rows[-1].startswith("1000yyy")
+    assert rows[-1].endswith(f" ... ({2004 - LINE_CHARS} more characters)")
+    assert 1 < kept < EXCERPT_LINES
+
+
+def test_a_cut_never_splits_an_escape():
+    shown = clip("\x1b" * 1000)
+    assert shown == "\\x1b" * (LINE_CHARS // 4) + f" ... ({1000 - LINE_CHARS // 4} more characters)"
+    assert clip("ab\x1b", 4) == "ab ... (1 more characters)"
+
+
+def test_check_failed_neutralises_and_caps_expected_and_found():
+    found = "\x1b[32mactive\x1b[0m\r" + "z" * 1_000_000
+    failure = CheckFailed("active (running)\x07", found, [])
+    expected_line, found_line = str(failure).split("\n")
+    assert expected_line == "expected: active (running)\\x07"
+    assert found_line.startswith("found:    \\x1b[32mactive\\x1b[0m\\rzzz")
+    assert found_line.endswith(" more characters)")
+    assert len(found_line) < EXCERPT_CHARS + 60
+    assert failure.found == found  # the raw value stays on the exception
+
+
+def test_evidence_text_and_html_carry_no_control_characters():
+    log = EvidenceLog()
+    log.add(Fact("tags", "runner", "GET /", 0, "HTTP 200 \x1b[5m\nbody\x1b[0m\r\x9b"))
+    log.notes.append("note \x1b[1mbold")
+    text = log.text()
+    assert not UNSAFE.search(text)
+    report = SimpleNamespace(extras=[])
+    attach_html(report, "evidence", "Evidence", text)  # type: ignore[arg-type]
+    assert not UNSAFE.search(report.extras[0]["content"])
+    assert "\\x1b[5m" in report.extras[0]["content"]

@@ -9,6 +9,7 @@ import pytest
 from compliance.settings import PLAN_SITE_FILE, PLAN_SITE_LINK, SETTINGS, Settings, parse
 
 DEFAULTS = {key: default for key, _flag, default, _help in SETTINGS}
+SITE_B = "site_file=/etc/nginx/sites-available/b site_link=/etc/nginx/sites-enabled/b"
 FLAGS = {key: flag for key, flag, _default, _help in SETTINGS}
 
 
@@ -209,12 +210,12 @@ def test_containers_lines_give_each_ct_its_own_site():
         ("955\n956", "share ctid|share site_file"),
         ("955\n956 server_name=x.lan", "share site_file"),
         (
-            "955 ct_ip=10.0.3.5\n956 site_file=/s/b site_link=/l/b server_name=b ct_ip=10.0.3.5",
+            f"955 ct_ip=10.0.3.5\n956 {SITE_B} server_name=b ct_ip=10.0.3.5",
             "share ct_ip 10.0.3.5",
         ),
         (
             "955 proxy_url=http://a/ollama/\n"
-            "956 site_file=/s/b site_link=/l/b server_name=b proxy_url=http://a/ollama/",
+            f"956 {SITE_B} server_name=b proxy_url=http://a/ollama/",
             "share proxy_url http://a/ollama/",
         ),
         ("95x", "not a container id"),
@@ -222,6 +223,8 @@ def test_containers_lines_give_each_ct_its_own_site():
         ("955 ct_ip=10.0.3", "ct_ip: "),
         ("955 server_name=a;b", "server_name: "),
         ("955 site_file=rel/path", "site_file: "),
+        ("955 site_file=/etc/passwd", "site_file: is not under /etc/nginx/"),
+        ("955 site_link=/etc/passwd", "site_link: is not under /etc/nginx/sites-enabled/"),
     ],
 )
 def test_bad_containers_lines_name_the_setting(lines, message):
@@ -230,4 +233,101 @@ def test_bad_containers_lines_name_the_setting(lines, message):
     with pytest.raises(pytest.UsageError, match=message) as caught:
         parse(raw)
     assert "ollama_containers" in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("ctid", "955\n"),
+        ("ctid", "955\n,956"),
+        ("ctid", "955\t"),
+        ("ct_transport", "pct\n"),
+        ("ct_ip", "10.0.3.55\n"),
+        ("ct_ip", "auto\n"),
+        ("server_name", "pve.example.com\n"),
+        ("server_name", "10.0.0.2\n"),
+        ("server_name", "fd00::2\n"),
+        ("proxy_url", "http://pve/ollama/\n"),
+        ("proxy_url", "http://pve/oll\nama/"),
+        ("proxy_url", "http://pve\n/ollama/"),
+        ("proxy_url", "http://pve/ollama/\t"),
+        ("site_file", PLAN_SITE_FILE + "\n"),
+        ("site_file", "/etc/nginx/sites-available/ollama_proxy\n"),
+        ("site_link", PLAN_SITE_LINK + "\n"),
+    ],
+)
+def test_a_trailing_newline_or_control_character_is_refused(key, value):
+    ini_key = f"ollama_{key}"
+    with pytest.raises(pytest.UsageError) as caught:
+        parse(values(**{key: value}))
+    assert str(caught.value).startswith(f"setting {ini_key} ({FLAGS[ini_key]}): {value!r} ")
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "dirs"),
+    [
+        ("site_file", "/etc/passwd", "/etc/nginx/ or /usr/local/phoenix_hypervisor/etc/nginx/"),
+        ("site_file", "/etc/shadow", "/etc/nginx/ or /usr/local/phoenix_hypervisor/etc/nginx/"),
+        ("site_file", "/root/.ssh/authorized_keys", "/etc/nginx/ or"),
+        ("site_file", "/etc/nginx", "/etc/nginx/ or"),
+        ("site_file", "/etc/nginxx/sites-available/o", "/etc/nginx/ or"),
+        ("site_file", "/etc/nginx/../passwd", "[A-Za-z0-9._/-]"),
+        ("site_file", "/etc/nginx/./o", "[A-Za-z0-9._/-]"),
+        ("site_file", "/etc/nginx//o", "[A-Za-z0-9._/-]"),
+        ("site_file", "/usr/local/phoenix_hypervisor/etc/o", "/etc/nginx/ or"),
+        ("site_link", "/etc/passwd", "/etc/nginx/sites-enabled/"),
+        ("site_link", "/etc/nginx/sites-available/ollama_proxy", "/etc/nginx/sites-enabled/"),
+        ("site_link", "/etc/nginx/sites-enabled", "/etc/nginx/sites-enabled/"),
+        ("site_link", "/etc/nginx/sites-enabled/../nginx.conf", "[A-Za-z0-9._/-]"),
+    ],
+)
+def test_site_paths_outside_nginx_configuration_are_refused(key, value, dirs):
+    ini_key = f"ollama_{key}"
+    with pytest.raises(pytest.UsageError) as caught:
+        parse(values(**{key: value}))
+    message = str(caught.value)
+    assert message.startswith(f"setting {ini_key} ({FLAGS[ini_key]}): {value!r} ")
+    assert dirs in message
+    assert "\n" not in message
+
+
+def test_etc_passwd_as_site_file_says_where_site_files_may_be():
+    with pytest.raises(pytest.UsageError) as caught:
+        parse(values(site_file="/etc/passwd"))
+    assert str(caught.value) == (
+        "setting ollama_site_file (--site-file): '/etc/passwd' is not under /etc/nginx/ or "
+        "/usr/local/phoenix_hypervisor/etc/nginx/ (where an nginx site file may be)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("site_file", PLAN_SITE_FILE),
+        ("site_file", "/etc/nginx/sites-available/ollama_proxy"),
+        ("site_file", "/etc/nginx/conf.d/ollama.conf"),
+        ("site_file", "/usr/local/phoenix_hypervisor/etc/nginx/sites-available/o956"),
+        ("site_link", PLAN_SITE_LINK),
+        ("site_link", "/etc/nginx/sites-enabled/ollama_proxy_956"),
+    ],
+)
+def test_site_paths_inside_nginx_configuration_are_accepted(key, value):
+    assert getattr(parse(values(**{key: value})), key) == value
+
+
+@pytest.mark.parametrize(
+    ("pair", "message"),
+    [
+        ("site_file=/etc/passwd", "site_file: is not under /etc/nginx/ or /usr/local/"),
+        ("site_link=/etc/passwd", "site_link: is not under /etc/nginx/sites-enabled/ "),
+        ("site_link=/etc/nginx/sites-available/x", "site_link: is not under /etc/nginx/sites-"),
+    ],
+)
+def test_containers_lines_use_the_same_path_rules(pair, message):
+    raw = values()
+    raw["ollama_containers"] = f"955 {pair}"
+    with pytest.raises(pytest.UsageError, match=message) as caught:
+        parse(raw)
+    assert str(caught.value).startswith("setting ollama_containers (--container): ")
     assert "\n" not in str(caught.value)

@@ -1,0 +1,154 @@
+"""The fix lock: one fix at a time per host, and never a wait without end.
+
+`host_lock` is what the remediator takes around a fix and its re-check. Today it is the
+runner-local lock (`local_lock`): it serialises the processes and threads of this user on this
+machine (pytest -n). A lock on the target itself, so that runners on two machines cannot fix
+one host at once (`flock -w` on a file under /run/lock on the host, bounded), belongs inside
+`host_lock` next to it; it needs the host's connection, not just its address.
+
+The local lock lives in a private per-user directory ($XDG_RUNTIME_DIR/ollama-compliance, else
+/tmp/ollama-compliance-<uid>): created 0700, refused unless it is ours and not a symlink; the
+lock file is opened without following symlinks, mode 0600.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import os
+import stat
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from compliance.evidence import ReportedFailure
+
+LOCK_WAIT_S = 120.0  # the longest a fix waits for another run's fix on the same host
+POLL_S = 0.1
+DIR_NAME = "ollama-compliance"
+
+
+class LockError(ReportedFailure):
+    """The fix lock could not be taken (held too long, or its path is not safe): one line."""
+
+
+def lock_dir() -> Path:
+    """The private directory of this user's lock files (not created here)."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
+    if runtime and os.path.isabs(runtime):
+        try:
+            info = os.stat(runtime)
+        except OSError:
+            info = None
+        if info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
+            return Path(runtime) / DIR_NAME
+    return Path(tempfile.gettempdir()) / f"{DIR_NAME}-{os.getuid()}"
+
+
+def lock_path(address: str) -> Path:
+    """The lock file of a host, keyed by its configured address (ssh HostName, ansible_host),
+    so two names for one machine share a lock."""
+    digest = hashlib.sha256(address.encode()).hexdigest()[:16]
+    return lock_dir() / f"{digest}.lock"
+
+
+def _open_private_dir(path: Path) -> int:
+    """A descriptor of `path`, a directory of ours, mode 0700 (created so if absent)."""
+    try:
+        os.mkdir(path, 0o700)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise LockError(f"fix lock directory {path}: cannot create it: {exc.strerror}") from None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+            why = "is a symlink or not a directory: refusing it (remove it)"
+        else:
+            why = f"cannot open it: {exc.strerror}"
+        raise LockError(f"fix lock directory {path} {why}") from None
+    info = os.fstat(fd)
+    if info.st_uid != os.getuid():
+        os.close(fd)
+        raise LockError(
+            f"fix lock directory {path} belongs to uid {info.st_uid}, not to us "
+            f"(uid {os.getuid()}): refusing it"
+        )
+    if stat.S_IMODE(info.st_mode) != 0o700:
+        os.fchmod(fd, 0o700)
+    return fd
+
+
+def _open_lock_file(path: Path) -> int:
+    """A descriptor of the lock file at `path`: created 0600, never through a symlink."""
+    dir_fd = _open_private_dir(path.parent)
+    try:
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(path.name, flags, 0o600, dir_fd=dir_fd)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            why = "is a symlink: refusing it (remove it)"
+        else:
+            why = f"cannot open it: {exc.strerror}"
+        raise LockError(f"fix lock file {path} {why}") from None
+    finally:
+        os.close(dir_fd)
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode) or info.st_uid != os.getuid():
+        os.close(fd)
+        raise LockError(f"fix lock file {path} is not a regular file of ours: refusing it")
+    if stat.S_IMODE(info.st_mode) != 0o600:
+        os.fchmod(fd, 0o600)
+    return fd
+
+
+def _holder(fd: int) -> str:
+    """Who holds the lock, as its holder wrote it (`pid N`), for the error message."""
+    try:
+        text = os.pread(fd, 64, 0).decode("ascii", errors="replace").strip()
+    except OSError:
+        return "another run"
+    return f"pid {text}" if text.isdigit() else "another run"
+
+
+@contextmanager
+def local_lock(address: str, wait: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold this machine's lock of host `address`; waits at most `wait` seconds for it."""
+    path = lock_path(address)
+    fd = _open_lock_file(path)
+    try:
+        deadline = time.monotonic() + wait
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise LockError(
+                        f"fix lock {path} of host {address} is still held by {_holder(fd)} "
+                        f"after waiting {wait:g} s: not fixed; run again when it is done"
+                    ) from None
+                time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+            yield
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def host_lock(address: str, wait: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Serialise fixes on one host: no other fix of it starts until this one is re-checked.
+
+    The boundary of every lock a fix holds: today the runner-local one; the target-side lock
+    (`flock -w` under /run/lock on the host) is to be taken here too, inside the local one.
+    """
+    with local_lock(address, wait):
+        yield
