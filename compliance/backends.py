@@ -16,6 +16,8 @@ ENTER = {
     "pct": "pct exec %s -- /bin/sh -c %s",
     "lxc-attach": "lxc-attach -n %s -- /bin/sh -c %s",
 }
+COMMAND_TIMEOUT_S = 30  # the default of the ollama_command_timeout setting
+KILL_GRACE_S = 5  # after the deadline, TERM; this much later, KILL
 
 
 class ContainerBackend(BaseBackend):  # type: ignore[misc]  # testinfra ships no stubs
@@ -23,23 +25,35 @@ class ContainerBackend(BaseBackend):  # type: ignore[misc]  # testinfra ships no
 
     NAME = "pct"
 
-    def __init__(self, pve: Host, ctid: str, transport: str = "pct", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        pve: Host,
+        ctid: str,
+        transport: str = "pct",
+        timeout: int = COMMAND_TIMEOUT_S,
+        **kwargs: Any,
+    ) -> None:
         self.pve = pve
         self.ctid = ctid
         self.enter = ENTER[transport]
+        self.timeout = timeout
         super().__init__(f"{pve.backend.get_pytest_id()}-ct{ctid}", **kwargs)
         self._encoding = "utf-8"
 
     def run(self, command: str, *args: str, **kwargs: Any) -> CommandResult:
+        """Run in the CT under a deadline kept by the host: a frozen CT (vzdump --mode
+        suspend) or a hung mount accepts `pct exec` and never runs the command, so only a
+        `timeout` outside the CT ends the wait (exit 124)."""
         cmd = self.get_command(command, *args)
-        out = self.pve.run(self.enter, self.ctid, cmd)
+        deadline = f"timeout -k {KILL_GRACE_S} {self.timeout} "
+        out = self.pve.run(deadline + self.enter, self.ctid, cmd)
         out.command = self.encode(cmd)
         return out
 
 
-def container(pve: Host, ctid: str, transport: str) -> Host:
+def container(pve: Host, ctid: str, transport: str, timeout: int = COMMAND_TIMEOUT_S) -> Host:
     """A testinfra Host for a container, so `ct.file(...)` etc. work as usual."""
-    backend = ContainerBackend(pve, ctid, transport)
+    backend = ContainerBackend(pve, ctid, transport, timeout)
     host = Host(backend)
     backend.set_host(host)
     return host
@@ -113,19 +127,60 @@ COMMANDS = CommandCounter()
 
 
 def run(host: Host, command: str, *args: str) -> CommandResult:
-    """host.run, counted: every remote command of the suite goes through here."""
+    """host.run, counted and bounded: every remote command of the suite goes through here.
+
+    A container's commands carry their deadline already (ContainerBackend); a host's get one
+    here, so a stuck `pct` or systemctl on the host ends too. The runner keeps a deadline of
+    its own on top: a process attached to a frozen CT sits in the freezer holding the
+    channel's pipes open, so `timeout` on the host cannot end the wait.
+    """
     COMMANDS.add()
-    return host.run(command, *args)
+    if not isinstance(host.backend, ContainerBackend) and not command.startswith("timeout "):
+        script = host.backend.quote(command, *args)
+        command, args = f"timeout -k {KILL_GRACE_S} {COMMAND_TIMEOUT_S} /bin/sh -c %s", (script,)
+    timeout = getattr(host.backend, "timeout", COMMAND_TIMEOUT_S)
+    return _within(timeout + 2 * KILL_GRACE_S, host, command, *args)
 
 
-BATCH_DEADLINE_S = 120
+def _within(seconds: float, host: Host, command: str, *args: str) -> CommandResult:
+    """host.run, or exit 124 with the reason once `seconds` pass without an answer.
+
+    The call goes on in a daemon thread (its transport cannot be interrupted), which ends
+    with the process; the target is reported as not answering.
+    """
+    done: list[CommandResult] = []
+    failed: list[BaseException] = []
+
+    def call() -> None:
+        try:
+            done.append(host.run(command, *args))
+        except BaseException as error:  # re-raised in the caller's thread
+            failed.append(error)
+
+    worker = threading.Thread(target=call, daemon=True, name="remote-command")
+    worker.start()
+    worker.join(seconds)
+    if failed:
+        raise failed[0]
+    if done:
+        return done[0]
+    reason = f"no answer within {seconds:.0f} s (the runner's deadline): the target is stuck"
+    return CommandResult(host.backend, 124, command.encode(), b"", reason.encode())
 
 
-def run_text(host: Host, script: str, deadline: int = BATCH_DEADLINE_S) -> tuple[int, str]:
+def output_text(result: CommandResult) -> str:
+    """stdout + stderr decoded leniently: one stray byte (a Latin-1 comment in a file we
+    cat) must not fail every check of the target with UnicodeDecodeError."""
+    raw: bytes = result.stdout_bytes + result.stderr_bytes
+    return raw.decode("utf-8", "replace")
+
+
+def run_text(host: Host, script: str, deadline: int = COMMAND_TIMEOUT_S) -> tuple[int, str]:
     """Run a /bin/sh script on a host under a deadline; (exit code, stdout + stderr).
 
     A hung command on the target (a blocked systemctl, a stuck mount) ends the batch with exit
-    124 after `deadline` seconds instead of hanging the whole run (testinfra #716).
+    124 after `deadline` seconds instead of hanging the whole run (testinfra #716). A
+    container's commands are also bounded on the host's side (ContainerBackend).
     """
-    result = run(host, "timeout %s /bin/sh -c %s", str(deadline), script)
-    return result.rc, result.stdout + result.stderr
+    result = run(host, "timeout -k %s %s /bin/sh -c %s", str(KILL_GRACE_S), str(deadline), script)
+    return result.rc, output_text(result)

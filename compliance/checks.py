@@ -28,6 +28,7 @@ from compliance.probes import (
     PROFILE,
     PROFILE_SCRIPT,
     UNIT_ENABLED,
+    UNIT_FILES,
     UNIT_SHOW,
     proxied_tags,
 )
@@ -171,6 +172,8 @@ def unit_settings(s: Subject) -> Verdict:
             wrong.append(f"{key}={unit.get(key) or '(unset)'} (want root)")
     if unit.get("NeedDaemonReload") != "no":
         wrong.append("NeedDaemonReload=yes: the unit changed on disk, systemd runs the old one")
+    for path, state in sorted(s.get(UNIT_FILES).items()):
+        wrong += [f"{path}: {problem}" for problem in state.unsafe()]
     live = s.get(MAIN_ENV)
     if live is not None and "OLLAMA_HOST" in live and live["OLLAMA_HOST"] != env.get("OLLAMA_HOST"):
         wrong.append(f"the running process has OLLAMA_HOST={live['OLLAMA_HOST']}")

@@ -17,7 +17,7 @@ from typing import Any, Generic, TypeVar
 Runner = Callable[[str], tuple[int, str]]
 T = TypeVar("T")
 
-TIMED_OUT = 124  # the exit code of coreutils `timeout` (the batch deadline)
+TIMED_OUT = (124, 137)  # coreutils `timeout`: TERM at the deadline, KILL if that was ignored
 
 
 def output_text(rc: int, output: str) -> str:
@@ -156,10 +156,10 @@ class FactStore:
         missing = [p.name for p in probes if p.name not in parsed]
         if missing:
             excerpt = output.strip()[-300:] or "(no output)"
-            if rc == TIMED_OUT:
+            if rc in TIMED_OUT:
                 excerpt = f"timed out before {missing[0]} finished; {excerpt}"
             error = GatherError(f"{self.where}: probes did not run (exit {rc}): {excerpt}")
-            if rc == TIMED_OUT:
+            if rc in TIMED_OUT:
                 self._timed_out = error
             raise error
         for probe in probes:

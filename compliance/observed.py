@@ -50,13 +50,15 @@ def file_state_of(rc: int, output: str) -> FileState:
     return FileState(True, owner, bits, rest.rsplit(END, 1)[0])
 
 
-def files_of(rc: int, output: str) -> dict[str, str]:
-    """Several files' exact contents: `@@file PATH` lines, each content ended by END."""
+def files_of(rc: int, output: str) -> dict[str, FileState]:
+    """Several files: `@@file OWNER MODE PATH` lines, each content then ended by END."""
     files = {}
     for chunk in output.split(FILE_HEAD)[1:]:
-        path, _, body = chunk.partition("\n")
-        if END in body:
-            files[path] = body.rsplit(END, 1)[0]
+        head, _, body = chunk.partition("\n")
+        owner, _, rest = head.partition(" ")
+        mode, _, path = rest.partition(" ")
+        if END in body and path:
+            files[path] = file_state_of(0, f"{owner} {mode}\n{body}")
     return files
 
 

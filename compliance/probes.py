@@ -67,11 +67,12 @@ def file_command(path: str, stat: str = "%U:%G %a") -> str:
 
 
 def files_command(*patterns: str) -> str:
-    """The exact content of every regular file matching the (unquoted glob) patterns."""
+    """Owner, mode and exact content of every regular file matching the (unquoted) patterns."""
+    stat = "$(stat -L -c '%U:%G %a' \"$f\")"
     return (
         f'for f in {" ".join(patterns)}; do [ -f "$f" ] || continue; '
-        f"printf '{observed.FILE_HEAD}%s\\n' \"$f\"; cat \"$f\"; printf '%s\\n' {observed.END}; "
-        "done; true"
+        f'printf \'{observed.FILE_HEAD}%s %s\\n\' "{stat}" "$f"; '
+        f"cat \"$f\"; printf '%s\\n' {observed.END}; done; true"
     )
 
 
@@ -96,8 +97,12 @@ UNIT_SHOW = Probe(
 )
 UNIT_FILES = Probe(
     "unit_files",
-    files_command(UNIT_PATH, *(f"{d}/*.conf" for d in DROPIN_DIRS)),
-    "cat the unit and its drop-ins",
+    files_command(
+        UNIT_PATH,
+        *(f"{d}/*.conf" for d in DROPIN_DIRS),
+        f"$(systemctl show -p DropInPaths --value {UNIT})",
+    ),
+    "cat the unit and every drop-in systemd reads for it",
     parse=observed.files_of,
 )
 MAIN_ENV = Probe(

@@ -73,6 +73,11 @@ def start(ctid: int, timeout: float = 90) -> str:
     return wait_until(f"CT {ctid} to run systemd and get an IPv4", lambda: _ready(ctid), timeout)
 
 
+def freeze(ctid: int) -> None:
+    """Freeze the CT's processes (what vzdump --mode suspend does for its final sync)."""
+    host_run(["lxc-freeze", "-n", str(ctid)])
+
+
 def stop(ctid: int) -> bool:
     """Shut ctid down cleanly (bounded, then killed); True if it was running."""
     if state(ctid) == "STOPPED":

@@ -168,10 +168,53 @@ def _site_file_missing(ctid: int) -> None:
     site_for(ctid).file.unlink()
 
 
+def _site_mode_0666(ctid: int) -> None:
+    site_for(ctid).file.chmod(0o666)
+
+
 def _site_link_wrong(ctid: int) -> None:
     site = site_for(ctid)
     site.link.unlink()
     site.link.symlink_to(config.DEFAULT_SITE)
+
+
+def _operator_dropin_unit_disabled(ctid: int) -> None:
+    """The way Ollama's docs configure the service (`systemctl edit`), plus the operator's own
+    OLLAMA_MODELS; the models moved there; the unit merely disabled."""
+    models = f"{config.CT_OPERATOR_MODELS}/standin-models.json"
+    ct_run(
+        ctid,
+        f"mkdir -p {config.CT_OPERATOR_MODELS} {config.CT_DROPIN_DIR}"
+        f" && mv {config.CT_MODELS_FILE} {models}"
+        f" && printf '%s\\n' '[Service]' 'Environment=\"OLLAMA_HOST=0.0.0.0:11434\"'"
+        f" 'Environment=\"OLLAMA_MODELS={config.CT_OPERATOR_MODELS}\"'"
+        f" > {config.CT_DROPIN_DIR}/override.conf"
+        " && systemctl daemon-reload && systemctl restart ollama.service"
+        " && systemctl disable ollama.service 2>/dev/null"
+        " && i=0 && until curl -fs http://127.0.0.1:11434/api/tags | grep -q '\"name\"'; do"
+        " i=$((i+1)); [ $i -le 150 ] || exit 1; sleep 0.1; done",
+        timeout=60,
+    )
+
+
+def _installer_layout(ctid: int) -> None:
+    """CT set up by Ollama's install.sh: User=ollama, models under /usr/share/ollama/.ollama."""
+    home = config.CT_INSTALLER_HOME
+    ct_run(
+        ctid,
+        f"id ollama >/dev/null 2>&1 || useradd -r -s /bin/false -U -m -d {home} ollama;"
+        f" mkdir -p {home}/.ollama/models && mv {config.CT_MODELS_FILE} {home}/.ollama/models/"
+        f" && chown -R ollama:ollama {home}/.ollama"
+        f" && sed -i 's/^User=root$/User=ollama/; s/^Group=root$/Group=ollama/' {config.CT_UNIT}"
+        " && systemctl daemon-reload && systemctl restart ollama.service"
+        " && i=0 && until curl -fs http://127.0.0.1:11434/api/tags | grep -q '\"name\"'; do"
+        " i=$((i+1)); [ $i -le 150 ] || exit 1; sleep 0.1; done",
+        timeout=60,
+    )
+
+
+def _ct_frozen(ctid: int) -> None:
+    container.freeze(ctid)
 
 
 def _ct_stopped(ctid: int) -> None:
@@ -394,6 +437,76 @@ _CATALOGUE += [
         shared=True,
         own="nginx_valid",
         phrase="our site",
+    ),
+]
+
+_CATALOGUE += [
+    Fault(
+        "site_writable",
+        "the site file made world-writable (0666): anyone could repoint the proxy",
+        ("site_file",),
+        _site_mode_0666,
+        own="site_file",
+        phrase="mode 666 is group/world-writable",
+    ),
+    Fault(
+        "unit_masked",
+        "the unit stopped, removed and masked (-> /dev/null): the admin chose it never runs",
+        (
+            "unit_settings",
+            "unit_enabled",
+            "unit_active",
+            "journal_clean",
+            "listener",
+            "direct_api",
+            "proxy_parity",
+        ),
+        _ct(
+            f"systemctl stop ollama.service && rm -f {config.CT_UNIT}"
+            " && systemctl mask ollama.service && systemctl daemon-reload"
+        ),
+        own="unit_settings",
+        phrase="LoadState=masked",
+        converges=False,
+    ),
+    Fault(
+        "operator_dropin_unit_disabled",
+        "a `systemctl edit` drop-in with OLLAMA_HOST=0.0.0.0:11434 and the operator's own"
+        " OLLAMA_MODELS (models moved there); the unit disabled",
+        ("unit_enabled",),
+        _operator_dropin_unit_disabled,
+        own="unit_enabled",
+        phrase="disabled",
+    ),
+    Fault(
+        "installer_layout",
+        "Ollama's installer layout: User=ollama, models in /usr/share/ollama/.ollama/models",
+        ("unit_settings",),
+        _installer_layout,
+        own="unit_settings",
+        phrase="User=ollama (want root)",
+        converges=False,
+    ),
+    Fault(
+        "ct_frozen",
+        "the CT frozen (lxc-freeze, as vzdump --mode suspend does): commands never run",
+        (
+            "profile_script",
+            "login_path",
+            "which_ollama",
+            "unit_settings",
+            "unit_enabled",
+            "unit_active",
+            "journal_clean",
+            "listener",
+            "direct_api",
+            "site_file",
+            "proxy_parity",
+        ),
+        _ct_frozen,
+        own="unit_active",
+        phrase="timed out",
+        converges=False,
     ),
 ]
 

@@ -52,6 +52,7 @@ systemctl daemon-reload
 systemctl reset-failed ollama.service 2>/dev/null
 pkill -KILL -f "$pat" 2>/dev/null
 rm -f {config.CT_PROFILE} {config.CT_PROFILE}.* /etc/profile.d/.ollama.sh* {config.CT_HIDDEN_BINARY}
+rm -rf {config.CT_OPERATOR_MODELS} {config.CT_INSTALLER_HOME}/.ollama
 true
 """
 

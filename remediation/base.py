@@ -30,7 +30,8 @@ class Plan:
     """The difference a fix would close: file diffs and the commands that follow.
 
     `apply` makes the change; `rollback` undoes whatever of it happened and says how that
-    went; `settle_s` bounds the wait for the fix's checks to pass after the change.
+    went; `settle_s` bounds the wait for the fix's checks to pass after the change; `keeps`
+    says what the change must not lose (a service serving fewer models is rolled back).
     """
 
     diffs: list[str] = field(default_factory=list)
@@ -38,6 +39,7 @@ class Plan:
     apply: Callable[[], None] | None = None
     rollback: Callable[[], str] | None = None
     settle_s: float = 10.0
+    keeps: Callable[[], str | None] | None = None  # what must still hold once verified
 
     @property
     def empty(self) -> bool:
@@ -173,6 +175,9 @@ class Fix(ABC):
             reason = wait_until(lambda: self.unverified(ctx), plan.settle_s)
             if reason:
                 raise FixError(f"not verified {plan.settle_s:.0f}s after the change: {reason}")
+            lost = plan.keeps() if plan.keeps is not None else None
+            if lost:
+                raise FixError(lost)
         except BaseException as failure:
             undo = "nothing to undo"
             if plan.rollback is not None:

@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from compliance import checks
+from compliance.ollama_api import tags_problems
 from compliance.probes import (
     BINARY,
     BINARY_PRESENT,
+    DIRECT_TAGS,
+    DROPIN_DIRS,
     UNIT_ENABLED,
     UNIT_FILES,
     UNIT_PATH,
     UNIT_SHOW,
 )
 from compliance.verdict import Subject
-from remediation import render
+from remediation import dropins, render
 from remediation.base import (
     Context,
     Fix,
@@ -27,9 +29,7 @@ from remediation.base import (
 )
 
 STAGING = "/run/ollama-compliance/ollama.service"
-OVERRIDES = re.compile(
-    r"^\s*(ExecStart|Restart|RestartSec|User|Group)\s*=|^\s*Environment\s*=.*OLLAMA_HOST", re.M
-)
+VENDOR_DIRS = ("/lib/systemd/system/", "/usr/lib/systemd/system/")  # ours in /etc overrides
 START_TIMEOUT_S = 20.0
 SERVICE_HEALTH = (checks.unit_active, checks.journal_clean, checks.listener, checks.direct_api)
 
@@ -39,7 +39,7 @@ class Steps:
     """What the plan changes: files to write or remove, and the service commands it needs."""
 
     unit: str | None  # the unit's new content, None when it already matches
-    overriding: tuple[str, ...]
+    dropins: dict[str, str]  # drop-in path -> its content without the contradicting settings
     reload: bool
     enable: bool
     restart: bool
@@ -70,25 +70,43 @@ class SystemdUnit(Fix):
                 f"{BINARY} is missing in CT {ctx.container.ctid}: install Ollama first "
                 "(the plan starts from an installed binary); nothing was changed"
             )
+        unit = s.get(UNIT_SHOW)
+        _refuse_units_we_cannot_replace(unit.get("LoadState"), unit.get("FragmentPath"))
         want = render.template("ollama.service")
         files = s.get(UNIT_FILES)
-        have = files.get(UNIT_PATH)
-        overriding = tuple(
-            p for p, text in files.items() if p != UNIT_PATH and OVERRIDES.search(text)
-        )
-        unit = s.get(UNIT_SHOW)
+        have = files[UNIT_PATH].text if UNIT_PATH in files else None
+        edited = {}
+        for path, state in files.items():
+            if path == UNIT_PATH:
+                continue
+            new = dropins.without_overrides(state.text)
+            if new is not None or state.unsafe():
+                edited[path] = state.text if new is None else new
+        foreign = sorted(p for p in edited if not p.startswith(DROPIN_DIRS))
+        if foreign:
+            raise NotRemediable(
+                f"drop-ins outside {' and '.join(DROPIN_DIRS)} override the plan or are "
+                f"writable by others: {', '.join(foreign)} (vendor files are not ours to edit); "
+                "nothing was changed"
+            )
+        rewrite = have != want or bool(UNIT_PATH in files and files[UNIT_PATH].unsafe())
         plan = Plan(settle_s=START_TIMEOUT_S)
         if have != want:
             plan.diffs.append(unified_diff(UNIT_PATH, have, want))
-        for path in overriding:
-            plan.diffs.append(unified_diff(path, files[path], None))
-        reload = bool(plan.diffs) or unit.get("NeedDaemonReload") == "yes"
+        elif rewrite:
+            plan.commands.append(f"install {UNIT_PATH} as root:root 0644")
+        for path, new in edited.items():
+            if new != files[path].text:
+                plan.diffs.append(unified_diff(path, files[path].text, new))
+            else:
+                plan.commands.append(f"install {path} as root:root 0644")
+        reload = rewrite or bool(edited) or unit.get("NeedDaemonReload") == "yes"
         enable = s.get(UNIT_ENABLED) != "enabled"
         sick = unhealthy(s)
         restart = reload or sick is not None
         steps = Steps(
-            unit=want if have != want else None,
-            overriding=overriding,
+            unit=want if rewrite else None,
+            dropins=edited,
             reload=reload,
             enable=enable,
             restart=restart,
@@ -106,21 +124,23 @@ class SystemdUnit(Fix):
                 "systemctl reset-failed ollama.service  # forget the old crash loop's restarts"
             )
         if not plan.empty:
+            served = _model_names(s)
             plan.apply = lambda: self._apply(ctx, steps)
             plan.rollback = lambda: self._rollback(ctx, steps)
+            plan.keeps = lambda: _models_kept(ctx, served) if restart else None
         return plan
 
     def _apply(self, ctx: Context, steps: Steps) -> None:
         ct = ctx.ct
-        ct.clean_temps(UNIT_PATH, *steps.overriding)
+        ct.clean_temps(UNIT_PATH, *steps.dropins)
         if steps.unit is not None:
             self._must(ct.install(STAGING, steps.unit).rc == 0, f"could not write {STAGING}")
             verify = ct.run(f"systemd-analyze verify {STAGING}")
             if verify.rc != 0:
                 raise FixError(f"systemd-analyze verify rejects the unit: {verify.output}")
             self._must(ct.install(UNIT_PATH, steps.unit).rc == 0, "could not write the unit")
-        for path in steps.overriding:
-            self._must(ct.remove(path).rc == 0, f"could not remove {path}")
+        for path, text in steps.dropins.items():
+            self._must(ct.install(path, text).rc == 0, f"could not rewrite {path}")
         if steps.reload:
             self._must(ct.run("systemctl daemon-reload").rc == 0, "daemon-reload failed")
         if steps.enable:
@@ -137,7 +157,7 @@ class SystemdUnit(Fix):
         """Restore the files, undo the enable, and leave the service as it was found."""
         ct = ctx.ct
         journal = ct.run("journalctl -u ollama.service -n 15 --no-pager -o cat").output
-        undo = [ct.restore(path) for path in (UNIT_PATH, *steps.overriding)]
+        undo = [ct.restore(path) for path in (UNIT_PATH, *steps.dropins)]
         if steps.enable:
             undo.append(ct.run("systemctl disable ollama.service"))
         undo.append(ct.run("systemctl daemon-reload"))
@@ -152,3 +172,35 @@ class SystemdUnit(Fix):
     def _must(ok: bool, why: str) -> None:
         if not ok:
             raise FixError(why)
+
+
+def _refuse_units_we_cannot_replace(load_state: str, fragment: str) -> None:
+    """A masked unit, or one systemd reads from a place that shadows ours, is refused."""
+    if load_state == "masked":
+        raise NotRemediable(
+            "ollama.service is masked (someone chose that it never runs): "
+            "`systemctl unmask ollama.service` first if it should; nothing was changed"
+        )
+    if fragment and fragment != UNIT_PATH and not fragment.startswith(VENDOR_DIRS):
+        raise NotRemediable(
+            f"systemd reads ollama.service from {fragment}, not {UNIT_PATH}: writing ours "
+            "would change nothing it runs; remove or move that unit first; nothing was changed"
+        )
+
+
+def _model_names(s: Subject) -> set[str]:
+    models, problems = tags_problems(s.get(DIRECT_TAGS))
+    return set() if problems else {str(m.get("name")) for m in models}
+
+
+def _models_kept(ctx: Context, before: set[str]) -> str | None:
+    """None while the service serves every model it served before the change."""
+    lost = sorted(before - _model_names(ctx.subject()))
+    if not lost:
+        return None
+    return (
+        f"after the change the service no longer serves {len(lost)} model(s): {', '.join(lost)}. "
+        "Ollama reads $HOME/.ollama/models of the unit's User (the plan's User=root reads "
+        "/root/.ollama/models); keep them with an OLLAMA_MODELS drop-in pointing at their "
+        "directory, or move them there"
+    )

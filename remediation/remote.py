@@ -13,11 +13,6 @@ from testinfra.host import Host
 from compliance import backends
 
 BACKUP_ROOT = "/var/backups/ollama-compliance"
-MISSING = "@@missing"
-
-
-class RemoteError(RuntimeError):
-    """A target could not be read; the message is one line naming it."""
 
 
 def temp_path(path: str) -> str:
@@ -53,28 +48,9 @@ class Remote:
         """Run a command; the report shows `label` (if given) instead of a long script."""
         result = backends.run(self.host, command, *args)
         shown = label or self.host.backend.quote(command, *args)
-        step = Step(self.where, shown, result.rc, (result.stdout + result.stderr).strip())
+        step = Step(self.where, shown, result.rc, backends.output_text(result).strip())
         self.steps.append(step)
         return step
-
-    def read(self, *paths: str) -> dict[str, str | None]:
-        """File contents (None where absent), one round trip."""
-        marker = secrets.token_hex(4)
-        script = "".join(
-            f"printf '@@{marker} %s\\n' {quote(p)}; "
-            f"if [ -f {quote(p)} ]; then cat {quote(p)}; else echo {MISSING}; fi; "
-            for p in paths
-        )
-        result = backends.run(self.host, script)
-        files: dict[str, str | None] = {}
-        for chunk in result.stdout.split(f"@@{marker} ")[1:]:
-            path, _, body = chunk.partition("\n")
-            files[path] = None if body.strip() == MISSING else body
-        unread = [p for p in paths if p not in files]
-        if result.rc != 0 or unread:
-            why = " ".join((result.stdout + result.stderr).split())[-200:] or "(no output)"
-            raise RemoteError(f"{self.where}: could not read {', '.join(unread or paths)}: {why}")
-        return files
 
     def backup_path(self, path: str) -> str:
         return f"{BACKUP_ROOT}/{self.stamp}{path}"

@@ -10,12 +10,12 @@ from __future__ import annotations
 import os
 import stat
 import threading
-from types import SimpleNamespace
 
 import pytest
 
-from remediation import remote as remote_module
-from remediation.remote import Remote, RemoteError, temp_path
+from compliance import observed, probes
+from remediation.remote import Remote, temp_path
+from selftests.unit.conftest import run_sh
 
 SITE_OLD = "server { listen 80; }\n"
 SITE_NEW = (
@@ -102,7 +102,8 @@ def test_install_writes_the_exact_bytes(local_remote, tmp_path, content):
     path = tmp_path / "ollama.sh"
     assert local_remote.install(str(path), content).rc == 0
     assert path.read_bytes() == content.encode()
-    assert local_remote.read(str(path)) == {str(path): content}
+    rc, out = run_sh(probes.file_command(str(path)))
+    assert observed.file_state_of(rc, out).text == content  # the probe reads it back exactly
 
 
 def test_failed_install_leaves_the_old_file(local_remote, tmp_path):
@@ -182,14 +183,6 @@ def test_failed_backup_changes_nothing_and_restore_keeps_the_original(
     assert path.read_text() == SITE_OLD
 
 
-def test_read_failure_is_one_line_naming_the_target(local_host, monkeypatch):
-    """A target that cannot be read (transport down, CT gone) fails the fix, not the run."""
-    failed = SimpleNamespace(rc=255, stdout="", stderr="container '955' not running!\n")
-    monkeypatch.setattr(remote_module.backends, "run", lambda *_args: failed)
-    with pytest.raises(RemoteError, match=r"^ct 955: could not read /etc/x: container '955'"):
-        Remote(local_host, "ct 955").read("/etc/x")
-
-
 def test_restore_after_two_installs_of_a_new_file_removes_it(local_remote, tmp_path):
     path = tmp_path / "ollama.sh"
     local_remote.install(str(path), "first\n")
@@ -265,24 +258,14 @@ def test_restore_of_a_link_that_was_not_there_removes_it(local_remote, tmp_path)
     assert not os.path.lexists(link)
 
 
-def test_read_several_files_in_one_round_trip(local_remote, tmp_path, monkeypatch):
+def test_files_probe_reads_several_files_exactly(tmp_path):
     present, empty, absent = tmp_path / "a", tmp_path / "b", tmp_path / "c"
     present.write_text("no newline at the end")
     empty.write_text("")
     (tmp_path / "d").mkdir()
-    calls = []
-    run = local_remote.host.run
-
-    def counting_run(*args, **kwargs):
-        calls.append(args)
-        return run(*args, **kwargs)
-
-    monkeypatch.setattr(local_remote.host, "run", counting_run)
-    files = local_remote.read(str(present), str(empty), str(absent), str(tmp_path / "d"))
-    assert files == {
+    paths = (str(present), str(empty), str(absent), str(tmp_path / "d"))
+    files = observed.files_of(*run_sh(probes.files_command(*paths)))
+    assert {path: state.text for path, state in files.items()} == {
         str(present): "no newline at the end",
-        str(empty): "",
-        str(absent): None,
-        str(tmp_path / "d"): None,  # a directory is not a file
+        str(empty): "",  # absent files and directories are not listed
     }
-    assert len(calls) == 1
