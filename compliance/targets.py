@@ -10,7 +10,7 @@ from testinfra.host import Host
 
 from compliance import backends, probes
 from compliance.evidence import CheckFailed, EvidenceLog
-from compliance.facts import FactStore, Probe, Runner
+from compliance.facts import FactStore, GatherError, Probe, Runner
 from compliance.http import fetch
 from compliance.settings import Settings, Site
 from compliance.verdict import Subject, Verdict
@@ -143,7 +143,10 @@ class Audit:
     def judge(self, judge: Any) -> Verdict:
         """Run a check function; fail with expected/found and evidence, or skip with why."""
         self.log = EvidenceLog()
-        verdict: Verdict = judge(self._make(self.log))
+        try:
+            verdict: Verdict = judge(self._make(self.log))
+        except GatherError as error:  # a target that did not answer: its checks fail
+            raise CheckFailed("the target answers its probes", str(error), []) from None
         self.log.notes.extend(verdict.notes)
         if verdict.skipped:
             pytest.skip(verdict.skipped)

@@ -6,8 +6,9 @@ import re
 
 import pytest
 
-from lab import states
+from lab import config, states
 from lab.faults import FAULTS
+from lab.shell import ct_run
 from selftests.lab.harness import CHECKS, SSH_CONFIG, run_suite
 
 # Checks Debian already satisfies before the plan (its /etc/profile puts /usr/local/bin on
@@ -165,3 +166,13 @@ def test_missing_container_is_one_failure_and_skips(tmp_path):
     assert "CT 999 missing" in run.checks["ct_running"].message
     assert "CT 999 on proxmox is missing" in run.checks["unit_active"].message
     assert run.with_status("skipped") >= {"profile_script", "unit_active", "proxy_parity"}
+
+
+def test_non_utf8_byte_in_a_plan_file_fails_nothing(tmp_path):
+    """A Latin-1 comment in an otherwise compliant profile script is shown, not a crash."""
+    states.make_compliant()
+    ct_run(config.CTID, f"printf '# caf\\351\\n' >> {config.CT_PROFILE}")
+    run = run_suite(tmp_path=tmp_path)
+    assert run.rc == 0, run.explain()
+    assert "UnicodeDecodeError" not in run.output
+    assert "caf\ufffd" in run.checks["profile_script"].properties["evidence"]

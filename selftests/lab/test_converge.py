@@ -191,3 +191,66 @@ def test_fix_changes_only_what_differs(fault, check, only, tmp_path):
     assert "+++ " not in log
     assert "install " not in log
     assert "backup in" not in log
+
+
+def test_operator_dropin_keeps_its_settings_and_models(tmp_path):
+    """A `systemctl edit` drop-in that agrees with the plan and adds OLLAMA_MODELS survives a
+    converge of a merely disabled unit: the fix only enables it."""
+    states.apply_fault("operator_dropin_unit_disabled")
+    dropin = f"{config.CT_DROPIN_DIR}/override.conf"
+    before = ct_run(config.CTID, f"cat {dropin}").stdout
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 0, run.explain()
+    log = run.checks["unit_enabled"].properties["fix_log"]
+    assert "systemctl enable ollama.service" in log
+    assert "systemctl restart" not in log
+    assert ct_run(config.CTID, f"cat {dropin}").stdout == before
+    tags = ct_run(config.CTID, "curl -s http://127.0.0.1:11434/api/tags").stdout
+    assert '"llama3.2:1b"' in tags
+
+
+def test_installer_layout_is_rolled_back_when_models_would_vanish(tmp_path):
+    """User=ollama -> the plan's User=root would serve no models: the fix rolls back, says why."""
+    states.apply_fault("installer_layout")
+    unit = ct_run(config.CTID, f"cat {config.CT_UNIT}").stdout
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    row = run.checks["unit_settings"]
+    assert row.properties["fix_status"] == "failed"
+    assert "no longer serves 2 model(s): llama3.2:1b, qwen2.5:0.5b" in row.message
+    assert "OLLAMA_MODELS" in row.message
+    assert "restored the previous unit" in row.message
+    assert ct_run(config.CTID, f"cat {config.CT_UNIT}").stdout == unit
+    tags = ct_run(config.CTID, "curl -s http://127.0.0.1:11434/api/tags").stdout
+    assert '"llama3.2:1b"' in tags
+    assert "Traceback" not in run.output
+
+
+def test_masked_unit_is_refused_and_nothing_changes(tmp_path):
+    states.apply_fault("unit_masked")
+    before = files_and_services()
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    row = run.checks["unit_settings"]
+    assert row.properties["fix_status"] == "not remediable"
+    assert "ollama.service is masked" in row.message
+    assert files_and_services() == before
+    assert "Traceback" not in run.output
+
+
+def test_frozen_container_fails_fast_and_fix_changes_nothing(tmp_path):
+    """A frozen CT (vzdump --mode suspend) runs nothing: its checks fail in well under a
+    minute, each with one line, and --fix changes nothing."""
+    states.apply_fault("ct_frozen")
+    try:
+        audit = run_suite(tmp_path=tmp_path / "audit")
+        fix = run_suite("--fix", tmp_path=tmp_path / "fix")
+    finally:
+        states.reset()
+    assert audit.rc == 1, audit.explain()
+    assert audit.seconds < 60, audit.explain()
+    assert audit.failed == set(FAULTS["ct_frozen"].breaks), audit.explain()
+    assert "no answer within" in audit.checks["unit_active"].message
+    assert "Traceback" not in audit.output
+    assert fix.rc == 1, fix.explain()
+    assert "--fix changed nothing on any host" in fix.output, fix.explain()

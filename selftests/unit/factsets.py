@@ -127,7 +127,7 @@ def compliant() -> dict[str, Any]:
         probes.LOGIN_WHICH.name: observed.which_of(0, "/usr/local/bin/ollama\nexecutable\n"),
         probes.BINARY_PRESENT.name: True,
         probes.UNIT_SHOW.name: COMPLIANT_UNIT,
-        probes.UNIT_FILES.name: {probes.UNIT_PATH: UNIT_TEXT},
+        probes.UNIT_FILES.name: unit_files({probes.UNIT_PATH: UNIT_TEXT}),
         probes.MAIN_ENV.name: {"OLLAMA_HOST": "0.0.0.0:11434"},
         probes.UNIT_ENABLED.name: "enabled",
         probes.JOURNAL.name: observed.journal_of(0, samples.JOURNAL_OK),
@@ -162,8 +162,16 @@ def with_(**changes: Any) -> StaticFacts:
     values = compliant()
     for name, value in changes.items():
         assert name in values, f"{name} is no probe of the fact set"
-        values[name] = value
+        values[name] = unit_files(value) if name == probes.UNIT_FILES.name else value
     return StaticFacts(values)
+
+
+def unit_files(texts: dict[str, Any]) -> dict[str, FileState]:
+    """The unit_files fact from {path: text} (root:root 0644) or {path: FileState}."""
+    return {
+        path: text if isinstance(text, FileState) else FileState(True, "root:root", 0o644, text)
+        for path, text in texts.items()
+    }
 
 
 def subject(

@@ -137,6 +137,9 @@ WARNING = (
     'nginx warns: nginx: [warn] conflicting server name "pve.example.com" on 0.0.0.0:80, ignored'
 )
 
+UNIT_PATH = probes.UNIT_PATH
+DROPIN_PATH = "/etc/systemd/system/ollama.service.d/override.conf"
+
 ROWS = [
     # -- ct_running ---------------------------------------------------------------------
     case(checks.ct_running, "running", passes()),
@@ -266,6 +269,21 @@ ROWS = [
     ),
     # -- unit_settings --------------------------------------------------------------------
     case(checks.unit_settings, "the plan's unit", passes()),
+    case(
+        checks.unit_settings,
+        "unit file world-writable",
+        fails(f"{UNIT_PATH}: mode 666 is group/world-writable"),
+        unit_files={UNIT_PATH: FileState(True, "root:root", 0o666, "[Service]\n")},
+    ),
+    case(
+        checks.unit_settings,
+        "drop-in owned by another user",
+        fails(f"{DROPIN_PATH}: owner ollama:ollama (want root)"),
+        unit_files={
+            UNIT_PATH: "[Service]\n",
+            DROPIN_PATH: FileState(True, "ollama:ollama", 0o644, "[Service]\n"),
+        },
+    ),
     case(
         checks.unit_settings,
         "not loaded",
@@ -866,9 +884,9 @@ def test_every_compliant_fact_is_read_by_some_check():
     for check in CATALOGUE.values():
         check.judge(subject(table))
     unread = set(table.values) - {p.name for p in table.asked}
-    # UNIT_FILES and INIT are the planners' facts (the unit's files, how to reload nginx);
-    # which_ollama reads BINARY_PRESENT only when the login shell does not find the binary.
-    assert unread == {probes.UNIT_FILES.name, probes.INIT.name, probes.BINARY_PRESENT.name}
+    # INIT is the planner's fact (how to reload nginx); which_ollama reads BINARY_PRESENT
+    # only when the login shell does not find the binary.
+    assert unread == {probes.INIT.name, probes.BINARY_PRESENT.name}
 
 
 def test_proxy_parity_asks_for_the_sites_proxied_url():

@@ -286,6 +286,13 @@ RESET = "systemctl reset-failed ollama.service  # forget the old crash loop's re
 LOOPBACK_DROPIN = '[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1:11434"\n'
 CLEARING_DROPIN = "[Service]\nExecStart=\nExecStart=/usr/local/bin/ollama serve --debug\n"
 HARMLESS_DROPIN = "[Service]\nLimitNOFILE=65536\n# Restart=no\nEnvironment=OLLAMA_DEBUG=1\n"
+OPERATOR_DROPIN = (
+    '[Service]\nEnvironment="OLLAMA_HOST=0.0.0.0:11434"\nEnvironment="OLLAMA_MODELS=/srv/models"\n'
+)
+MIXED_DROPIN = (
+    '[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1" "OLLAMA_MODELS=/srv/m"\nUser=ollama\n'
+)
+MIXED_KEPT = '[Service]\nEnvironment="OLLAMA_MODELS=/srv/m"\n'
 OLD_UNIT = UNIT_TEXT.replace("0.0.0.0:11434", "127.0.0.1:11434")
 UNIT_MISSING_ENABLED = "Failed to get unit file state for ollama.service: No such file or directory"
 
@@ -336,9 +343,9 @@ def started(restarts: int, seconds_ago: int) -> observed.UnitState:
         ),
         pytest.param(
             {"unit_files": {UNIT_PATH: UNIT_TEXT, DROPIN: LOOPBACK_DROPIN}},
-            [unified_diff(DROPIN, LOOPBACK_DROPIN, None)],
+            [unified_diff(DROPIN, LOOPBACK_DROPIN, "[Service]\n")],
             [RELOAD, restart()],
-            id="overriding drop-in removed",
+            id="the overriding setting removed from its drop-in",
         ),
         pytest.param(
             {
@@ -350,17 +357,19 @@ def started(restarts: int, seconds_ago: int) -> observed.UnitState:
             },
             [
                 unified_diff(
-                    "/run/systemd/system/ollama.service.d/50-exec.conf", CLEARING_DROPIN, None
+                    "/run/systemd/system/ollama.service.d/50-exec.conf",
+                    CLEARING_DROPIN,
+                    "[Service]\n",
                 )
             ],
             [RELOAD, restart()],
-            id="only the overriding drop-in removed",
+            id="only the overriding drop-in edited",
         ),
         pytest.param(
             {"unit_files": {UNIT_PATH: OLD_UNIT, DROPIN: LOOPBACK_DROPIN}},
             [
                 unified_diff(UNIT_PATH, OLD_UNIT, UNIT_TEXT),
-                unified_diff(DROPIN, LOOPBACK_DROPIN, None),
+                unified_diff(DROPIN, LOOPBACK_DROPIN, "[Service]\n"),
             ],
             [RELOAD, restart()],
             id="unit and drop-in",
@@ -462,6 +471,44 @@ def started(restarts: int, seconds_ago: int) -> observed.UnitState:
             [],
             id="harmless drop-in kept",
         ),
+        pytest.param(
+            {"unit_files": {UNIT_PATH: UNIT_TEXT, DROPIN: OPERATOR_DROPIN}},
+            [],
+            [],
+            id="systemctl-edit drop-in agreeing with the plan kept",
+        ),
+        pytest.param(
+            {
+                "unit_files": {UNIT_PATH: UNIT_TEXT, DROPIN: OPERATOR_DROPIN},
+                "unit_enabled": "disabled",
+            },
+            [],
+            [ENABLE],
+            id="disabled with the operator's drop-in: enable only",
+        ),
+        pytest.param(
+            {"unit_files": {UNIT_PATH: UNIT_TEXT, DROPIN: MIXED_DROPIN}},
+            [unified_diff(DROPIN, MIXED_DROPIN, MIXED_KEPT)],
+            [RELOAD, restart()],
+            id="only the contradicting assignment leaves a mixed drop-in",
+        ),
+        pytest.param(
+            {"unit_files": {UNIT_PATH: FileState(True, "root:root", 0o666, UNIT_TEXT)}},
+            [],
+            [f"install {UNIT_PATH} as root:root 0644", RELOAD, restart()],
+            id="world-writable unit reinstalled",
+        ),
+        pytest.param(
+            {
+                "unit_files": {
+                    UNIT_PATH: UNIT_TEXT,
+                    DROPIN: FileState(True, "ollama:ollama", 0o644, HARMLESS_DROPIN),
+                }
+            },
+            [],
+            [f"install {DROPIN} as root:root 0644", RELOAD, restart()],
+            id="drop-in owned by another user reinstalled as root",
+        ),
     ],
 )
 def test_systemd_unit_plans(changes, diffs, commands):
@@ -476,9 +523,44 @@ def test_systemd_unit_diffs_read_as_create_and_remove():
     assert create.splitlines()[:2] == ["--- /dev/null", f"+++ {UNIT_PATH}"]
     assert "+ExecStart=/usr/local/bin/ollama serve" in create.splitlines()
     files = {UNIT_PATH: UNIT_TEXT, DROPIN: LOOPBACK_DROPIN}
-    (remove,) = plan_of(SystemdUnit(), unit_files=files).diffs
-    assert remove.splitlines()[:2] == [f"--- {DROPIN}", "+++ /dev/null"]
-    assert '-Environment="OLLAMA_HOST=127.0.0.1:11434"' in remove.splitlines()
+    (edit,) = plan_of(SystemdUnit(), unit_files=files).diffs
+    assert edit.splitlines()[:2] == [f"--- {DROPIN}", f"+++ {DROPIN}"]
+    assert '-Environment="OLLAMA_HOST=127.0.0.1:11434"' in edit.splitlines()
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        pytest.param(
+            {"unit_show": unit(LoadState="masked", FragmentPath="/dev/null")},
+            "ollama.service is masked",
+            id="masked",
+        ),
+        pytest.param(
+            {"unit_show": unit(FragmentPath="/run/systemd/transient/ollama.service")},
+            "systemd reads ollama.service from /run/systemd/transient/ollama.service",
+            id="shadowing unit",
+        ),
+        pytest.param(
+            {
+                "unit_files": {
+                    UNIT_PATH: UNIT_TEXT,
+                    "/usr/lib/systemd/system/ollama.service.d/10-vendor.conf": LOOPBACK_DROPIN,
+                }
+            },
+            "/usr/lib/systemd/system/ollama.service.d/10-vendor.conf (vendor files",
+            id="vendor drop-in overrides",
+        ),
+    ],
+)
+def test_systemd_unit_refuses_what_it_cannot_own(changes, why):
+    with pytest.raises(NotRemediable, match=re.escape(why)):
+        plan_of(SystemdUnit(), **changes)
+
+
+def test_systemd_unit_vendor_fragment_is_overridden_by_ours():
+    plan = plan_of(SystemdUnit(), unit_show=unit(FragmentPath="/lib/systemd/system/ollama.service"))
+    assert plan.empty
 
 
 @pytest.mark.parametrize(
