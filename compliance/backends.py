@@ -20,6 +20,16 @@ COMMAND_TIMEOUT_S = 30  # the default of the ollama_command_timeout setting
 KILL_GRACE_S = 5  # after the deadline, TERM; this much later, KILL
 
 
+class Deadline:
+    """Seconds a remote command may run (the session's ollama_command_timeout)."""
+
+    def __init__(self) -> None:
+        self.seconds = COMMAND_TIMEOUT_S
+
+
+DEADLINE = Deadline()
+
+
 class ContainerBackend(BaseBackend):  # type: ignore[misc]  # testinfra ships no stubs
     """Run every command in container `ctid` via `pct exec` (or lxc-attach) on the host."""
 
@@ -30,13 +40,13 @@ class ContainerBackend(BaseBackend):  # type: ignore[misc]  # testinfra ships no
         pve: Host,
         ctid: str,
         transport: str = "pct",
-        timeout: int = COMMAND_TIMEOUT_S,
+        timeout: int | None = None,
         **kwargs: Any,
     ) -> None:
         self.pve = pve
         self.ctid = ctid
         self.enter = ENTER[transport]
-        self.timeout = timeout
+        self.timeout = timeout or DEADLINE.seconds
         super().__init__(f"{pve.backend.get_pytest_id()}-ct{ctid}", **kwargs)
         self._encoding = "utf-8"
 
@@ -51,7 +61,7 @@ class ContainerBackend(BaseBackend):  # type: ignore[misc]  # testinfra ships no
         return out
 
 
-def container(pve: Host, ctid: str, transport: str, timeout: int = COMMAND_TIMEOUT_S) -> Host:
+def container(pve: Host, ctid: str, transport: str, timeout: int | None = None) -> Host:
     """A testinfra Host for a container, so `ct.file(...)` etc. work as usual."""
     backend = ContainerBackend(pve, ctid, transport, timeout)
     host = Host(backend)
@@ -137,9 +147,11 @@ def run(host: Host, command: str, *args: str) -> CommandResult:
     COMMANDS.add()
     if not isinstance(host.backend, ContainerBackend) and not command.startswith("timeout "):
         script = host.backend.quote(command, *args)
-        command, args = f"timeout -k {KILL_GRACE_S} {COMMAND_TIMEOUT_S} /bin/sh -c %s", (script,)
-    timeout = getattr(host.backend, "timeout", COMMAND_TIMEOUT_S)
-    return _within(timeout + 2 * KILL_GRACE_S, host, command, *args)
+        command, args = f"timeout -k {KILL_GRACE_S} {DEADLINE.seconds} /bin/sh -c %s", (script,)
+    seconds = (
+        host.backend.timeout if isinstance(host.backend, ContainerBackend) else DEADLINE.seconds
+    )
+    return _within(seconds + 2 * KILL_GRACE_S, host, command, *args)
 
 
 def _within(seconds: float, host: Host, command: str, *args: str) -> CommandResult:
@@ -175,12 +187,13 @@ def output_text(result: CommandResult) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def run_text(host: Host, script: str, deadline: int = COMMAND_TIMEOUT_S) -> tuple[int, str]:
+def run_text(host: Host, script: str, deadline: int | None = None) -> tuple[int, str]:
     """Run a /bin/sh script on a host under a deadline; (exit code, stdout + stderr).
 
     A hung command on the target (a blocked systemctl, a stuck mount) ends the batch with exit
     124 after `deadline` seconds instead of hanging the whole run (testinfra #716). A
     container's commands are also bounded on the host's side (ContainerBackend).
     """
-    result = run(host, "timeout -k %s %s /bin/sh -c %s", str(KILL_GRACE_S), str(deadline), script)
+    seconds = deadline or DEADLINE.seconds
+    result = run(host, "timeout -k %s %s /bin/sh -c %s", str(KILL_GRACE_S), str(seconds), script)
     return result.rc, output_text(result)

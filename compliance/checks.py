@@ -104,7 +104,7 @@ def profile_script(s: Subject) -> Verdict:
     if script.unsafe():
         return failed("owned by root, not group/world-writable", "; ".join(script.unsafe()))
     exports = re.findall(r"^\s*export\s+PATH=(.*)$", script.text, re.M)
-    if not any(PLAN_BIN_DIR in line for line in exports):
+    if not any(PLAN_BIN_DIR in line.strip().strip("\"'").split(":") for line in exports):
         return failed(
             f'an `export PATH="$PATH:{PLAN_BIN_DIR}"` line', f"PATH exports: {exports or 'none'}"
         )
@@ -175,8 +175,9 @@ def unit_settings(s: Subject) -> Verdict:
     for path, state in sorted(s.get(UNIT_FILES).items()):
         wrong += [f"{path}: {problem}" for problem in state.unsafe()]
     live = s.get(MAIN_ENV)
-    if live is not None and "OLLAMA_HOST" in live and live["OLLAMA_HOST"] != env.get("OLLAMA_HOST"):
-        wrong.append(f"the running process has OLLAMA_HOST={live['OLLAMA_HOST']}")
+    if live is not None and live.get("OLLAMA_HOST") != env.get("OLLAMA_HOST"):
+        shown = live.get("OLLAMA_HOST", "(unset)")
+        wrong.append(f"the running process has OLLAMA_HOST={shown} (restart pending)")
     notes = (f"drop-ins in effect: {' '.join(unit.dropins)}",) if unit.dropins else ()
     if wrong:
         return failed("the plan's [Service] settings in effect", "; ".join(wrong), *notes)

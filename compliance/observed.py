@@ -195,7 +195,7 @@ def unit_state_of(rc: int, output: str) -> UnitState:
 
 def main_env_of(rc: int, output: str) -> dict[str, str] | None:
     """The running main process's OLLAMA_* environment (None when no process runs)."""
-    if rc != 0:
+    if rc != 0 or not output.startswith("pid "):
         return None
     return dict(line.split("=", 1) for line in output.splitlines() if "=" in line)
 

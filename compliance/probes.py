@@ -108,7 +108,8 @@ UNIT_FILES = Probe(
 MAIN_ENV = Probe(
     "main_env",
     f"pid=$(systemctl show -p MainPID --value {UNIT}); "
-    '[ "${pid:-0}" -gt 0 ] && tr "\\0" "\\n" < /proc/$pid/environ | grep "^OLLAMA_"',
+    '[ "${pid:-0}" -gt 0 ] && echo "pid $pid" && tr "\\0" "\\n" < /proc/$pid/environ '
+    '| grep "^OLLAMA_"; [ "${pid:-0}" -gt 0 ]',
     parse=observed.main_env_of,
 )
 UNIT_ENABLED = Probe("unit_enabled", f"systemctl is-enabled {UNIT}", parse=observed.stripped_of)

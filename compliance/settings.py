@@ -36,6 +36,12 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
     ("ollama_server_name", "--server-name", "", "nginx server_name (default: host address)"),
     ("ollama_site_file", "--site-file", PLAN_SITE_FILE, "nginx site file on the host"),
     ("ollama_site_link", "--site-link", PLAN_SITE_LINK, "symlink enabling the site"),
+    (
+        "ollama_command_timeout",
+        "--command-timeout",
+        "30",
+        "seconds a remote command may run before its target fails (1-600)",
+    ),
 )
 
 
@@ -76,6 +82,7 @@ class Settings:
     site_file: str
     site_link: str
     overrides: tuple[Site, ...] = ()
+    command_timeout: int = 30
 
     def site(self, ctid: str) -> Site:
         """The site of container `ctid` (its override, else the defaults)."""
@@ -182,6 +189,12 @@ def _site_link(value: str) -> str:
     return _under(value, SITE_LINK_DIRS, "the link enabling a site")
 
 
+def _seconds(value: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,3}", value) or not 1 <= int(value) <= 600:
+        raise ValueError("is not a number of seconds from 1 to 600")
+    return int(value)
+
+
 _PARSERS = {
     "ollama_ctid": _ctids,
     "ollama_ct_transport": _transport,
@@ -190,6 +203,7 @@ _PARSERS = {
     "ollama_server_name": _server_name,
     "ollama_site_file": _site_file,
     "ollama_site_link": _site_link,
+    "ollama_command_timeout": _seconds,
 }
 
 
@@ -303,4 +317,5 @@ def parse(values: dict[str, str]) -> Settings:
         server_name=parsed["ollama_server_name"],  # type: ignore[arg-type]
         site_file=parsed["ollama_site_file"],  # type: ignore[arg-type]
         site_link=parsed["ollama_site_link"],  # type: ignore[arg-type]
+        command_timeout=parsed["ollama_command_timeout"],  # type: ignore[arg-type]
     )

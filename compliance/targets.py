@@ -59,6 +59,7 @@ class Fleet:
     @classmethod
     def build(cls, settings: Settings, hosts: list[Host]) -> Fleet:
         fleet = cls(settings, [])
+        backends.DEADLINE.seconds = settings.command_timeout
         for host in hosts:
             label = backends.host_label(host)
             pve_store = FactStore(label, _runner(host), probes.pve_probes(settings))

@@ -86,17 +86,6 @@ def case(check: Any, name: str, want: Want, **changes: Any) -> Any:
     return pytest.param(check, changes, want, id=f"{check.__name__}:{name}")
 
 
-def xfail_case(check: Any, name: str, want: Want, reason: str, **changes: Any) -> Any:
-    """A row describing the correct behaviour that the check does not have yet (a bug)."""
-    return pytest.param(
-        check,
-        changes,
-        want,
-        id=f"{check.__name__}:{name}",
-        marks=pytest.mark.xfail(strict=True, reason=reason),
-    )
-
-
 SITE_WITH_IP = dataclasses.replace(SITE, ct_ip="10.0.3.99")
 SITE_NAMED = dataclasses.replace(SITE, server_name="ollama.lan")
 LOOPBACK = Listener("127.0.0.1", 11434, (MAIN_PID,))
@@ -207,13 +196,17 @@ ROWS = [
         fails("""PATH exports: ['"$PATH:/opt/ollama/bin"']"""),
         profile=profile('#!/bin/sh\nexport PATH="$PATH:/opt/ollama/bin"\n'),
     ),
-    xfail_case(
+    case(
         checks.profile_script,
         "export of a lookalike dir",
         fails("PATH exports:"),
-        "profile_script tests `'/usr/local/bin' in line` (a substring), so a PATH export of "
-        "/usr/local/bin2 (or /opt/usr/local/bin) passes without adding /usr/local/bin",
         profile=profile('#!/bin/sh\nexport PATH="$PATH:/usr/local/bin2"\n'),
+    ),
+    case(
+        checks.profile_script,
+        "the dir first, unquoted",
+        passes(),
+        profile=profile("#!/bin/sh\nexport PATH=/usr/local/bin:$PATH\n"),
     ),
     # -- login_path -----------------------------------------------------------------------
     case(checks.login_path, "dir on PATH", passes()),
@@ -394,6 +387,12 @@ ROWS = [
         main_env={"OLLAMA_HOST": "127.0.0.1:11434"},
     ),
     case(checks.unit_settings, "no process", passes(), main_env=None),
+    case(
+        checks.unit_settings,
+        "running process lacks OLLAMA_HOST",
+        fails("the running process has OLLAMA_HOST=(unset) (restart pending)"),
+        main_env={},
+    ),
     case(
         checks.unit_settings,
         "drop-ins noted",
@@ -1027,3 +1026,16 @@ def test_suite_test_states_its_checks_control_and_fix(function):
 def test_every_check_of_the_catalogue_has_one_suite_test():
     judged = [_judged_by(p.values[0]).__name__ for p in _suite_tests()]
     assert sorted(judged) == sorted(CATALOGUE)
+
+
+@pytest.mark.parametrize(
+    ("rc", "output", "want"),
+    [
+        (0, "pid 812\nOLLAMA_HOST=0.0.0.0:11434", {"OLLAMA_HOST": "0.0.0.0:11434"}),
+        (0, "pid 812", {}),
+        (1, "", None),
+    ],
+    ids=["host set", "no OLLAMA_ variable", "no process"],
+)
+def test_main_env_tells_no_process_from_no_variable(rc, output, want):
+    assert observed.main_env_of(rc, output) == want

@@ -1,0 +1,83 @@
+"""Preflight: reach every host once and gather every target's facts before any check runs.
+
+An unreachable host ends the session with one line (exit 3) instead of a failure per check;
+under xdist the controller does this while its workers spawn.
+"""
+
+from __future__ import annotations
+
+import importlib
+from concurrent.futures import Future, ThreadPoolExecutor
+
+import pytest
+
+from compliance import backends
+from compliance.session import fleet_of, is_check, proxmox_of, target_of
+from compliance.targets import ProxmoxHost
+
+CONTROLLER_REACH = pytest.StashKey[list[Future[str | None]]]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Preflight: reach every host once and gather all facts; stop early if a host is down."""
+    if CONTROLLER_REACH in session.config.stash:
+        _controller_preflight(session.config)
+        return
+    if session.config.option.collectonly or not any(is_check(i) for i in session.items):
+        return
+    fleet = fleet_of(session.config)
+    wanted = {t for t in map(target_of, session.items) if t}
+    needed = {id(proxmox_of(fleet, t)) for t in wanted}
+    hosts = [h for h in fleet.hosts if id(h) in needed]
+    worker = hasattr(session.config, "workerinput")
+    containers = [] if worker else [c for c in fleet.containers if c.label in wanted]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        # Import requests (~0.3 s of CPU) while the ssh handshakes wait on the network.
+        pool.submit(importlib.import_module, "requests")
+        _stop_if_unreachable(pool, hosts)
+        # Every target's facts at once; a CT that cannot be read (stopped, missing) is
+        # reported by its own checks, with context, so its errors are not raised here.
+        jobs = [pool.submit(h.store.prefetch) for h in hosts]
+        jobs += [pool.submit(c.store.prefetch) for c in containers]
+        for job in jobs[: len(hosts)]:
+            if job.exception():
+                pytest.exit(f"host facts could not be read: {job.exception()}", returncode=3)
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's controller spawns its workers
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Under `-n`, the controller reaches every host while its workers spawn."""
+    config = session.config
+    if config.pluginmanager.has_plugin("dsession") and not config.option.collectonly:
+        hosts = fleet_of(config).hosts
+        pool = ThreadPoolExecutor(max_workers=len(hosts), thread_name_prefix="reach")
+        config.stash[CONTROLLER_REACH] = [pool.submit(_reach, host) for host in hosts]
+        pool.shutdown(wait=False)
+
+
+def _controller_preflight(config: pytest.Config) -> None:
+    """One line and exit 3 if a host is down, before any worker's preflight could crash xdist."""
+    down = [line for job in config.stash[CONTROLLER_REACH] if (line := job.result())]
+    if down:
+        pytest.exit("; ".join(down), returncode=3)
+
+
+def _stop_if_unreachable(pool: ThreadPoolExecutor, hosts: list[ProxmoxHost]) -> None:
+    """Connect to every host at once; end the session (exit 3) naming each one that is down."""
+    down = [line for line in pool.map(_reach, hosts) if line]
+    if down:
+        pytest.exit("; ".join(down), returncode=3)
+
+
+def _reach(pve: ProxmoxHost) -> str | None:
+    """Connect to a host; None, or the one line saying why it is unreachable."""
+    try:
+        backends.connect(pve.host)
+    except Exception as exc:  # any transport failure: one line, not a traceback per test
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        return (
+            f"{pve.label}: host unreachable via {pve.host.backend.NAME} "
+            f"({pve.address}): {type(exc).__name__}: {reason}"
+        )
+    return None
