@@ -8,6 +8,7 @@ them: their tests skip otherwise).
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from compliance.probes import (
     BINARY,
     BINARY_PRESENT,
     DIRECT_TAGS,
+    HOST_ADDRESSES,
     JOURNAL,
     LISTEN,
     LOGIN_PATH,
@@ -265,22 +267,47 @@ def direct_api(s: Subject) -> Verdict:
 
 
 def container_ip(s: Subject) -> tuple[str | None, str]:
-    """(the container's IPv4 the proxy must target, how it was found)."""
+    """(the container's IPv4 the proxy must target, how it was found), or (None, why not).
+
+    A static `ip=` in `pct config` (the host's side) wins when it is live; otherwise the CT's
+    own address on net0's interface. A container must not point the host's proxy at the host
+    itself or anywhere off its bridge: loopback, link-local, multicast, the host's own
+    addresses and addresses outside net0's bridge networks are refused.
+    """
     site, probes = s.container
     if site.ct_ip:
-        return site.ct_ip, "setting ollama_ct_ip"
+        return _upstream(s, site.ct_ip, "setting ollama_ct_ip", bridge="")
     net = parsers.net0(s.get(probes.config).get("net0", ""))
+    bridge = net.get("bridge", "")
     live = s.get(ADDRESSES)
     static = parsers.static_ipv4(net)
     if static and any(addr == static for _i, addr in live):
-        return static, "pct config net0 ip= (live in the CT)"
+        return _upstream(s, static, "pct config net0 ip= (live in the CT)", bridge)
     name = net.get("name", "eth0")
     on_net0 = [addr for iface, addr in live if iface == name]
     if on_net0:
-        return on_net0[0], f"ip -4 addr in the CT ({name})"
+        return _upstream(s, on_net0[0], f"ip -4 addr in the CT ({name})", bridge)
     if live:
-        return live[0][1], f"ip -4 addr in the CT ({live[0][0]})"
+        return _upstream(s, live[0][1], f"ip -4 addr in the CT ({live[0][0]})", bridge)
     return None, "no IPv4 address found in the CT"
+
+
+def _upstream(s: Subject, address: str, how: str, bridge: str) -> tuple[str | None, str]:
+    """The address, or None with why it may not be the proxy's upstream."""
+    ip = ipaddress.IPv4Address(address)
+    host = s.get(HOST_ADDRESSES)
+    why = ""
+    if ip.is_loopback or ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        why = "a loopback, link-local, multicast or unspecified address"
+    elif any(ip == iface.ip for _name, iface in host):
+        why = "one of the Proxmox host's own addresses"
+    elif (nets := [i.network for n, i in host if bridge and n == bridge]) and not any(
+        ip in net for net in nets
+    ):
+        why = f"not on net0's bridge {bridge} ({', '.join(str(net) for net in nets)})"
+    if why:
+        return None, f"{address} ({how}) refused: {why}"
+    return address, how
 
 
 @check("host", "5", "nginx_site")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from ipaddress import IPv4Interface
 
 from compliance import parsers
 from compliance.parsers import HttpReply, Listener, SiteFile
@@ -235,6 +236,16 @@ def runner_http_of(rc: int, output: str) -> HttpReply | None:
 
 def addresses_of(rc: int, output: str) -> tuple[tuple[str, str], ...]:
     return tuple(parsers.ipv4_addresses(output))
+
+
+def interfaces_of(rc: int, output: str) -> tuple[tuple[str, IPv4Interface], ...]:
+    """[(interface, address/prefix)] from `ip -4 -o addr show` (the host's own networks)."""
+    found = []
+    for line in output.splitlines():
+        match = re.match(r"\d+:\s+(\S+)\s+inet\s+(\d+\.\d+\.\d+\.\d+/\d+)", line)
+        if match:
+            found.append((match.group(1).split("@")[0], IPv4Interface(match.group(2))))
+    return tuple(found)
 
 
 # -- the host -----------------------------------------------------------------------------

@@ -165,6 +165,9 @@ true"""
 NGINX_T: Probe[NginxTest] = Probe(
     "nginx_t", "nginx -t", parse=observed.nginx_test_of, target="host"
 )
+HOST_ADDRESSES = Probe(
+    "host_addresses", "ip -4 -o addr show", parse=observed.interfaces_of, target="host"
+)
 INIT = Probe(
     "init",
     "[ -d /run/systemd/system ] && echo systemd || echo sysv",
@@ -227,7 +230,7 @@ def for_site(site: Site, transport: str) -> SiteProbes:
 
 def pve_probes(settings: Settings) -> list[Probe[Any]]:
     """Everything the host checks read, on the Proxmox host (site probes per container)."""
-    probes: list[Probe[Any]] = [NGINX_T, nginx_state(settings), INIT]
+    probes: list[Probe[Any]] = [NGINX_T, nginx_state(settings), INIT, HOST_ADDRESSES]
     for ctid in settings.ctids:
         probes += for_site(settings.site(ctid), settings.transport).all()
     return probes

@@ -10,6 +10,7 @@ Subject over them, so a table row changes exactly one thing; the helpers below (
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import IPv4Interface
 from typing import Any, TypeVar
 
 from compliance import observed, parsers, probes, settings
@@ -119,6 +120,10 @@ def compliant() -> dict[str, Any]:
         probes.NGINX_T.name: NGINX_OK_TEXT,
         NGINX_STATE.name: nginx_state(),
         probes.INIT.name: "sysv",
+        probes.HOST_ADDRESSES.name: (
+            ("vmbr0", IPv4Interface("10.0.3.1/24")),
+            ("eth0", IPv4Interface(f"{HOST}/24")),
+        ),
         # inside the container
         probes.PROFILE.name: profile(),
         probes.LOGIN_PATH.name: observed.login_shell_of(

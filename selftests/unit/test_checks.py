@@ -953,10 +953,35 @@ def test_container_checks_refuse_a_host_wide_subject():
             id="no net0 (lxc-attach)",
         ),
         pytest.param({"addresses": ()}, (None, "no IPv4 address found in the CT"), id="none"),
+        pytest.param(
+            {"ct_config_955": {"net0": samples.NET0_DHCP}, "addresses": (("eth0", "127.0.0.1"),)},
+            (None, "127.0.0.1 (ip -4 addr in the CT (eth0)) refused: a loopback, link-local"),
+            id="loopback refused",
+        ),
+        pytest.param(
+            {"ct_config_955": {"net0": samples.NET0_DHCP}, "addresses": (("eth0", "10.0.3.1"),)},
+            (None, "10.0.3.1 (ip -4 addr in the CT (eth0)) refused: one of the Proxmox host's"),
+            id="the host itself refused",
+        ),
+        pytest.param(
+            {
+                "ct_config_955": {"net0": samples.NET0_DHCP},
+                "addresses": (("eth0", "169.254.1.9"),),
+            },
+            (None, "169.254.1.9 (ip -4 addr in the CT (eth0)) refused: a loopback, link-local"),
+            id="link-local refused",
+        ),
+        pytest.param(
+            {"ct_config_955": {"net0": samples.NET0_DHCP}, "addresses": (("eth0", "10.9.9.9"),)},
+            (None, "10.9.9.9 (ip -4 addr in the CT (eth0)) refused: not on net0's bridge vmbr0"),
+            id="off the bridge refused",
+        ),
     ],
 )
 def test_container_ip(changes, found):
-    assert checks.container_ip(subject(**changes)) == found
+    address, how = checks.container_ip(subject(**changes))
+    assert address == found[0]
+    assert how.startswith(found[1])
 
 
 def test_container_ip_from_the_parsed_probe_outputs():
