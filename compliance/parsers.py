@@ -262,7 +262,7 @@ class NginxState:
     """Master/worker liveness and whether any config file is newer than the workers."""
 
     master_pid: int | None
-    workers_started: float | None  # epoch seconds of the newest worker
+    workers_started: float | None  # epoch seconds of the oldest serving worker
     config_mtimes: dict[str, float]
 
     @property
@@ -300,7 +300,9 @@ def nginx_state(text: str) -> NginxState:
         elif word == "mtime":
             stamp, _, path = rest.partition(" ")
             mtimes[path] = float(stamp)
-    started = boot + max(ticks) / hz if ticks and hz else None
+    # The oldest serving worker: a worker respawned after a crash runs the master's (old)
+    # config but starts late, so the newest one can hide a pending reload.
+    started = boot + min(ticks) / hz if ticks and hz else None
     return NginxState(master, started if master else None, mtimes)
 
 

@@ -152,11 +152,15 @@ def ct_probes() -> list[Probe[Any]]:
 NGINX_STATE_SCRIPT = """pid=$(cat /run/nginx.pid 2>/dev/null)
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   echo "master $pid"
-  for w in $(pgrep -P "$pid"); do echo "worker $w $(cut -d' ' -f22 /proc/$w/stat)"; done
+  for w in $(pgrep -P "$pid"); do
+    tr '\\0' ' ' < /proc/$w/cmdline | grep -q 'shutting down' && continue
+    echo "worker $w $(cut -d' ' -f22 /proc/$w/stat)"
+  done
 fi
 echo "clock $(date +%%s.%%N) $(cut -d' ' -f1 /proc/uptime)"
 echo "hz $(getconf CLK_TCK)"
-for f in /etc/nginx/nginx.conf /etc/nginx/sites-enabled /etc/nginx/sites-enabled/* %s; do
+read_files=$(nginx -T 2>/dev/null | sed -n 's/^# configuration file \\(.*\\):$/\\1/p')
+for f in /etc/nginx/nginx.conf /etc/nginx/sites-enabled /etc/nginx/sites-enabled/* $read_files %s; do
   [ -e "$f" ] && echo "mtime $(stat -L -c %%.Y "$f") $f"
   [ -L "$f" ] && echo "mtime $(stat -c %%.Y "$f") $f (link)"
 done
@@ -182,7 +186,7 @@ def nginx_state(settings: Settings) -> Probe[NginxState]:
     return Probe(
         "nginx_state",
         NGINX_STATE_SCRIPT % files,
-        "nginx state: master from /run/nginx.pid, worker start times, config file mtimes",
+        "nginx state: master from /run/nginx.pid, worker start times, mtimes of every file nginx -T reads",
         parse=observed.nginx_state_of,
         target="host",
     )
