@@ -159,8 +159,8 @@ if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
 fi
 echo "clock $(date +%%s.%%N) $(cut -d' ' -f1 /proc/uptime)"
 echo "hz $(getconf CLK_TCK)"
-read_files=$(nginx -T 2>/dev/null | sed -n 's/^# configuration file \\(.*\\):$/\\1/p')
-for f in /etc/nginx/nginx.conf /etc/nginx/sites-enabled /etc/nginx/sites-enabled/* $read_files %s; do
+read=$(nginx -T 2>/dev/null | sed -n 's/^# configuration file \\(.*\\):$/\\1/p')
+for f in /etc/nginx/nginx.conf /etc/nginx/sites-enabled /etc/nginx/sites-enabled/* $read %s; do
   [ -e "$f" ] && echo "mtime $(stat -L -c %%.Y "$f") $f"
   [ -L "$f" ] && echo "mtime $(stat -c %%.Y "$f") $f (link)"
 done
@@ -186,7 +186,7 @@ def nginx_state(settings: Settings) -> Probe[NginxState]:
     return Probe(
         "nginx_state",
         NGINX_STATE_SCRIPT % files,
-        "nginx state: master from /run/nginx.pid, worker start times, mtimes of every file nginx -T reads",
+        "nginx state: master pid, worker start times, mtimes of every file nginx -T reads",
         parse=observed.nginx_state_of,
         target="host",
     )

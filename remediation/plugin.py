@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 
 from compliance.evidence import ReportedFailure
-from compliance.session import fleet_of
 from compliance.report import attach_html
+from compliance.session import fleet_of
 from compliance.targets import Container, Fleet
 from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, Context, Outcome, Plan
 from remediation.locks import host_lock

@@ -212,13 +212,20 @@ def test_nginx_state_file_changed_after_the_workers_started():
 
 
 def test_nginx_state_within_the_clock_resolution_is_not_stale():
-    state = parsers.nginx_state(NGINX_STATE_RUNNING + "mtime 1762100045.26 /etc/nginx/x\n")
+    state = parsers.nginx_state(NGINX_STATE_RUNNING + "mtime 1762100045.23 /etc/nginx/x\n")
     assert state.stale_files() == []
 
 
 def test_nginx_state_a_tenth_of_a_second_later_is_stale():
-    state = parsers.nginx_state(NGINX_STATE_RUNNING + "mtime 1762100045.35 /etc/nginx/x\n")
+    state = parsers.nginx_state(NGINX_STATE_RUNNING + "mtime 1762100045.30 /etc/nginx/x\n")
     assert state.stale_files() == ["/etc/nginx/x"]
+
+
+def test_nginx_state_a_respawned_worker_does_not_hide_a_pending_reload():
+    """The oldest serving worker decides: a worker respawned after the change runs the
+    master's old config too."""
+    respawned = NGINX_STATE_RUNNING + "worker 990 9000\nmtime 1762100060.0 /etc/nginx/x\n"
+    assert parsers.nginx_state(respawned).stale_files() == ["/etc/nginx/x"]
 
 
 @pytest.mark.parametrize(
