@@ -138,15 +138,18 @@ class FactStore:
                 self._gather(missing)
 
     def invalidate(self) -> None:
-        """Forget every fact: the target may have changed (a fix ran)."""
+        """Forget every fact: the target may have changed (a fix ran).
+
+        A target that hit its deadline stays stuck for the session: a frozen CT does not thaw
+        because a fix ran, and every re-read would wait the whole deadline again.
+        """
         with self._lock:
             self._facts.clear()
             self._values.clear()
-            self._timed_out = None
 
     def _gather(self, probes: list[Probe[Any]]) -> None:
-        """Run the probes in one batch. A batch that hit its deadline is not run again until
-        `invalidate()`: every check of a hung target would otherwise wait the deadline anew."""
+        """Run the probes in one batch. A batch that hit its deadline is not run again: every
+        check of a hung target would otherwise wait the deadline anew."""
         if self._timed_out is not None:
             raise self._timed_out
         marker = secrets.token_hex(6)
