@@ -16,8 +16,20 @@ BACKUP_ROOT = "/var/backups/ollama-compliance"
 
 
 def temp_path(path: str) -> str:
-    """The hidden sibling a file is written to before the rename (never read by services)."""
+    """The prefix of the hidden siblings a file is written to before the rename (never read
+    by services: a leading dot, and no `.conf`/`.service` ending)."""
     return posixpath.join(posixpath.dirname(path), f".{posixpath.basename(path)}.compliance-tmp")
+
+
+def _fresh_temp(path: str, directory: bool = False) -> str:
+    """Shell: `tmp=` a new, exclusively created temp file (or 0700 dir) beside `path`.
+
+    mktemp creates it with O_EXCL under an unguessable name, so a link planted there by
+    someone else cannot redirect the write.
+    """
+    folder = quote(posixpath.dirname(path))
+    template = quote(posixpath.basename(temp_path(path)) + ".XXXXXX")
+    return f"tmp=$(mktemp {'-d ' if directory else ''}-p {folder} {template}); "
 
 
 @dataclass(frozen=True)
@@ -71,13 +83,12 @@ class Remote:
         )
 
     def install(self, path: str, content: str, mode: str = "0644") -> Step:
-        """Back up `path` (if present), then write it via a temp file + rename (atomic)."""
-        p, tmp = quote(path), quote(temp_path(path))
+        """Back up `path` (if present), then write it via a fresh temp file + rename (atomic)."""
         return self._changing(
             path,
             f"set -e; umask 022; mkdir -p {quote(posixpath.dirname(path))}; {self._save(path)}"
-            f"printf '%s' {quote(content)} > {tmp}; chmod {mode} {tmp}; chown root:root {tmp}; "
-            f"mv -f {tmp} {p}",
+            f"{_fresh_temp(path)}printf '%s' {quote(content)} > \"$tmp\"; "
+            f'chmod {mode} "$tmp"; chown root:root "$tmp"; mv -f "$tmp" {quote(path)}',
             f"install {path} (mode {mode}, backup in {self.backup_path(path)})",
         )
 
@@ -91,10 +102,11 @@ class Remote:
 
     def link(self, path: str, target: str) -> Step:
         """Point symlink `path` at `target` atomically (backing up what was there)."""
-        tmp = quote(temp_path(path))
         return self._changing(
             path,
-            f"set -e; {self._save(path)}ln -sfn {quote(target)} {tmp}; mv -Tf {tmp} {quote(path)}",
+            f"set -e; {self._save(path)}{_fresh_temp(path, directory=True)}"
+            f'ln -s {quote(target)} "$tmp/link"; mv -Tf "$tmp/link" {quote(path)}; '
+            'rmdir "$tmp"',
             f"ln -sfn {target} {path}",
         )
 
@@ -117,13 +129,20 @@ class Remote:
         """
         if path not in self.touched:
             return None
-        p, b, tmp = quote(path), quote(self.backup_path(path)), quote(temp_path(path))
+        p, b = quote(path), quote(self.backup_path(path))
         return self.run(
-            f"if [ -e {b} ] || [ -L {b} ]; then cp -a {b} {tmp} && mv -Tf {tmp} {p}; "
+            f"if [ -e {b} ] || [ -L {b} ]; then set -e; {_fresh_temp(path, directory=True)}"
+            f'cp -a {b} "$tmp/file"; mv -Tf "$tmp/file" {p}; rmdir "$tmp"; '
             f"else rm -f {p}; fi",
             label=f"restore {path} from {self.backup_path(path)}",
         )
 
     def clean_temps(self, *paths: str) -> None:
-        """Remove temp files an interrupted earlier run may have left."""
-        self.run("rm -f " + " ".join(quote(temp_path(p)) for p in paths))
+        """Remove temp files and dirs an interrupted earlier run may have left."""
+        globs = " ".join(
+            f"{quote(posixpath.dirname(p))}/{quote(posixpath.basename(temp_path(p)))}*"
+            for p in paths
+        )
+        self.run(
+            f"rm -rf -- {globs}", label=f"rm -rf {' '.join(temp_path(p) + '*' for p in paths)}"
+        )

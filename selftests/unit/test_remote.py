@@ -7,6 +7,7 @@ links point where they should.
 
 from __future__ import annotations
 
+import glob
 import os
 import stat
 import threading
@@ -113,10 +114,21 @@ def test_failed_install_leaves_the_old_file(local_remote, tmp_path):
     step = local_remote.install(str(path), SITE_NEW, mode="0999")  # chmod fails before mv
     assert step.rc != 0
     assert path.read_text() == SITE_OLD
-    assert os.path.lexists(temp_path(str(path)))  # what clean_temps is for
+    (left,) = glob.glob(temp_path(str(path)) + ".*")  # what clean_temps is for
     local_remote.clean_temps(str(path))
-    assert not os.path.lexists(temp_path(str(path)))
+    assert not os.path.lexists(left)
     assert os.listdir(path.parent) == ["ollama_proxy"]
+
+
+def test_a_link_planted_at_the_old_temp_name_is_not_followed(local_remote, tmp_path):
+    """Temp files are created exclusively under unguessable names (mktemp), so a symlink
+    someone planted where a temp file used to go cannot redirect the write."""
+    path, victim = tmp_path / "ollama.sh", tmp_path / "victim"
+    victim.write_text("untouched\n")
+    os.symlink(victim, temp_path(str(path)))
+    assert local_remote.install(str(path), "new\n").rc == 0
+    assert victim.read_text() == "untouched\n"
+    assert path.read_text() == "new\n"
 
 
 def test_readers_see_the_old_or_the_new_file_never_a_mix(local_remote, tmp_path):
