@@ -17,6 +17,9 @@ import errno
 import fcntl
 import hashlib
 import os
+import secrets
+import shlex
+import socket
 import stat
 import tempfile
 import time
@@ -24,6 +27,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from testinfra.host import Host
+
+from compliance import backends
 from compliance.evidence import ReportedFailure
 
 LOCK_WAIT_S = 120.0  # the longest a fix waits for another run's fix on the same host
@@ -143,12 +149,77 @@ def local_lock(address: str, wait: float = LOCK_WAIT_S) -> Iterator[None]:
         os.close(fd)
 
 
+TARGET_LOCK = "/run/lock/ollama-compliance"  # a directory: mkdir is atomic on the target
+TARGET_POLL_S = 20  # one remote wait (under the command deadline); the runner repeats it
+ACQUIRE = """d=%s; token=%s; end=$(( $(date +%%s) + %d ))
+until mkdir "$d" 2>/dev/null; do
+  if [ "$(date +%%s)" -ge "$end" ]; then cat "$d/owner" 2>/dev/null || echo unknown; exit 75; fi
+  sleep 0.3
+done
+printf '%%s\\n' "$token" > "$d/owner"
+"""
+RELEASE = 'd=%s; [ "$(cat "$d/owner" 2>/dev/null)" = %s ] && rm -rf "$d"; true'
+BREAK = RELEASE  # the same guarded removal, with the stale owner's token
+
+
+def _owner_token() -> str:
+    """Who holds the target's lock: this runner's name, pid and a random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _stale(owner: str) -> bool:
+    """An owner on this machine whose process is gone (a killed run) holds nothing."""
+    name, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if name != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
 @contextmanager
-def host_lock(address: str, wait: float = LOCK_WAIT_S) -> Iterator[None]:
+def target_lock(host: Host, wait: float = LOCK_WAIT_S) -> Iterator[None]:
+    """Hold the lock on the target itself (a directory under /run/lock), so two runners on
+    two machines never fix one host at once. Waits at most `wait` seconds; a lock left by a
+    killed run on this machine is broken."""
+    token = _owner_token()
+    deadline = time.monotonic() + wait
+    while True:
+        seconds = int(max(1, min(TARGET_POLL_S, deadline - time.monotonic())))
+        result = backends.run(host, ACQUIRE % (TARGET_LOCK, shlex.quote(token), seconds))
+        if result.rc == 0:
+            break
+        owner = backends.output_text(result).strip().splitlines()[-1:] or ["unknown"]
+        if result.rc == 75 and _stale(owner[0]):
+            backends.run(host, BREAK % (TARGET_LOCK, shlex.quote(owner[0])))
+            continue
+        if result.rc != 75 or time.monotonic() >= deadline:
+            why = "is held by " + owner[0] if result.rc == 75 else f"failed: {owner[0]}"
+            raise LockError(
+                f"fix lock {TARGET_LOCK} on the target {why} after {wait:g} s: not fixed; "
+                "run again when the other run is done"
+            )
+    try:
+        yield
+    finally:
+        backends.run(host, RELEASE % (TARGET_LOCK, shlex.quote(token)))
+
+
+@contextmanager
+def host_lock(address: str, host: Host | None = None, wait: float = LOCK_WAIT_S) -> Iterator[None]:
     """Serialise fixes on one host: no other fix of it starts until this one is re-checked.
 
-    The boundary of every lock a fix holds: today the runner-local one; the target-side lock
-    (`flock -w` under /run/lock on the host) is to be taken here too, inside the local one.
+    The runner-local lock (several workers of one run, keyed by the host's address) and,
+    inside it, the target's own lock (several runners on several machines).
     """
     with local_lock(address, wait):
-        yield
+        if host is None:
+            yield
+            return
+        with target_lock(host, wait):
+            yield

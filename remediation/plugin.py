@@ -113,7 +113,7 @@ class Remediator:
                 raise
             boxes = self._containers(item)
             # Fix and re-check under the host's lock: no other process changes it meanwhile.
-            with host_lock(boxes[0].pve.address):
+            with host_lock(boxes[0].pve.address, boxes[0].pve.host):
                 return self._fix_and_recheck(item, failure, str(marker.args[0]), boxes)
 
     def _fix_and_recheck(

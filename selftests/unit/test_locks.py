@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import os
+import socket
 import stat
 import subprocess
 import sys
@@ -217,3 +218,46 @@ def test_two_processes_serialise(runtime):
 
 def test_the_default_wait_is_bounded():
     assert 0 < locks.LOCK_WAIT_S <= 120
+
+
+# -- the lock on the target itself ----------------------------------------------------------
+
+
+@pytest.fixture
+def target_dir(tmp_path, monkeypatch):
+    path = tmp_path / "run-lock" / "ollama-compliance"
+    path.parent.mkdir()
+    monkeypatch.setattr(locks, "TARGET_LOCK", str(path))
+    monkeypatch.setattr(locks, "TARGET_POLL_S", 1)
+    return path
+
+
+def test_target_lock_is_held_then_released(local_host, target_dir):
+    with locks.target_lock(local_host, wait=2):
+        assert target_dir.is_dir()
+        owner = (target_dir / "owner").read_text().strip()
+        assert owner.startswith(f"{socket.gethostname()}:{os.getpid()}:")
+    assert not target_dir.exists()
+
+
+def test_target_lock_held_elsewhere_times_out_in_one_line(local_host, target_dir):
+    target_dir.mkdir()
+    (target_dir / "owner").write_text("runner-b:4242:abcd\n")
+    began = time.monotonic()
+    with pytest.raises(locks.LockError) as failure, locks.target_lock(local_host, wait=1):
+        pass
+    assert time.monotonic() - began < 5
+    message = str(failure.value)
+    assert "\n" not in message
+    assert "is held by runner-b:4242:abcd" in message
+    assert (target_dir / "owner").read_text() == "runner-b:4242:abcd\n"  # not ours to break
+
+
+def test_target_lock_left_by_a_killed_run_here_is_broken(local_host, target_dir):
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    target_dir.mkdir()
+    (target_dir / "owner").write_text(f"{socket.gethostname()}:{dead.pid}:dead\n")
+    with locks.target_lock(local_host, wait=3):
+        assert "dead" not in (target_dir / "owner").read_text()
+    assert not target_dir.exists()
