@@ -33,7 +33,7 @@ from remediation.fix_nginx import NginxSite
 from remediation.fix_profile import ProfileD
 from remediation.fix_unit import SystemdUnit
 from remediation.registry import FIXES
-from selftests.unit import samples
+from selftests.unit import factsets, samples
 from selftests.unit.factsets import (
     CT_IP,
     HOST,
@@ -782,3 +782,22 @@ def _added(plan: Plan) -> str:
     lines = diff.splitlines()[3:]  # ---, +++, @@
     assert all(line.startswith("+") for line in lines)
     return "".join(line[1:] + "\n" for line in lines)
+
+
+def test_systemd_unit_keeps_the_models_it_served():
+    """After a restart the same models must be served; a lost one is named with the remedy."""
+    ctx = context(subject(unit_files={}))
+    plan = SystemdUnit().plan(ctx)
+    assert plan.keeps is not None
+    assert plan.keeps() is None  # the same facts: nothing lost
+    ctx.static = subject(direct_tags=factsets.tags(samples.QWEN))
+    lost = plan.keeps()
+    assert lost is not None
+    assert "no longer serves 1 model(s): llama3.2:1b" in lost
+    assert "OLLAMA_MODELS" in lost
+
+
+def test_systemd_unit_without_a_restart_keeps_nothing_to_check():
+    plan = plan_of(SystemdUnit(), unit_enabled="disabled")
+    assert plan.keeps is not None
+    assert plan.keeps() is None
