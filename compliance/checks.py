@@ -9,17 +9,20 @@ them: their tests skip otherwise).
 from __future__ import annotations
 
 import ipaddress
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from compliance import parsers
+from compliance import advisories, parsers
 from compliance.ollama_api import parity_differences, tags_problems
+from compliance.parsers import HttpReply
 from compliance.probes import (
     ADDRESSES,
     BINARY,
     BINARY_PRESENT,
     DIRECT_TAGS,
+    DIRECT_VERSION,
     HOST_ADDRESSES,
     JOURNAL,
     LISTEN,
@@ -32,6 +35,7 @@ from compliance.probes import (
     UNIT_ENABLED,
     UNIT_FILES,
     UNIT_SHOW,
+    proxied,
     proxied_tags,
 )
 from compliance.verdict import Subject, Verdict, failed, passed, skipped
@@ -48,7 +52,8 @@ Judge = Callable[[Subject], Verdict]
 class Check:
     """One entry of the catalogue: id, where it runs, the plan section, the fix that repairs it.
 
-    `scope` is "container" (judged per container) or "host" (once per Proxmox host).
+    `scope` is "container" (judged per container) or "host" (once per Proxmox host);
+    `profile` is "plan" (always) or "hardened" (only with --profile=hardened).
     """
 
     id: str
@@ -57,6 +62,10 @@ class Check:
     section: str
     fix: str
     judge: Judge
+    profile: str = "plan"
+
+    def runs_in(self, profile: str) -> bool:
+        return self.profile == "plan" or self.profile == profile
 
     @property
     def control(self) -> str:
@@ -66,19 +75,22 @@ class Check:
 CATALOGUE: dict[str, Check] = {}
 
 
-def check(where: str, section: str, fix: str, scope: str = "container") -> Callable[[Judge], Judge]:
+def check(
+    where: str, section: str, fix: str, scope: str = "container", profile: str = "plan"
+) -> Callable[[Judge], Judge]:
     """Register a check function under its own name."""
 
     def register(judge: Judge) -> Judge:
-        CATALOGUE[judge.__name__] = Check(judge.__name__, where, scope, section, fix, judge)
+        entry = Check(judge.__name__, where, scope, section, fix, judge, profile)
+        CATALOGUE[judge.__name__] = entry
         return judge
 
     return register
 
 
-def answered_by(fix: str) -> list[Check]:
-    """The checks a fix answers for (those it must make pass to be verified)."""
-    return [c for c in CATALOGUE.values() if c.fix == fix]
+def answered_by(fix: str, profile: str = "plan") -> list[Check]:
+    """The checks a fix answers for in a profile (those it must make pass to be verified)."""
+    return [c for c in CATALOGUE.values() if c.fix == fix and c.runs_in(profile)]
 
 
 # -- the container exists ------------------------------------------------------------------
@@ -391,4 +403,95 @@ def proxy_parity(s: Subject) -> Verdict:
     differences = parity_differences(s.get(DIRECT_TAGS), s.get(proxied_tags(url)))
     if differences:
         return failed(f"{url} identical to the direct call", "; ".join(differences))
+    return passed()
+
+
+# -- the hardened profile (beyond the plan; --profile=hardened) ---------------------------
+
+WRITE_ENDPOINTS = ("create", "blobs/sha256:0", "pull", "push", "delete", "copy")
+
+
+def _version(reply: HttpReply | None) -> str | None:
+    if reply is None or reply.status != 200:
+        return None
+    try:
+        value = json.loads(reply.body).get("version")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return value if isinstance(value, str) else None
+
+
+@check("runner", "hardened", "upgrade_ollama", profile="hardened")
+def version_floor(s: Subject) -> Verdict:
+    """/api/version is the same direct and proxied, and no known advisory affects it."""
+    direct = _version(s.get(DIRECT_VERSION))
+    url = s.proxy_base() + "api/version"
+    proxied_reply = s.get(proxied("proxied_version", "GET", url))
+    if direct is None:
+        return failed("GET 127.0.0.1:11434/api/version answers {version}", "no version")
+    if _version(proxied_reply) != direct:
+        shown = _version(proxied_reply) or "no version"
+        return failed(f"{url} says {direct} too", shown)
+    applying = advisories.affecting(direct, advisories.load(s.settings.advisories))
+    if applying:
+        named = "; ".join(f"{a.id} ({a.remedy()}: {a.summary}; {a.source})" for a in applying)
+        return failed("a version no known advisory affects", f"Ollama {direct}: {named}")
+    return passed(f"Ollama {direct}")
+
+
+@check("host", "hardened", "ct_onboot", profile="hardened")
+def ct_onboot(s: Subject) -> Verdict:
+    """`onboot: 1` in `pct config`: the CT comes back after a host reboot."""
+    site, probes = s.container
+    onboot = s.get(probes.config).get("onboot", "0")
+    return passed() if onboot == "1" else failed(f"CT {site.ctid} onboot: 1", f"onboot: {onboot}")
+
+
+@check("host", "hardened", "nginx_site", profile="hardened")
+def proxy_llm_ready(s: Subject) -> Verdict:
+    """The /ollama/ location fits LLM traffic: long proxy timeouts, no buffering, body size."""
+    _site, probes = s.container
+    directives = s.get(probes.site).site.directives
+    floor = s.settings.proxy_timeout
+    wrong = []
+    for name in ("proxy_read_timeout", "proxy_send_timeout"):
+        seconds = parsers.nginx_seconds(directives.get(name, "60s"))
+        if seconds is None or seconds < floor:
+            wrong.append(f"{name} {directives.get(name, '60s (default)')} (want >= {floor}s)")
+    if directives.get("proxy_buffering", "on") != "off":
+        wrong.append(f"proxy_buffering {directives.get('proxy_buffering', 'on (default)')}")
+    if s.settings.manage_from and directives.get("client_max_body_size", "1m") != "0":
+        size = directives.get("client_max_body_size", "1m (default)")
+        wrong.append(f"client_max_body_size {size} (want 0: model uploads are allowed)")
+    if wrong:
+        return failed("the location's LLM settings", "; ".join(wrong))
+    return passed()
+
+
+@check("runner", "hardened", "nginx_site", profile="hardened")
+def manage_closed(s: Subject) -> Verdict:
+    """Through the proxy the model-management API is refused unless allowed; reads still work."""
+    _site, probes = s.container
+    site = s.get(probes.site).site
+    allowed = set(site.manage_allow)
+    want = set(s.settings.manage_from)
+    base = s.proxy_base()
+    if not site.manage_guarded or allowed != want:
+        shown = f"allow {', '.join(sorted(allowed)) or 'none'}" if site.manage_guarded else "none"
+        return failed(
+            "a guard on /ollama/api/{create,blobs,pull,push,delete,copy}: "
+            f"allow {', '.join(sorted(want)) or 'none'}, deny all",
+            f"guard: {shown}",
+        )
+    unguarded = [e for e in WRITE_ENDPOINTS if not site.guards(f"/ollama/api/{e}")]
+    if unguarded:
+        return failed("every write endpoint guarded", f"not guarded: {', '.join(unguarded)}")
+    if not want:  # nobody may manage: prove it with a request nginx must refuse
+        reply = s.get(proxied("proxied_manage", "DELETE", base + "api/delete"))
+        if reply is None or reply.status != 403:
+            status = reply.status if reply else "no reply"
+            return failed(f"DELETE {base}api/delete refused by nginx (403)", f"status {status}")
+    read = s.get(proxied("proxied_show", "GET", base + "api/ps"))
+    if read is None or read.status != 200:
+        return failed(f"GET {base}api/ps still answers", f"status {read.status if read else '-'}")
     return passed()

@@ -39,17 +39,22 @@ class _Cancelled(Exception):
     """The caller gave up on the exchange (its deadline passed)."""
 
 
-def fetch(url: str, name: str = "proxied_tags", timeout: float = TIMEOUT_S) -> Fact:
+def fetch(
+    url: str, name: str = "proxied_tags", timeout: float = TIMEOUT_S, method: str = "GET"
+) -> Fact:
     """GET `url` ignoring proxy variables; the exchange as a fact (`HTTP STATUS TYPE`, body).
 
     `timeout` is the deadline of the whole exchange. A body longer than MAX_BODY is cut there
     and the output says so on its last line. The body is decoded as UTF-8 with replacement.
     """
-    command = f"GET {url}"
+    command = f"{method} {url}"
     deadline = time.monotonic() + timeout
     exchange = _Exchange()
     worker = threading.Thread(
-        target=_run, args=(url, timeout, deadline, exchange), name=f"fetch {name}", daemon=True
+        target=_run,
+        args=(method, url, timeout, deadline, exchange),
+        name=f"fetch {name}",
+        daemon=True,
     )
     worker.start()
     worker.join(max(0.0, deadline - time.monotonic()))
@@ -77,15 +82,19 @@ def fetch(url: str, name: str = "proxied_tags", timeout: float = TIMEOUT_S) -> F
     )
 
 
-def _run(url: str, timeout: float, deadline: float, exchange: _Exchange) -> None:
+def _run(method: str, url: str, timeout: float, deadline: float, exchange: _Exchange) -> None:
     """The exchange itself (in a worker thread: the caller waits only until the deadline)."""
     import requests  # imported here: the preflight warms it up while ssh is busy
 
     try:
         with requests.Session() as session:
             session.trust_env = False
-            response = session.get(
+            response = session.request(
+                method,
                 url,
+                # a write is probed with an empty object: refused by nginx, or rejected by
+                # Ollama as a bad request; never a change
+                data=b"{}" if method != "GET" else None,
                 timeout=timeout,  # per connect and per read; the deadline bounds the sum
                 allow_redirects=False,
                 stream=True,

@@ -6,7 +6,7 @@ import contextlib
 import ipaddress
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 OLLAMA_PORT = 11434
 
@@ -175,7 +175,12 @@ def nginx_test(rc: int, text: str) -> NginxTest:
 
 @dataclass(frozen=True)
 class SiteFile:
-    """The parts of our nginx site the checks look at."""
+    """The parts of our nginx site the checks look at.
+
+    `directives` are the /ollama/ location's own one-line directives (not nested blocks');
+    `manage_guards` the regexes of nested `location ~` blocks that end in `deny all;`, with
+    the networks they `allow` first.
+    """
 
     server_names: tuple[str, ...]
     listens: tuple[str, ...]
@@ -183,6 +188,23 @@ class SiteFile:
     rewrite: bool
     proxy_pass: str
     placeholders: tuple[str, ...]
+    directives: dict[str, str] = field(default_factory=dict)
+    manage_guards: tuple[str, ...] = ()
+    manage_allow: tuple[str, ...] = ()
+
+    @property
+    def manage_guarded(self) -> bool:
+        return bool(self.manage_guards)
+
+    def guards(self, path: str) -> bool:
+        """Whether a guarding regex location matches `path` (nginx's PCRE, read as Python's)."""
+        for pattern in self.manage_guards:
+            try:
+                if re.search(pattern, path):
+                    return True
+            except re.error:
+                continue
+        return False
 
 
 def _strip_comments(text: str) -> str:
@@ -210,6 +232,7 @@ def site_file(text: str) -> SiteFile:
     inner = location or ""
     rewrite = re.search(r"\brewrite\s+\^/ollama/\(\.\*\)\$\s+/\$1\s+break\s*;", inner)
     proxy = re.search(r"\bproxy_pass\s+([^;\s]+)\s*;", inner)
+    guards, allows = _guards(inner)
     return SiteFile(
         server_names=tuple(n for group in names for n in group.split()),
         listens=tuple(v.strip() for v in re.findall(r"\blisten\s+([^;]+);", body)),
@@ -217,7 +240,52 @@ def site_file(text: str) -> SiteFile:
         rewrite=rewrite is not None,
         proxy_pass=proxy.group(1) if proxy else "",
         placeholders=tuple(sorted(set(re.findall(r"<[A-Z0-9_]+>", text)))),
+        directives=_own_directives(inner),
+        manage_guards=guards,
+        manage_allow=allows,
     )
+
+
+def _nested(body: str) -> list[tuple[str, str, str]]:
+    """(modifier, pattern, body) of each `location` block directly inside `body`."""
+    found = []
+    for match in re.finditer(r"\blocation\s+(~\*?|=|\^~)?\s*(\S+)\s*\{", body):
+        inner = _block(body[match.start() :], re.escape(match.group(0)))
+        found.append((match.group(1) or "", match.group(2), inner or ""))
+    return found
+
+
+def _own_directives(body: str) -> dict[str, str]:
+    """`name value;` directives of a block, nested blocks left out (the last one wins)."""
+    flat, depth = [], 0
+    for char in body:
+        depth += {"{": 1, "}": -1}.get(char, 0)
+        if depth == 0 and char not in "{}":
+            flat.append(char)
+    own = {}
+    for name, value in re.findall(r"(?:^|;|\})\s*([a-z_]+)\s+([^;{}]*?)\s*(?=;)", "".join(flat)):
+        own[name] = value
+    return own
+
+
+def _guards(location: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Regex locations inside /ollama/ that end in `deny all;`, and the networks they allow."""
+    patterns, allows = [], []
+    for modifier, pattern, body in _nested(location):
+        if modifier.startswith("~") and re.search(r"\bdeny\s+all\s*;", body):
+            patterns.append(pattern.strip("\"'"))
+            allows += re.findall(r"\ballow\s+([^;\s]+)\s*;", body)
+    return tuple(patterns), tuple(allows)
+
+
+def nginx_seconds(value: str) -> float | None:
+    """nginx time values (`600`, `600s`, `10m`, `1h 30m`) in seconds; None if unreadable."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "": 1}
+    total, found = 0.0, False
+    for number, unit in re.findall(r"(\d+)(ms|s|m|h|d|w|)\b", value.strip()):
+        total += int(number) * units[unit]
+        found = True
+    return total if found else None
 
 
 def link_target(text: str, link: str) -> tuple[str, str]:

@@ -6,6 +6,7 @@ Preflight, xdist glue and reporting live in their own modules, loaded with this 
 from __future__ import annotations
 
 import gc
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,7 @@ CHECK_ORDER = {check_id: rank for rank, check_id in enumerate(CATALOGUE)}
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     settings.add_options(parser)
+    reporting.add_options(parser)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -37,6 +39,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(tally, "compliance-tally")
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(reporting.HtmlColumns(tally), "compliance-html")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    settings = settings_of(config)
+    extra = " (the plan's checks and the hardening)" if settings.hardened else ""
+    return f"profile: {settings.profile}{extra}"
+
+
+HARDENED_MODULE = "test_hardened.py"  # the hardened profile's checks, collected only with it
+
+
+def pytest_ignore_collect(collection_path: Path, config: pytest.Config) -> bool | None:
+    """The default run is exactly the plan: the hardened module is not even collected."""
+    if collection_path.name == HARDENED_MODULE and not settings_of(config).hardened:
+        return True
+    return None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

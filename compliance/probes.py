@@ -142,9 +142,15 @@ CT_PROBES: tuple[Probe[Any], ...] = (
 )
 
 
-def ct_probes() -> list[Probe[Any]]:
-    """Everything the container checks read, inside the container."""
-    return list(CT_PROBES)
+DIRECT_VERSION = Probe(
+    "direct_version", curl("http://127.0.0.1:11434/api/version"), parse=observed.http_of
+)
+
+
+def ct_probes(settings: Settings | None = None) -> list[Probe[Any]]:
+    """Everything the container checks read, inside the container (more when hardened)."""
+    hardened = settings is not None and settings.hardened
+    return [*CT_PROBES, DIRECT_VERSION] if hardened else list(CT_PROBES)
 
 
 # -- on the Proxmox host ------------------------------------------------------------------
@@ -246,3 +252,8 @@ def pve_probes(settings: Settings) -> list[Probe[Any]]:
 def proxied_tags(url: str) -> Probe[HttpReply | None]:
     """GET <proxy>/api/tags from the machine running pytest (requests, no proxy variables)."""
     return Probe("proxied_tags", f"GET {url}", parse=observed.runner_http_of, target="runner")
+
+
+def proxied(name: str, method: str, url: str) -> Probe[HttpReply | None]:
+    """Another request through the proxy from the runner (a write is sent an empty `{}`)."""
+    return Probe(name, f"{method} {url}", parse=observed.runner_http_of, target="runner")

@@ -42,7 +42,28 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
         "30",
         "seconds a remote command may run before its target fails (1-600)",
     ),
+    ("ollama_profile", "--profile", "plan", "which checks run: plan | hardened (plan + hardening)"),
+    (
+        "ollama_advisories",
+        "--advisories",
+        "",
+        "JSON file of Ollama advisories for the version floor (default: the suite's own)",
+    ),
+    (
+        "ollama_manage_from",
+        "--manage-from",
+        "",
+        "hardened: client networks (CIDRs, comma separated) allowed to reach the model "
+        "management API through the proxy (default: none)",
+    ),
+    (
+        "ollama_proxy_timeout",
+        "--proxy-timeout",
+        "600",
+        "hardened: the least proxy_read_timeout/proxy_send_timeout in seconds (1-86400)",
+    ),
 )
+PROFILES = ("plan", "hardened")
 
 
 @dataclass(frozen=True)
@@ -83,6 +104,14 @@ class Settings:
     site_link: str
     overrides: tuple[Site, ...] = ()
     command_timeout: int = 30
+    profile: str = "plan"
+    advisories: str | None = None
+    manage_from: tuple[str, ...] = ()
+    proxy_timeout: int = 600
+
+    @property
+    def hardened(self) -> bool:
+        return self.profile == "hardened"
 
     def site(self, ctid: str) -> Site:
         """The site of container `ctid` (its override, else the defaults)."""
@@ -195,6 +224,36 @@ def _seconds(value: str) -> int:
     return int(value)
 
 
+def _profile(value: str) -> str:
+    if value not in PROFILES:
+        raise ValueError(f"is not a profile (one of: {', '.join(PROFILES)})")
+    return value
+
+
+def _advisories(value: str) -> str | None:
+    if not value:
+        return None
+    if not re.fullmatch(r"[A-Za-z0-9._/-]+", value):
+        raise ValueError("is not a file path of plain characters ([A-Za-z0-9._/-])")
+    return value
+
+
+def _networks(value: str) -> tuple[str, ...]:
+    nets = []
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        try:
+            nets.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ValueError(f"has {part!r}, not an IP network (CIDR)") from None
+    return tuple(nets)
+
+
+def _proxy_seconds(value: str) -> int:
+    if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 86400:
+        raise ValueError("is not a number of seconds from 1 to 86400")
+    return int(value)
+
+
 _PARSERS = {
     "ollama_ctid": _ctids,
     "ollama_ct_transport": _transport,
@@ -204,6 +263,10 @@ _PARSERS = {
     "ollama_site_file": _site_file,
     "ollama_site_link": _site_link,
     "ollama_command_timeout": _seconds,
+    "ollama_profile": _profile,
+    "ollama_advisories": _advisories,
+    "ollama_manage_from": _networks,
+    "ollama_proxy_timeout": _proxy_seconds,
 }
 
 
@@ -318,4 +381,8 @@ def parse(values: dict[str, str]) -> Settings:
         site_file=parsed["ollama_site_file"],  # type: ignore[arg-type]
         site_link=parsed["ollama_site_link"],  # type: ignore[arg-type]
         command_timeout=parsed["ollama_command_timeout"],  # type: ignore[arg-type]
+        profile=parsed["ollama_profile"],  # type: ignore[arg-type]
+        advisories=parsed["ollama_advisories"],  # type: ignore[arg-type]
+        manage_from=parsed["ollama_manage_from"],  # type: ignore[arg-type]
+        proxy_timeout=parsed["ollama_proxy_timeout"],  # type: ignore[arg-type]
     )

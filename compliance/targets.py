@@ -67,7 +67,8 @@ class Fleet:
             fleet.hosts.append(pve)
             for ctid in settings.ctids:
                 ct_host = backends.container(host, ctid, settings.transport)
-                store = FactStore(f"ct {ctid} on {label}", _runner(ct_host), probes.ct_probes())
+                ct_probes = probes.ct_probes(settings)
+                store = FactStore(f"ct {ctid} on {label}", _runner(ct_host), ct_probes)
                 site = settings.site(ctid)
                 site_probes = probes.for_site(site, settings.transport)
                 fleet.containers.append(Container(pve, ctid, ct_host, store, site, site_probes))
@@ -96,13 +97,16 @@ class Fleet:
             box.site,
             box.probes,
             self.site_paths(),
+            self.settings,
         )
 
     def host_subject(self, pve: ProxmoxHost, log: EvidenceLog | None = None) -> Subject:
         """A host as its host-wide checks see it."""
         facts = LiveFacts(pve.store, None, log or EvidenceLog())
         nginx_state = probes.nginx_state(self.settings)
-        return Subject(facts, pve.address, nginx_state, our_paths=self.site_paths())
+        return Subject(
+            facts, pve.address, nginx_state, our_paths=self.site_paths(), settings=self.settings
+        )
 
 
 def _runner(host: Host) -> Runner:
@@ -118,9 +122,10 @@ class LiveFacts:
         self._runner: dict[str, Any] = {}
 
     def get(self, probe: Probe[T]) -> T:
-        if probe.target == "runner":  # a runner probe's command is `GET <url>`
+        if probe.target == "runner":  # a runner probe's command is `<METHOD> <url>`
             if probe.name not in self._runner:
-                fact = fetch(probe.command.removeprefix("GET "), probe.name)
+                method, _, url = probe.command.partition(" ")
+                fact = fetch(url, probe.name, method=method)
                 self.log.add(fact)
                 self._runner[probe.name] = probe.parse(fact.rc, fact.output)
             value: T = self._runner[probe.name]

@@ -8,9 +8,10 @@ from typing import Protocol, TypeVar
 from compliance import probes
 from compliance.facts import Probe
 from compliance.parsers import NginxState
-from compliance.settings import Site
+from compliance.settings import PLAN_SITE_FILE, PLAN_SITE_LINK, Settings, Site
 
 T = TypeVar("T")
+DEFAULTS = Settings(("955",), "pct", None, None, None, PLAN_SITE_FILE, PLAN_SITE_LINK)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class Subject:
     site: Site | None = None
     site_probes: probes.SiteProbes | None = None
     our_paths: frozenset[str] = field(default_factory=frozenset)
+    settings: Settings = field(default_factory=lambda: DEFAULTS)
 
     def get(self, probe: Probe[T]) -> T:
         return self.facts.get(probe)
@@ -76,7 +78,12 @@ class Subject:
             raise LookupError("a container check was judged on a host-wide subject")
         return self.site, self.site_probes
 
+    def proxy_base(self) -> str:
+        """The proxied API's base URL of this container's site (ends with a slash)."""
+        site, _ = self.container
+        return site.proxy_url_for(self.host_address)
+
     def tags_url(self) -> str:
         """The proxied `/api/tags` of this container's site."""
-        site, _ = self.container
-        return site.proxy_url_for(self.host_address) + "api/tags"
+        return self.proxy_base() + "api/tags"
+

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from lab import config, container, nginx
 from lab.plan import site_for
-from lab.shell import LabError, ct_run, wait_until
+from lab.shell import LabError, ct_run, host_run, wait_until
 
 PANIC_BODY = '{"model":"llama3.2:1b","messages":[{"content":"hi"}]}'
 
@@ -33,6 +33,7 @@ class Fault:
     own: str = ""
     phrase: str = ""
     converges: bool = True
+    profile: str = "plan"  # "hardened": applied on top of the hardened state, audited with it
 
 
 def _ct(script: str) -> Callable[[int], None]:
@@ -507,6 +508,92 @@ _CATALOGUE += [
         own="unit_active",
         phrase="timed out",
         converges=False,
+    ),
+]
+
+
+def _standin_outdated(ctid: int) -> None:
+    ct_run(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
+        " 'Environment=OLLAMA_STANDIN_VERSION=0.17.0'"
+        f" > {config.CT_DROPIN_DIR}/lab-version.conf"
+        " && systemctl daemon-reload && systemctl restart ollama.service"
+        " && i=0 && until curl -fs http://127.0.0.1:11434/api/version | grep -q 0.17.0; do"
+        " i=$((i+1)); [ $i -le 150 ] || exit 1; sleep 0.1; done",
+        timeout=60,
+    )
+
+
+def _onboot_off(ctid: int) -> None:
+    host_run(["pct", "set", str(ctid), "-onboot", "0"])
+
+
+def _site_plan_only(ctid: int) -> None:
+    site = site_for(ctid)
+    site.write(site.render(container.ct_ip(ctid)))
+    nginx.reload()
+
+
+def _site_manage_open(ctid: int) -> None:
+    site = site_for(ctid)
+    text = site.file.read_text().replace("            deny all;\n", "            allow all;\n", 1)
+    site.write(text)
+    nginx.reload()
+
+
+def _site_short_timeout(ctid: int) -> None:
+    site = site_for(ctid)
+    site.write(site.file.read_text().replace("proxy_read_timeout 1h;", "proxy_read_timeout 60s;"))
+    nginx.reload()
+
+
+_CATALOGUE += [
+    Fault(
+        "ollama_outdated",
+        "the server reports Ollama 0.17.0 (below the advisories' floor)",
+        ("version_floor",),
+        _standin_outdated,
+        own="version_floor",
+        phrase="CVE-2026-7020",
+        converges=False,
+        profile="hardened",
+    ),
+    Fault(
+        "ct_onboot_off",
+        "pct set -onboot 0: the CT stays down after a host reboot",
+        ("ct_onboot",),
+        _onboot_off,
+        own="ct_onboot",
+        phrase="onboot: 0",
+        profile="hardened",
+    ),
+    Fault(
+        "site_plan_only",
+        "the plan's site without hardening: nginx defaults, model management open",
+        ("proxy_llm_ready", "manage_closed"),
+        _site_plan_only,
+        own="manage_closed",
+        phrase="guard: none",
+        profile="hardened",
+    ),
+    Fault(
+        "site_manage_open",
+        "the write-endpoint guard says `allow all` instead of `deny all`",
+        ("manage_closed",),
+        _site_manage_open,
+        own="manage_closed",
+        phrase="guard: none",
+        profile="hardened",
+    ),
+    Fault(
+        "site_short_timeout",
+        "proxy_read_timeout 60s: slow model loads and long generations end with 504",
+        ("proxy_llm_ready",),
+        _site_short_timeout,
+        own="proxy_llm_ready",
+        phrase="proxy_read_timeout 60s (want >= 600s)",
+        profile="hardened",
     ),
 ]
 

@@ -56,6 +56,18 @@ SITE_TEMPLATE = """server {
 """
 
 
+HARDENING = """\
+        proxy_read_timeout 1h;
+        proxy_send_timeout 1h;
+        proxy_buffering off;
+        location ~ ^/ollama/api/(create|blobs/|pull|push|delete|copy) {
+            deny all;
+            rewrite ^/ollama/(.*)$ /$1 break;
+            proxy_pass http://<LXC_955_IP>:11434;
+        }
+"""
+
+
 @dataclass(frozen=True)
 class Site:
     """One container's reverse-proxy site on the host: files, server name, URL."""
@@ -70,10 +82,15 @@ class Site:
         """Base URL of the proxied API, e.g. http://127.0.0.1/ollama/."""
         return f"http://{self.server_name}/ollama/"
 
-    def render(self, ct_ip: str, upstream: str | None = None) -> str:
-        """The plan's site file with its two placeholders filled in."""
+    def render(self, ct_ip: str, upstream: str | None = None, hardened: bool = False) -> str:
+        """The plan's site file with its two placeholders filled in (and, `hardened`, the
+        hardening an operator would add by hand: written here, not taken from the suite)."""
         text = SITE_TEMPLATE.replace("<PROXMOX_HOST_IP_OR_DOMAIN>", self.server_name)
-        return text.replace("<LXC_955_IP>", upstream or ct_ip)
+        text = text.replace("<LXC_955_IP>", upstream or ct_ip)
+        if hardened:
+            last = '        proxy_set_header Connection "upgrade";\n'
+            text = text.replace(last, last + HARDENING.replace("<LXC_955_IP>", ct_ip), 1)
+        return text
 
     def write(self, text: str) -> None:
         """Write the site file atomically (root, 0644), creating its directory."""

@@ -115,6 +115,7 @@ def _reset_host(site: Site) -> None:
 
 def reset(ctid: int = config.CTID) -> None:
     """Manual-setup state: CT running with the stand-in binary, nothing of PLAN.md 3-5."""
+    host_run(["pct", "set", str(ctid), "-onboot", "0"])
     _reset_container(ctid)
     with nginx.locked():
         _reset_host(site_for(ctid))
@@ -134,12 +135,25 @@ def make_compliant(ctid: int = config.CTID) -> None:
     nginx.wait_http(site.proxy_url + "api/tags", 200)
 
 
+def make_hardened(ctid: int = config.CTID) -> None:
+    """make_compliant, then the hardened profile by hand: the site's additions, onboot 1."""
+    make_compliant(ctid)
+    site = site_for(ctid)
+    with nginx.locked():
+        site.write(site.render(ct_ip(ctid), hardened=True))
+        nginx.test()
+        nginx.reload()
+    host_run(["pct", "set", str(ctid), "-onboot", "1"])
+    nginx.wait_http(site.proxy_url + "api/tags", 200)
+
+
 def apply_fault(name: str, ctid: int = config.CTID) -> Fault:
-    """make_compliant, then break what FAULTS[name] describes; returns the Fault."""
+    """make_compliant (make_hardened for a hardened fault), then break what FAULTS[name]
+    describes; returns the Fault."""
     fault = FAULTS.get(name)
     if fault is None:
         raise LabError(f"unknown fault {name!r} (known: {', '.join(FAULTS)})")
-    make_compliant(ctid)
+    (make_hardened if fault.profile == "hardened" else make_compliant)(ctid)
     with nginx.locked():
         fault.apply(ctid)
     return fault

@@ -127,8 +127,8 @@ class Fix(ABC):
         """Plan only what differs from the facts (an empty plan = no change)."""
 
     def verifying(self, ctx: Context) -> list[Check]:
-        """The checks that must pass for this fix to count as verified."""
-        return answered_by(self.name)
+        """The checks that must pass for this fix to count as verified (in the run's profile)."""
+        return answered_by(self.name, ctx.fleet.settings.profile)
 
     def unverified(self, ctx: Context) -> str | None:
         """None when every verifying check passes on fresh facts, else which fail and why.

@@ -54,7 +54,10 @@ class NginxSite(Fix):
         if address is None:
             raise NotRemediable(f"the CT's IP is unknown ({how}); nothing was changed")
         try:
-            want = render.site(settings.server_name_for(s.host_address), address)
+            hardening = (
+                (s.settings.proxy_timeout, s.settings.manage_from) if s.settings.hardened else None
+            )
+            want = render.site(settings.server_name_for(s.host_address), address, hardening)
         except render.RenderError as why:
             raise NotRemediable(f"refused before any change: {why}") from None
         tested = s.get(NGINX_T)

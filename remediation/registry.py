@@ -5,9 +5,12 @@ from __future__ import annotations
 from remediation.base import Fix
 from remediation.fix_ct import CtStart
 from remediation.fix_nginx import NginxSite
+from remediation.fix_onboot import CtOnboot
 from remediation.fix_profile import ProfileD
 from remediation.fix_unit import SystemdUnit
+from remediation.fix_upgrade import UpgradeOllama
 
 FIXES: dict[str, Fix] = {
-    fix.name: fix for fix in (CtStart(), ProfileD(), SystemdUnit(), NginxSite())
+    fix.name: fix
+    for fix in (CtStart(), ProfileD(), SystemdUnit(), NginxSite(), CtOnboot(), UpgradeOllama())
 }

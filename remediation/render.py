@@ -20,8 +20,37 @@ def template(name: str) -> str:
     return (FILES / name).read_text()
 
 
-def site(server_name: str, ct_ip: str) -> str:
-    """The plan's nginx site with server name and container IP filled in."""
+HARDENING = """\
+        # hardened profile (ollama-lxc-compliance): long generations, streamed tokens,
+        # and model management only from the allowed networks
+        proxy_read_timeout {timeout}s;
+        proxy_send_timeout {timeout}s;
+        proxy_buffering off;
+        client_max_body_size 0;
+        location ~ ^/ollama/api/(create|blobs/|pull|push|delete|copy) {{
+{allow}            deny all;
+            rewrite ^/ollama/(.*)$ /$1 break;
+            proxy_pass http://{ct_ip}:11434;
+        }}
+"""
+PLAN_LAST_LINE = '        proxy_set_header Connection "upgrade";\n'
+
+
+def hardened(text: str, ct_ip: str, timeout: int, manage_from: tuple[str, ...]) -> str:
+    """The plan's site with the hardened additions inside `location /ollama/` (only added:
+    the plan's directives stay as they are)."""
+    allow = "".join(f"            allow {network};\n" for network in manage_from)
+    block = HARDENING.format(timeout=timeout, allow=allow, ct_ip=ct_ip)
+    return text.replace(PLAN_LAST_LINE, PLAN_LAST_LINE + block, 1)
+
+
+def site(
+    server_name: str,
+    ct_ip: str,
+    hardening: tuple[int, tuple[str, ...]] | None = None,
+) -> str:
+    """The plan's nginx site with server name and container IP filled in; with `hardening`
+    (proxy timeout, networks allowed to manage models) the hardened profile's additions."""
     if not valid_host(server_name):
         raise RenderError(f"{HOST_PLACEHOLDER}: {server_name!r} is not a hostname or IP address")
     try:
@@ -29,4 +58,7 @@ def site(server_name: str, ct_ip: str) -> str:
     except ValueError:
         raise RenderError(f"{IP_PLACEHOLDER}: {ct_ip!r} is not an IPv4 address") from None
     text = template("ollama_proxy")
-    return text.replace(HOST_PLACEHOLDER, server_name).replace(IP_PLACEHOLDER, address)
+    text = text.replace(HOST_PLACEHOLDER, server_name).replace(IP_PLACEHOLDER, address)
+    if hardening is not None:
+        text = hardened(text, address, *hardening)
+    return text

@@ -16,7 +16,10 @@ from lab.plan import site_for
 from lab.shell import ct_run
 from selftests.lab.harness import CHECKS, REPO, SSH_CONFIG, run_suite
 
-CONVERGEABLE = ("manual_setup", *(name for name, f in FAULTS.items() if f.converges))
+CONVERGEABLE = (
+    "manual_setup",
+    *(name for name, f in FAULTS.items() if f.converges and f.profile == "plan"),
+)
 
 
 def put_lab_in(state: str) -> None:

@@ -162,6 +162,31 @@ class StaticFacts:
         return value
 
 
+HARDENED_SITE_TEXT = render.site(HOST, CT_IP, (600, ()))
+VERSION_OK = HttpReply(200, "application/json", '{"version":"0.21.0"}')
+
+
+def hardened() -> dict[str, Any]:
+    """Every fact of a compliant CT 955 under the hardened profile, by probe name."""
+    values = compliant()
+    values[SITE_FILE] = site_state(HARDENED_SITE_TEXT)
+    values[CONFIG] = {**values[CONFIG], "onboot": "1"}
+    values[probes.DIRECT_VERSION.name] = VERSION_OK
+    values["proxied_version"] = VERSION_OK
+    values["proxied_manage"] = HttpReply(403, "text/html", "<center>nginx</center>")
+    values["proxied_show"] = HttpReply(200, "application/json", '{"models":[]}')
+    return values
+
+
+def with_hardened(**changes: Any) -> StaticFacts:
+    """The hardened profile's compliant facts with some replaced."""
+    values = hardened()
+    for name, value in changes.items():
+        assert name in values, f"{name} is no probe of the fact set"
+        values[name] = value
+    return StaticFacts(values)
+
+
 def with_(**changes: Any) -> StaticFacts:
     """The compliant facts with some replaced (keys are probe names, checked to exist)."""
     values = compliant()

@@ -19,8 +19,9 @@ from compliance import checks, observed, parsers, probes
 from compliance.checks import CATALOGUE
 from compliance.observed import FileState, JournalStart, LinkState, LoginShell, Which
 from compliance.parsers import HttpReply, Listener, NginxState, NginxTest
-from compliance.verdict import Verdict, passed, skipped
-from selftests.unit import samples
+from compliance.verdict import DEFAULTS, Verdict, passed, skipped
+from remediation import render
+from selftests.unit import factsets, samples
 from selftests.unit.factsets import (
     CT_IP,
     HOST,
@@ -870,8 +871,142 @@ def test_host_wide_check_on_a_container_subject(check, changes, want):
     want.check(check(subject(**changes)))
 
 
+# -- the hardened profile: rows over the hardened compliant facts ---------------------------
+
+ALLOWED = ("10.0.0.0/8",)
+MANAGE_ALLOWED = dataclasses.replace(DEFAULTS, profile="hardened", manage_from=ALLOWED)
+
+
+def plan_only_site() -> Any:
+    return factsets.site_state(factsets.SITE_TEXT)
+
+
+def hardened_site(old: str, new: str) -> Any:
+    """The hardened site with one piece of text replaced."""
+    assert old in factsets.HARDENED_SITE_TEXT
+    return factsets.site_state(factsets.HARDENED_SITE_TEXT.replace(old, new))
+
+
+def hcase(check: Any, name: str, want: Want, settings: Any = None, **changes: Any) -> Any:
+    return pytest.param(check, changes, want, settings, id=f"{check.__name__}:{name}")
+
+
+OUTDATED = HttpReply(200, "application/json", '{"version":"0.17.0"}')
+HARDENED_ROWS = [
+    hcase(checks.version_floor, "current version", passes("Ollama 0.21.0")),
+    hcase(
+        checks.version_floor,
+        "outdated: every advisory named",
+        fails("Ollama 0.17.0: CVE-2026-7020 (affects up to 0.20.2"),
+        direct_version=OUTDATED,
+        proxied_version=OUTDATED,
+    ),
+    hcase(
+        checks.version_floor,
+        "between the two advisories",
+        fails("Ollama 0.18.0: CVE-2026-7020"),
+        direct_version=HttpReply(200, "application/json", '{"version":"0.18.0"}'),
+        proxied_version=HttpReply(200, "application/json", '{"version":"0.18.0"}'),
+    ),
+    hcase(checks.version_floor, "no direct reply", fails("no version"), direct_version=None),
+    hcase(
+        checks.version_floor,
+        "proxied differs",
+        fails("0.17.0", "says 0.21.0 too"),
+        proxied_version=OUTDATED,
+    ),
+    hcase(
+        checks.version_floor,
+        "not JSON",
+        fails("no version"),
+        direct_version=HttpReply(200, "text/plain", "nope"),
+    ),
+    hcase(checks.ct_onboot, "onboot 1", passes()),
+    hcase(
+        checks.ct_onboot,
+        "onboot missing",
+        fails("onboot: 0", "CT 955 onboot: 1"),
+        ct_config_955=observed.ct_config_of(0, samples.PCT_CONFIG.replace("onboot: 1\n", "")),
+    ),
+    hcase(checks.proxy_llm_ready, "hardened site", passes()),
+    hcase(
+        checks.proxy_llm_ready,
+        "the plan's site: nginx defaults",
+        fails("proxy_read_timeout 60s (default) (want >= 600s)"),
+        site_955=plan_only_site(),
+    ),
+    hcase(
+        checks.proxy_llm_ready,
+        "short read timeout",
+        fails("proxy_read_timeout 1m (want >= 600s)"),
+        site_955=hardened_site("proxy_read_timeout 600s", "proxy_read_timeout 1m"),
+    ),
+    hcase(
+        checks.proxy_llm_ready,
+        "buffering on",
+        fails("proxy_buffering on"),
+        site_955=hardened_site("proxy_buffering off", "proxy_buffering on"),
+    ),
+    hcase(
+        checks.proxy_llm_ready,
+        "uploads allowed need an unlimited body",
+        fails("client_max_body_size 10m (want 0: model uploads are allowed)"),
+        MANAGE_ALLOWED,
+        site_955=hardened_site("client_max_body_size 0", "client_max_body_size 10m"),
+    ),
+    hcase(checks.manage_closed, "guarded, refused, reads served", passes()),
+    hcase(
+        checks.manage_closed,
+        "the plan's site: no guard",
+        fails("guard: none"),
+        site_955=plan_only_site(),
+    ),
+    hcase(
+        checks.manage_closed,
+        "allowed networks differ from the setting",
+        fails("guard: allow none", "allow 10.0.0.0/8, deny all"),
+        MANAGE_ALLOWED,
+    ),
+    hcase(
+        checks.manage_closed,
+        "a write endpoint left out",
+        fails("not guarded: copy"),
+        site_955=hardened_site(
+            "create|blobs/|pull|push|delete|copy", "create|blobs/|pull|push|delete"
+        ),
+    ),
+    hcase(
+        checks.manage_closed,
+        "allowed networks as set: no refusal to prove from here",
+        passes(),
+        MANAGE_ALLOWED,
+        site_955=factsets.site_state(render.site(factsets.HOST, factsets.CT_IP, (600, ALLOWED))),
+    ),
+    hcase(
+        checks.manage_closed,
+        "the write reaches Ollama",
+        fails("status 400", "refused by nginx (403)"),
+        proxied_manage=HttpReply(400, "application/json", '{"error":"model is required"}'),
+    ),
+    hcase(
+        checks.manage_closed,
+        "reads broken",
+        fails("status 502", "api/ps still answers"),
+        proxied_show=HttpReply(502, "text/html", "bad gateway"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("check", "changes", "want", "settings"), HARDENED_ROWS)
+def test_hardened_check(check, changes, want, settings):
+    s = subject(factsets.with_hardened(**changes))
+    if settings is not None:
+        s = dataclasses.replace(s, settings=settings)
+    want.check(check(s))
+
+
 def test_every_check_has_a_passing_row_and_a_failing_row():
-    rows = [(p.values[0], p.values[2]) for p in ROWS + HOST_ROWS if not p.marks]
+    rows = [(p.values[0], p.values[2]) for p in ROWS + HOST_ROWS + HARDENED_ROWS if not p.marks]
     for check in CATALOGUE.values():
         wants = [want for judge, want in rows if judge is check.judge]
         assert any(w.ok and not w.skipped for w in wants), f"{check.id}: no passing row"
@@ -881,7 +1016,8 @@ def test_every_check_has_a_passing_row_and_a_failing_row():
 def test_every_compliant_fact_is_read_by_some_check():
     table = with_()
     for check in CATALOGUE.values():
-        check.judge(subject(table))
+        if check.profile == "plan":
+            check.judge(subject(table))
     unread = set(table.values) - {p.name for p in table.asked}
     # INIT is the planner's fact (how to reload nginx); which_ollama reads BINARY_PRESENT
     # only when the login shell does not find the binary.

@@ -18,7 +18,7 @@ import pytest
 from compliance import checks, observed, parsers, probes
 from compliance.observed import FileState, LinkState
 from compliance.parsers import HttpReply, Listener, NginxTest
-from compliance.verdict import Subject
+from compliance.verdict import DEFAULTS, Subject
 from remediation.base import (
     NOT_REMEDIABLE,
     PLANNED,
@@ -111,7 +111,7 @@ def context(s: Subject, transport: str = "pct", dry_run: bool = True) -> StaticC
     site, _ = s.container
     pve = SimpleNamespace(label="pve1", address=HOST)
     container = SimpleNamespace(ctid=site.ctid, site=site, label=f"pve1-ct{site.ctid}", pve=pve)
-    fleet = SimpleNamespace(settings=SimpleNamespace(transport=transport))
+    fleet = SimpleNamespace(settings=SimpleNamespace(transport=transport, profile="plan"))
     return StaticContext(
         fleet,  # type: ignore[arg-type]
         container,  # type: ignore[arg-type]
@@ -135,7 +135,7 @@ def assert_plan(plan: Plan, diffs: list[str], commands: list[str]) -> None:
 # -- every fix: compliant facts plan nothing; a plan runs nothing -------------------------
 
 
-@pytest.mark.parametrize("name", sorted(FIXES))
+@pytest.mark.parametrize("name", sorted(set(FIXES) - {"upgrade_ollama"}))
 def test_compliant_facts_plan_nothing(name):
     plan = plan_of(FIXES[name])
     assert plan.empty
@@ -801,3 +801,28 @@ def test_systemd_unit_without_a_restart_keeps_nothing_to_check():
     plan = plan_of(SystemdUnit(), unit_enabled="disabled")
     assert plan.keeps is not None
     assert plan.keeps() is None
+
+
+def test_upgrade_ollama_never_plans_and_says_how():
+    with pytest.raises(NotRemediable, match="upgrade Ollama in CT 955"):
+        plan_of(FIXES["upgrade_ollama"])
+
+
+def test_ct_onboot_plans_pct_set_only_when_off():
+    assert plan_of(FIXES["ct_onboot"]).empty  # PCT_CONFIG has onboot: 1
+    off = observed.ct_config_of(0, samples.PCT_CONFIG.replace("onboot: 1\n", ""))
+    plan = plan_of(FIXES["ct_onboot"], ct_config_955=off)
+    assert plan.commands == ["pct set 955 -onboot 1"]
+    with pytest.raises(NotRemediable, match=r"lxc\.start\.auto"):
+        plan_of(FIXES["ct_onboot"], transport="lxc-attach", ct_config_955=off)
+
+
+def test_nginx_site_renders_the_hardening_when_hardened():
+    s = dataclasses.replace(
+        subject(site_955=factsets.site_state(factsets.SITE_TEXT)),
+        settings=dataclasses.replace(DEFAULTS, profile="hardened"),
+    )
+    plan = FIXES["nginx_site"].plan(context(s))
+    (diff,) = plan.diffs
+    assert "+        proxy_buffering off;" in diff.splitlines()
+    assert "-" + "        proxy_pass" not in diff  # the plan's lines stay: only added to

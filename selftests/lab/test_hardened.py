@@ -1,0 +1,103 @@
+"""The hardened profile on the lab: opt-in, each check failing by its own fault, converging."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from lab import states
+from lab.faults import FAULTS
+from lab.plan import site_for
+from selftests.lab.harness import CHECKS, HARDENED_CHECKS, run_suite
+
+HARDENED = ("--profile=hardened",)
+HARDENED_FAULTS = sorted(name for name, fault in FAULTS.items() if fault.profile == "hardened")
+PLAN_SITE_LACKS = {"ct_onboot", "proxy_llm_ready", "manage_closed"}
+
+
+def test_default_profile_stays_the_plan(tmp_path):
+    """A hardened host audited by default: exactly the plan's checks, green."""
+    states.make_hardened()
+    run = run_suite(tmp_path=tmp_path)
+    assert run.rc == 0, run.explain()
+    assert set(run.checks) == set(CHECKS)
+    assert "profile: plan" in run.output
+
+
+def test_hardened_lab_passes_every_hardened_check(tmp_path):
+    states.make_hardened()
+    run = run_suite(*HARDENED, tmp_path=tmp_path)
+    assert run.rc == 0, run.explain()
+    assert run.with_status("passed") == set(HARDENED_CHECKS), run.explain()
+    assert "profile: hardened" in run.output
+
+
+def test_plan_compliant_lab_lacks_the_hardening(tmp_path):
+    states.make_compliant()
+    run = run_suite(*HARDENED, tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    assert run.failed == PLAN_SITE_LACKS, run.explain()
+
+
+@pytest.mark.parametrize("fault", HARDENED_FAULTS)
+def test_hardened_fault_fails_its_check(fault, tmp_path):
+    expected = FAULTS[fault]
+    states.apply_fault(fault)
+    run = run_suite(*HARDENED, tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    assert run.failed == set(expected.breaks), run.explain()
+    own = run.checks[expected.own].message
+    assert expected.phrase in own, own
+    assert "Traceback" not in run.output
+
+
+@pytest.mark.parametrize(
+    "state",
+    ["plan_compliant", *(f for f in HARDENED_FAULTS if FAULTS[f].converges)],
+)
+def test_hardened_fix_converges_and_the_plan_stays_green(state, tmp_path):
+    if state == "plan_compliant":
+        states.make_compliant()
+    else:
+        states.apply_fault(state)
+    fix = run_suite("--fix", *HARDENED, tmp_path=tmp_path / "fix")
+    assert fix.rc == 0, fix.explain()
+    audit = run_suite(*HARDENED, tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()
+    plan = run_suite(tmp_path=tmp_path / "plan")
+    assert plan.rc == 0, plan.explain()
+
+
+def test_outdated_ollama_names_its_advisories_and_is_not_remediable(tmp_path):
+    states.apply_fault("ollama_outdated")
+    run = run_suite("--fix", *HARDENED, tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    row = run.checks["version_floor"]
+    assert row.properties["fix_status"] == "not remediable"
+    for advisory in ("CVE-2026-7020", "CVE-2026-7482"):
+        assert advisory in row.message
+    assert "upgrade Ollama" in row.message
+
+
+def _status(method: str, url: str) -> str:
+    return subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", method, "-d", "{}", url],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    ).stdout
+
+
+def test_converged_guard_refuses_writes_and_serves_reads(tmp_path):
+    """After a hardened converge: writes refused by nginx, reads and inference still served."""
+    states.make_compliant()
+    assert run_suite("--fix", *HARDENED, tmp_path=tmp_path).rc == 0
+    base = site_for(955).proxy_url
+    for endpoint in ("create", "blobs/sha256:00", "pull", "push", "copy"):
+        assert _status("POST", base + f"api/{endpoint}") == "403", endpoint
+    assert _status("DELETE", base + "api/delete") == "403"
+    assert _status("GET", base + "api/tags") == "200"
+    assert _status("GET", base + "api/version") == "200"
+    assert _status("GET", base + "v1/models") == "200"
