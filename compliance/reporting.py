@@ -1,21 +1,47 @@
-"""The audit in the reports: evidence per row, the check tally, pytest-html columns."""
+"""The audit in the reports: evidence per row, each check's outcome, the verdict, the
+pytest-html columns and environment, JUnit names and messages, the Markdown summary."""
 
 from __future__ import annotations
 
-import html
+import os
 from collections.abc import Generator
+from pathlib import Path
 from typing import Any
 
 import pytest
+from _pytest import junitxml
 
-from compliance import backends
+from compliance import audit_html, backends, outcomes, settings
 from compliance.evidence import ReportedFailure
 from compliance.facts import GatherError
+from compliance.outcomes import Row
 from compliance.report import attach_html
-from compliance.session import is_check
+from compliance.session import fleet_of, is_check, settings_of, target_of
 from compliance.targets import Audit
 
 TARGETS = pytest.StashKey[list[Audit]]()
+SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
+
+
+def add_options(parser: pytest.Parser) -> None:
+    group = parser.getgroup("ollama-reports", "Ollama LXC compliance reports")
+    group.addoption(
+        "--summary",
+        dest="compliance_summary",
+        metavar="PATH",
+        default=None,
+        help="write a Markdown summary (verdict, failed and fixed checks with their finding) "
+        f"to PATH; it is also appended to ${SUMMARY_ENV} when that is set",
+    )
+
+
+def target_name(config: pytest.Config, target_id: str) -> str:
+    """`proxmox-ct955` -> `proxmox/ct955`; a host's id is its name."""
+    fleet = fleet_of(config)
+    for box in fleet.containers:
+        if box.label == target_id:
+            return f"{box.pve.label}/ct{box.ctid}"
+    return target_id
 
 
 @pytest.hookimpl(wrapper=True)
@@ -24,7 +50,13 @@ def pytest_runtest_makereport(
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if is_check(item):
+        from compliance.plugin import check_id  # the plugin imports this module
+
+        target = target_of(item) or ""
         report.is_check = True  # type: ignore[attr-defined]
+        report.check_id = check_id(item.name)  # type: ignore[attr-defined]
+        report.target_id = target  # type: ignore[attr-defined]
+        report.target = target_name(item.config, target)  # type: ignore[attr-defined]
     one_line = (ReportedFailure, GatherError)  # the message is the whole story
     if call.excinfo is not None and isinstance(call.excinfo.value, one_line):
         report.longrepr = str(call.excinfo.value)
@@ -32,7 +64,6 @@ def pytest_runtest_makereport(
         targets = item.stash.get(TARGETS, [])
         backend = ", ".join(sorted({f"{t.kind} {t.label}" for t in targets}))
         evidence = "\n".join(t.log.text() for t in targets if t.log.text())
-        report.backend = backend  # type: ignore[attr-defined]
         item.user_properties.append(("backend", backend))
         item.user_properties.append(("evidence", evidence))
         if report.passed:  # a failure's message already carries its evidence
@@ -40,38 +71,131 @@ def pytest_runtest_makereport(
     return report
 
 
+class Crash:
+    """What pytest and JUnit call a failure's crash line: here the one-line finding."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class FailureText:
+    """A check failure's full text (expected, found, evidence, the fix's output) whose crash
+    line is its finding: JUnit's `message` attribute and pytest's short summary show the
+    `found:` line, the body and the HTML log everything."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.reprcrash = Crash(outcomes.finding_of(text))
+
+    def toterminal(self, out: Any) -> None:
+        out.line(self.text)
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def row_of(report: pytest.TestReport) -> Row | None:
+    """The check row a report stands for (None: not a check, or a passed setup/teardown)."""
+    if not getattr(report, "is_check", False):
+        return None
+    check_id, target = getattr(report, "check_id", ""), getattr(report, "target", "")
+    fix_status = getattr(report, "fix_status", "")
+    fix = getattr(report, "fix_summary", "")
+    if report.skipped:
+        return Row(check_id, target, outcomes.SKIPPED, outcomes.skip_reason(report.longrepr))
+    if report.failed:
+        outcome = outcomes.outcome_of("failed", fix_status)
+        return Row(check_id, target, outcome, outcomes.finding_of(report.longreprtext), fix)
+    if report.when != "call":
+        return None
+    outcome = outcomes.outcome_of("passed", fix_status)
+    return Row(check_id, target, outcome, getattr(report, "fixed_finding", ""), fix)
+
+
+def mode(config: pytest.Config) -> str:
+    if not config.getoption("fix", False):
+        return "audit"
+    return "dry run (--fix --dry-run)" if config.getoption("dry_run", False) else "converge (--fix)"
+
+
 class CheckTally:
-    """Counts check outcomes; a run where no check ran (all skipped) is a failure."""
+    """Each check's outcome (on the controller under xdist); a run where no check ran (all
+    skipped) is a failure. Writes the verdict and the Markdown summary."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
         self.ran = 0
         self.skipped = 0
         self.worker_commands = 0  # reported by xdist workers
+        self._rows: dict[str, Row] = {}  # by node id: a check's last word (teardown errors)
+
+    @property
+    def rows(self) -> list[Row]:
+        return list(self._rows.values())
 
     def remote_commands(self) -> int:
         """Remote commands of this run: this process's plus those of xdist workers."""
         return backends.COMMANDS.count + self.worker_commands
 
+    def verdict(self) -> str:
+        return outcomes.verdict(self.rows, bool(self.config.getoption("dry_run", False)))
+
     @pytest.hookimpl(optionalhook=True)
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         self.worker_commands += int(getattr(node, "workeroutput", {}).get("remote_commands", 0))
 
+    @pytest.hookimpl(tryfirst=True)  # before junitxml and the terminal read the report
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if not getattr(report, "is_check", False):
             return
+        if report.failed and isinstance(report.longrepr, str):
+            report.longrepr = FailureText(report.longrepr)  # type: ignore[assignment]
+        self._junit_name(report)
+        row = row_of(report)
+        if row is not None and (report.nodeid not in self._rows or row.outcome != "passed"):
+            self._rows[report.nodeid] = row
         if report.when == "call" and not report.skipped:
             self.ran += 1
         elif report.skipped:
             self.skipped += 1
+
+    def _junit_name(self, report: pytest.TestReport) -> None:
+        """JUnit names a check's testcase by its check id and target: `listener[proxmox-ct955]`
+        (the classname still says which file; pytest's node ids are unchanged)."""
+        xml = self.config.stash.get(junitxml.xml_key, None)
+        if xml is not None:
+            name = f"{report.check_id}[{report.target_id}]"
+            xml.node_reporter(report).add_attribute("name", name)
 
     @pytest.hookimpl(trylast=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         workeroutput = getattr(session.config, "workeroutput", None)
         if workeroutput is not None:
             workeroutput["remote_commands"] = backends.COMMANDS.count
+            return
         if self.skipped and not self.ran:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if self._rows:
+            self._write_summaries()
+
+    def _write_summaries(self) -> None:
+        option = self.config.option
+        reports = [p for p in (getattr(option, "htmlpath", None), option.xmlpath) if p]
+        title = f"Ollama LXC compliance: {mode(self.config)}"
+        text = outcomes.markdown(
+            title, self.rows, reports, bool(self.config.getoption("dry_run", False))
+        )
+        path = self.config.getoption("compliance_summary")
+        if path:
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        if os.environ.get(SUMMARY_ENV):
+            with open(os.environ[SUMMARY_ENV], "a", encoding="utf-8") as handle:
+                handle.write(text + "\n")
 
     def pytest_terminal_summary(self, terminalreporter: Any, config: pytest.Config) -> None:
         if self.skipped and not self.ran:
@@ -82,30 +206,77 @@ class CheckTally:
                 bold=True,
             )
         terminalreporter.write_line(f"remote commands this run: {self.remote_commands()}")
+        if self._rows:
+            said = self.verdict()
+            good = said.startswith("compliant")
+            terminalreporter.write_line(f"verdict: {said}", green=good, red=not good, bold=True)
+            path = config.getoption("compliance_summary")
+            if path:
+                terminalreporter.write_line(f"Markdown summary: {path}")
+
+
+def environment(config: pytest.Config) -> dict[str, object]:
+    """What was audited, with what, by what: the first rows of the Environment table."""
+    fleet = fleet_of(config)
+    profile = str(getattr(settings_of(config), "profile", "plan"))
+    files = ", ".join(sorted(p.name for p in outcomes.PLAN_FILES.iterdir() if p.is_file()))
+    hosts = {pve.label: f"{pve.address} ({pve.host.backend.NAME})" for pve in fleet.hosts}
+    containers = {
+        f"{box.pve.label}/ct{box.ctid}": (
+            f"site {box.site.site_file}, link {box.site.site_link}, "
+            f"proxy {box.site.proxy_url_for(box.pve.address)}, CT IP {box.site.ct_ip or 'auto'}"
+        )
+        for box in fleet.containers
+    }
+    raw = settings.raw_values(config)
+    in_force = {key: value or "(default)" for key, value in raw.items()}
+    return {
+        "Run": mode(config),
+        "Profile": profile,
+        "Suite": f"{outcomes.DISTRIBUTION} {outcomes.suite_version()}",
+        "Plan checksum": f"sha256 {outcomes.plan_checksum()} (remediation/files: {files})",
+        "Hosts": hosts,
+        "Containers": containers,
+        "Settings": in_force,
+    }
 
 
 class HtmlColumns:
-    """pytest-html: a Backend column (host / ct) next to each check, and the command count."""
+    """pytest-html: the audit's columns next to each row, the verdict and outcome counts with
+    their filter in the summary, the audited targets first in the Environment table."""
 
     def __init__(self, tally: CheckTally) -> None:
         self.tally = tally
 
+    @pytest.hookimpl(tryfirst=True)  # pytest-html reads the metadata in its (trylast) hook
+    def pytest_sessionstart(self, session: pytest.Session) -> None:
+        try:
+            from pytest_metadata.plugin import metadata_key
+        except ImportError:  # pragma: no cover - pytest-html depends on pytest-metadata
+            return
+        table = session.config.stash.get(metadata_key, None)
+        if table is None:
+            return
+        ours = {k: audit_html.environment_value(v) for k, v in environment(session.config).items()}
+        theirs = {k: v for k, v in table.items() if k not in ours}
+        table.clear()  # pytest-html keeps this very dict: ours first, in place
+        table.update(ours)
+        table.update(theirs)
+
     def pytest_html_report_title(self, report: Any) -> None:
-        fixing = self.tally.config.getoption("fix", False)
-        report.title = "Ollama LXC compliance: " + ("converge (--fix)" if fixing else "audit")
+        report.title = f"Ollama LXC compliance: {mode(self.tally.config)}"
 
     def pytest_html_results_summary(
         self, prefix: list[str], summary: list[str], postfix: list[str]
     ) -> None:
+        rows = self.tally.rows
+        prefix.extend(audit_html.summary_prefix(rows, self.tally.verdict()))
         prefix.append(f"<p>Remote commands this run: {self.tally.remote_commands()}</p>")
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
-        cells.insert(2, "<th>Backend</th>")
-        if self.tally.config.getoption("fix", False):
-            cells.insert(3, "<th>Fix</th>")
+        cells[1:1] = audit_html.header_cells()
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
-        cells.insert(2, f"<td>{html.escape(getattr(report, 'backend', ''))}</td>")
-        if self.tally.config.getoption("fix", False):
-            fix = getattr(report, "fix_summary", "")
-            cells.insert(3, f"<td>{html.escape(fix)}</td>")
+        row = row_of(report)
+        note = audit_html.note_for(row) if row is not None else ""
+        cells[1:1] = audit_html.row_cells(row, note)

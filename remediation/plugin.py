@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from compliance.evidence import ReportedFailure
+from compliance.outcomes import finding_of
 from compliance.report import attach_html
 from compliance.session import fleet_of
 from compliance.targets import Container, Fleet
@@ -18,6 +19,7 @@ from remediation.remote import BACKUP_ROOT, Remote
 
 OUTCOME = pytest.StashKey[Outcome]()
 FIXED = pytest.StashKey[bool]()
+FOUND = pytest.StashKey[str]()  # what a fixed check found before its fix, for the reports
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -146,7 +148,8 @@ class Remediator:
                 f"{outcome.text()}"
             ) from None
         item.stash[FIXED] = True
-        item.user_properties.append(("result", "fixed"))
+        item.stash[FOUND] = finding_of(str(failure))
+        item.user_properties += [("result", "fixed"), ("finding", item.stash[FOUND])]
         return None
 
     @pytest.hookimpl(wrapper=True)
@@ -159,6 +162,8 @@ class Remediator:
             status = "fixed" if item.stash.get(FIXED, False) else outcome.status
             report.fix_status = status  # type: ignore[attr-defined]
             report.fix_summary = f"{status}: {outcome.fix}"  # type: ignore[attr-defined]
+            if FOUND in item.stash:
+                report.fixed_finding = item.stash[FOUND]  # type: ignore[attr-defined]
             if report.passed:  # a failure's message already carries the fix's output
                 attach_html(report, "fix", "Remediation", outcome.text())
         return report

@@ -1,0 +1,204 @@
+"""What an audit concluded, said for people: each check's outcome, the verdict, the summary.
+
+pytest knows passed, failed and skipped; an auditor also needs to know what `--fix` changed
+and what it could not repair. A check row's outcome is one of OUTCOMES, derived from pytest's
+outcome and the fix status the remediation plugin records. Everything here is plain data
+(host-free tests in selftests/unit/test_outcomes.py); the pytest wiring is in reporting.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+from compliance.checks import CATALOGUE
+from compliance.evidence import neutralise
+
+FAILED, NOT_REMEDIABLE, FIXED, SKIPPED, PASSED = (
+    "failed",
+    "not remediable",
+    "fixed",
+    "skipped",
+    "passed",
+)
+OUTCOMES = (FAILED, NOT_REMEDIABLE, FIXED, SKIPPED, PASSED)  # worst first: the report's order
+FAILING = (FAILED, NOT_REMEDIABLE)
+FINDING_CHARS = 300  # a finding is one line: JUnit's message, a cell of the Markdown table
+
+REPO = Path(__file__).resolve().parents[1]
+PLAN_FILES = REPO / "remediation" / "files"
+DISTRIBUTION = "ollama-lxc-compliance"
+
+
+def outcome_of(pytest_outcome: str, fix_status: str = "") -> str:
+    """A check row's outcome from pytest's (passed/failed/skipped) and the fix's status.
+
+    A check that passed on its re-check after its fix is `fixed`; one whose fix was refused
+    (not ours, binary missing, a masked unit) is `not remediable`; any other failure, including
+    a fix that failed, was rolled back or only planned (--dry-run), stays `failed`.
+    """
+    if pytest_outcome == "skipped":
+        return SKIPPED
+    if pytest_outcome == "passed":
+        return FIXED if fix_status == FIXED else PASSED
+    return NOT_REMEDIABLE if fix_status == NOT_REMEDIABLE else FAILED
+
+
+def one_line(text: str, limit: int = FINDING_CHARS) -> str:
+    """`text` as one neutralised line of at most `limit` characters (a cut ends with ...)."""
+    line = " ".join(neutralise(text).split())
+    return line if len(line) <= limit else line[: limit - 3].rstrip() + "..."
+
+
+def finding_of(text: str) -> str:
+    """The one-line finding of a failure message: its `found:` line, else its first line."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith("found:"):
+            return one_line(line.removeprefix("found:"))
+    return one_line(lines[0]) if lines else ""
+
+
+def skip_reason(longrepr: object) -> str:
+    """The reason of a skip report (pytest keeps it as (path, line, 'Skipped: why'))."""
+    if isinstance(longrepr, tuple) and len(longrepr) == 3:
+        return one_line(str(longrepr[2]).removeprefix("Skipped: "))
+    return one_line(str(longrepr or ""))
+
+
+@dataclass(frozen=True)
+class Row:
+    """One check on one target, as the reports show it.
+
+    `finding` is what was wrong: the `found:` line of a failure, what a fixed check found
+    before its fix, the reason of a skip. `fix` is the fix's name and status under --fix.
+    """
+
+    check_id: str
+    target: str
+    outcome: str
+    finding: str = ""
+    fix: str = ""
+
+    @property
+    def section(self) -> str:
+        check = CATALOGUE.get(self.check_id)
+        return check.section if check else ""
+
+    @property
+    def where(self) -> str:
+        check = CATALOGUE.get(self.check_id)
+        return check.where if check else ""
+
+    @property
+    def control(self) -> str:
+        check = CATALOGUE.get(self.check_id)
+        return check.control if check else ""
+
+
+def counts(rows: Iterable[Row]) -> dict[str, int]:
+    """How many rows have each outcome, every outcome present (in OUTCOMES order)."""
+    tally = dict.fromkeys(OUTCOMES, 0)
+    for row in rows:
+        tally[row.outcome] += 1
+    return tally
+
+
+def counts_line(rows: Sequence[Row]) -> str:
+    """`15 checks: 3 failed, 0 not remediable, 2 fixed, 0 skipped, 10 passed`."""
+    tally = counts(rows)
+    shown = ", ".join(f"{tally[outcome]} {outcome}" for outcome in OUTCOMES)
+    return f"{len(rows)} check{'s' * (len(rows) != 1)}: {shown}"
+
+
+def _places(rows: Iterable[Row]) -> str:
+    """The targets of `rows`, in order, a host left out when one of its containers is named
+    (`proxmox/ct955` says which host)."""
+    targets = list(dict.fromkeys(row.target for row in rows))
+    named_hosts = {target.split("/", 1)[0] for target in targets if "/" in target}
+    return ", ".join(t for t in targets if "/" in t or t not in named_hosts)
+
+
+def verdict(rows: Sequence[Row], dry_run: bool = False) -> str:
+    """`compliant: ...` when every check passed (fixed ones included), else `NOT compliant: ...`.
+
+    A skipped check was not judged, so a run with one is not compliant either; a run in which
+    no check ran proves nothing.
+    """
+    total = len(rows)
+    if not total:
+        return "NOT compliant: no check ran"
+    failing = [row for row in rows if row.outcome in FAILING]
+    skipped = [row for row in rows if row.outcome == SKIPPED]
+    if not failing and not skipped:
+        fixed = counts(rows)[FIXED]
+        tail = f" ({fixed} fixed by this run)" if fixed else ""
+        return f"compliant: all {total} checks pass on {_places(rows)}{tail}"
+    parts = []
+    if failing:
+        verb = "fails" if len(failing) == 1 else "fail"
+        parts.append(f"{len(failing)} of {total} checks {verb} on {_places(failing)}")
+    if skipped:
+        unjudged = f"{len(skipped)} could not be judged (skipped)"
+        parts.append(unjudged if failing else f"{unjudged} of {total} on {_places(skipped)}")
+    tail = " (dry run: nothing was changed)" if dry_run else ""
+    return "NOT compliant: " + ", ".join(parts) + tail
+
+
+def is_compliant(rows: Sequence[Row]) -> bool:
+    return verdict(rows).startswith("compliant")
+
+
+def _cell(text: str) -> str:
+    """Text safe in a GitHub/GitLab Markdown table cell: no HTML, no pipe, one line."""
+    return html.escape(one_line(text), quote=False).replace("|", "\\|")
+
+
+def markdown(
+    title: str, rows: Sequence[Row], reports: Sequence[str] = (), dry_run: bool = False
+) -> str:
+    """The pipeline page's summary: the verdict, the counts, a table of what failed or was
+    fixed (with the one-line finding), and where the full reports are."""
+    said = verdict(rows, dry_run)
+    mark = "PASS" if said.startswith("compliant") else "FAIL"
+    lines = [f"### {title}: {mark}", "", f"**{_cell(said)}**", "", counts_line(rows), ""]
+    notable = [row for row in rows if row.outcome in (FAILED, NOT_REMEDIABLE, FIXED, SKIPPED)]
+    notable.sort(key=lambda row: OUTCOMES.index(row.outcome))
+    if notable:
+        with_fix = any(row.fix for row in notable)
+        head = ["outcome", "check", "section", "target", "finding"] + ["fix"] * with_fix
+        lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+        for row in notable:
+            cells = [row.outcome, row.check_id, row.section, row.target, row.finding]
+            cells += [row.fix] * with_fix
+            lines.append("| " + " | ".join(_cell(c) for c in cells) + " |")
+        lines.append("")
+    if reports:
+        lines += ["Reports: " + ", ".join(f"`{path}`" for path in reports), ""]
+    return "\n".join(lines)
+
+
+def plan_checksum(files: Path = PLAN_FILES) -> str:
+    """sha256 of the files the fixes render, the same as
+    `cd remediation/files && LC_ALL=C sha256sum * | sha256sum`."""
+    listing = "".join(
+        f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}\n"
+        for path in sorted(files.iterdir(), key=lambda p: p.name.encode())
+        if path.is_file()
+    )
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+def suite_version() -> str:
+    """The installed distribution's version, else pyproject.toml's (a plain checkout)."""
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        import tomllib
+
+        with (REPO / "pyproject.toml").open("rb") as handle:
+            return str(tomllib.load(handle)["project"]["version"])
