@@ -9,6 +9,7 @@ import pytest
 from lab import config, states
 from lab.faults import FAULTS
 from lab.shell import ct_run
+from selftests.htmlreport import HtmlReport
 from selftests.lab.harness import CHECKS, HARDENED_CHECKS, SSH_CONFIG, run_suite
 
 # Checks Debian already satisfies before the plan (its /etc/profile puts /usr/local/bin on
