@@ -37,6 +37,7 @@ from compliance.probes import (
     UNIT_SHOW,
     proxied,
     proxied_tags,
+    reach,
 )
 from compliance.verdict import Subject, Verdict, failed, passed, skipped
 
@@ -495,3 +496,29 @@ def manage_closed(s: Subject) -> Verdict:
     if read is None or read.status != 200:
         return failed(f"GET {base}api/ps still answers", f"status {read.status if read else '-'}")
     return passed()
+
+
+def host_bridge_address(s: Subject, ct_address: str) -> str | None:
+    """The Proxmox host's own address on the CT's network (what the proxy connects from)."""
+    ip = ipaddress.IPv4Address(ct_address)
+    return next((str(i.ip) for _n, i in s.get(HOST_ADDRESSES) if ip in i.network), None)
+
+
+@check("lan", "hardened", "ct_firewall", profile="hardened")
+def exposure(s: Subject) -> Verdict:
+    """Port 11434 in the CT answers the Proxmox host (the proxy) and nobody else on its network."""
+    vantage = s.settings.exposure_from
+    if vantage == "runner" and ipaddress.ip_address(s.host_address).is_loopback:
+        return skipped("the runner is the Proxmox host itself: give --exposure-from=netns:NAME")
+    address, how = container_ip(s)
+    if address is None:
+        return failed("the CT's IPv4, to try its port from the LAN", how)
+    answer = s.get(reach(vantage, f"http://{address}:{parsers.OLLAMA_PORT}/api/version"))
+    code = answer.status if isinstance(answer, HttpReply) else answer
+    if code is not None:
+        return failed(
+            f"{address}:11434 answering the Proxmox host only",
+            f"it answers {vantage} (HTTP {code}): anyone on the CT's network reaches the "
+            "unauthenticated API, bypassing the proxy",
+        )
+    return passed(f"{address}:11434 does not answer {vantage}")

@@ -122,7 +122,13 @@ class FactStore:
             return self._facts[name]
 
     def value(self, probe: Probe[T]) -> tuple[T, Fact]:
-        """The probe's typed value (parsed once per gathering) and the raw fact behind it."""
+        """The probe's typed value (parsed once per gathering) and the raw fact behind it.
+
+        A probe made at check time (its command depends on other facts) joins the target's
+        probes; its first read runs it alone.
+        """
+        with self._lock:
+            self._probes.setdefault(probe.name, probe)
         fact = self.get(probe.name)
         with self._lock:
             if probe.name not in self._values:

@@ -266,3 +266,24 @@ def ct_status_of(rc: int, output: str) -> str:
 
 def ct_config_of(rc: int, output: str) -> dict[str, str]:
     return parsers.pct_config(output)
+
+
+def http_code_of(rc: int, output: str) -> int | None:
+    """curl's `-w '%{http_code}'`: the status of an answer, None when nothing answered."""
+    text = output.strip()
+    return int(text) if rc == 0 and text.isdigit() and text != "000" else None
+
+
+@dataclass(frozen=True)
+class GuardState:
+    """The hardened firewall in the CT: its files' contents, nft present, the table loaded."""
+
+    files: dict[str, str]
+    nft: bool
+    loaded: bool
+
+
+def guard_of(rc: int, output: str) -> GuardState:
+    files = {path: state.text for path, state in files_of(rc, output).items()}
+    lines = output.splitlines()
+    return GuardState(files, "@@nft" in lines, "@@loaded" in lines)

@@ -147,10 +147,22 @@ DIRECT_VERSION = Probe(
 )
 
 
+GUARD_RULES = "/etc/ollama-guard.nft"
+GUARD_UNIT = "/etc/systemd/system/ollama-guard.service"
+GUARD = Probe(
+    "guard",
+    files_command(GUARD_RULES, GUARD_UNIT)
+    + "; command -v nft >/dev/null && echo @@nft"
+    + "; nft list table inet ollama_guard >/dev/null 2>&1 && echo @@loaded; true",
+    "cat the guard's rules and unit; is nft there, is the table loaded",
+    parse=observed.guard_of,
+)
+
+
 def ct_probes(settings: Settings | None = None) -> list[Probe[Any]]:
     """Everything the container checks read, inside the container (more when hardened)."""
     hardened = settings is not None and settings.hardened
-    return [*CT_PROBES, DIRECT_VERSION] if hardened else list(CT_PROBES)
+    return [*CT_PROBES, DIRECT_VERSION, GUARD] if hardened else list(CT_PROBES)
 
 
 # -- on the Proxmox host ------------------------------------------------------------------
@@ -257,3 +269,18 @@ def proxied_tags(url: str) -> Probe[HttpReply | None]:
 def proxied(name: str, method: str, url: str) -> Probe[HttpReply | None]:
     """Another request through the proxy from the runner (a write is sent an empty `{}`)."""
     return Probe(name, f"{method} {url}", parse=observed.runner_http_of, target="runner")
+
+
+def reach(vantage: str, url: str) -> Probe[Any]:
+    """Whether `url` answers from `vantage`: `runner` (requests) or `netns:NAME` (curl in that
+    network namespace on the Proxmox host)."""
+    if vantage.startswith("netns:"):
+        netns = quote(vantage.partition(":")[2])
+        return Probe(
+            "reach_" + vantage,
+            f"ip netns exec {netns} curl -s -o /dev/null -w '%{{http_code}}' --max-time 3 "
+            f"{quote(url)}",
+            parse=observed.http_code_of,
+            target="host",
+        )
+    return Probe("reach_runner", f"GET {url}", parse=observed.runner_http_of, target="runner")

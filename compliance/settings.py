@@ -57,6 +57,13 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
         "management API through the proxy (default: none)",
     ),
     (
+        "ollama_exposure_from",
+        "--exposure-from",
+        "runner",
+        "hardened: where the exposure check tries the CT's port 11434 from: runner (this "
+        "machine) or netns:NAME (a network namespace on the Proxmox host)",
+    ),
+    (
         "ollama_proxy_timeout",
         "--proxy-timeout",
         "600",
@@ -108,6 +115,7 @@ class Settings:
     advisories: str | None = None
     manage_from: tuple[str, ...] = ()
     proxy_timeout: int = 600
+    exposure_from: str = "runner"
 
     @property
     def hardened(self) -> bool:
@@ -248,6 +256,12 @@ def _networks(value: str) -> tuple[str, ...]:
     return tuple(nets)
 
 
+def _vantage(value: str) -> str:
+    if value != "runner" and not re.fullmatch(r"netns:[A-Za-z0-9_.-]{1,64}", value):
+        raise ValueError("is not `runner` or `netns:NAME`")
+    return value
+
+
 def _proxy_seconds(value: str) -> int:
     if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 86400:
         raise ValueError("is not a number of seconds from 1 to 86400")
@@ -267,6 +281,7 @@ _PARSERS = {
     "ollama_advisories": _advisories,
     "ollama_manage_from": _networks,
     "ollama_proxy_timeout": _proxy_seconds,
+    "ollama_exposure_from": _vantage,
 }
 
 
@@ -385,4 +400,5 @@ def parse(values: dict[str, str]) -> Settings:
         advisories=parsed["ollama_advisories"],  # type: ignore[arg-type]
         manage_from=parsed["ollama_manage_from"],  # type: ignore[arg-type]
         proxy_timeout=parsed["ollama_proxy_timeout"],  # type: ignore[arg-type]
+        exposure_from=parsed["ollama_exposure_from"],  # type: ignore[arg-type]
     )

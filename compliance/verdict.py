@@ -86,4 +86,3 @@ class Subject:
     def tags_url(self) -> str:
         """The proxied `/api/tags` of this container's site."""
         return self.proxy_base() + "api/tags"
-

@@ -27,9 +27,14 @@ HOST_PACKAGES = (
 LXC_NET = "/usr/libexec/lxc/lxc-net"
 LXC_PATH = Path("/var/lib/lxc")
 BRIDGE = "lxcbr0"
+BRIDGE_ADDRESS = "10.0.3.1"  # the host's address on it (lxc-net's default)
 
 CTID = 955
-CT_PACKAGES = "python3,curl,iproute2,systemd,systemd-sysv,dbus"
+CT_PACKAGES = "python3,curl,iproute2,systemd,systemd-sysv,dbus,nftables"
+CT_EXTRA_PACKAGES = ("nftables",)  # installed into CTs created before they were in the list
+LAN_NETNS = "ollama-lan"  # "another machine on the LAN": a network namespace on the bridge
+LAN_ADDRESS = "10.0.3.250/24"
+LAN_VETH = ("lanhost0", "lan0")  # the bridge end, the namespace end
 CT_RANGE = range(955, 1000)  # numeric LXC names in this range are lab containers
 
 # Inside the container.

@@ -73,6 +73,24 @@ def start(ctid: int, timeout: float = 90) -> str:
     return wait_until(f"CT {ctid} to run systemd and get an IPv4", lambda: _ready(ctid), timeout)
 
 
+def ensure_packages(ctid: int) -> list[str]:
+    """Install the lab's later additions to CT_PACKAGES into an existing CT (from Debian's
+    archive, through the bridge's NAT); returns what was installed."""
+    missing = [
+        name
+        for name in config.CT_EXTRA_PACKAGES
+        if ct_run(ctid, f"dpkg -s {name} >/dev/null 2>&1", check=False).returncode != 0
+    ]
+    if missing:
+        ct_run(
+            ctid,
+            "export DEBIAN_FRONTEND=noninteractive; apt-get update -qq && "
+            f"apt-get install -y -qq --no-install-recommends {' '.join(missing)} >/dev/null",
+            timeout=300,
+        )
+    return missing
+
+
 def freeze(ctid: int) -> None:
     """Freeze the CT's processes (what vzdump --mode suspend does for its final sync)."""
     host_run(["lxc-freeze", "-n", str(ctid)])

@@ -529,6 +529,10 @@ def _onboot_off(ctid: int) -> None:
     host_run(["pct", "set", str(ctid), "-onboot", "0"])
 
 
+def _ct_port_open(ctid: int) -> None:
+    ct_run(ctid, "nft delete table inet ollama_guard; rm -f /etc/ollama-guard.nft")
+
+
 def _site_plan_only(ctid: int) -> None:
     site = site_for(ctid)
     site.write(site.render(container.ct_ip(ctid)))
@@ -584,6 +588,15 @@ _CATALOGUE += [
         _site_manage_open,
         own="manage_closed",
         phrase="guard: none",
+        profile="hardened",
+    ),
+    Fault(
+        "ct_port_open",
+        "no firewall in the CT: another machine on the bridge reaches 11434 directly",
+        ("exposure",),
+        _ct_port_open,
+        own="exposure",
+        phrase="it answers netns:ollama-lan (HTTP 200)",
         profile="hardened",
     ),
     Fault(

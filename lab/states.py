@@ -53,6 +53,11 @@ systemctl reset-failed ollama.service 2>/dev/null
 pkill -KILL -f "$pat" 2>/dev/null
 rm -f {config.CT_PROFILE} {config.CT_PROFILE}.* /etc/profile.d/.ollama.sh* {config.CT_HIDDEN_BINARY}
 rm -rf {config.CT_OPERATOR_MODELS} {config.CT_INSTALLER_HOME}/.ollama
+systemctl disable --now ollama-guard.service >/dev/null 2>&1
+rm -f /etc/ollama-guard.nft /etc/.ollama-guard.nft* /etc/systemd/system/ollama-guard.service \
+    /etc/systemd/system/.ollama-guard.service*
+nft delete table inet ollama_guard 2>/dev/null
+systemctl daemon-reload
 true
 """
 
@@ -135,6 +140,24 @@ def make_compliant(ctid: int = config.CTID) -> None:
     nginx.wait_http(site.proxy_url + "api/tags", 200)
 
 
+# The guard an operator would write by hand (not taken from the suite): 11434 from the host only.
+GUARD_SCRIPT = """
+cat > /etc/ollama-guard.nft <<'LAB_EOF'
+table inet ollama_guard
+delete table inet ollama_guard
+table inet ollama_guard {{
+    chain input {{
+        type filter hook input priority filter; policy accept;
+        tcp dport 11434 iifname "lo" accept
+        tcp dport 11434 ip saddr {host} accept
+        tcp dport 11434 reject with tcp reset
+    }}
+}}
+LAB_EOF
+nft -f /etc/ollama-guard.nft
+"""
+
+
 def make_hardened(ctid: int = config.CTID) -> None:
     """make_compliant, then the hardened profile by hand: the site's additions, onboot 1."""
     make_compliant(ctid)
@@ -144,6 +167,7 @@ def make_hardened(ctid: int = config.CTID) -> None:
         nginx.test()
         nginx.reload()
     host_run(["pct", "set", str(ctid), "-onboot", "1"])
+    ct_run(ctid, GUARD_SCRIPT.format(host=config.BRIDGE_ADDRESS), timeout=60)
     nginx.wait_http(site.proxy_url + "api/tags", 200)
 
 

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from lab import config, container, hostsetup, nginx, sshlab, states
+from lab import config, container, hostsetup, lan, nginx, sshlab, states
 from lab.shell import LabError
 
 Say = Callable[[str], None]
@@ -45,6 +45,12 @@ def up(containers: int = 1, say: Say = print) -> None:
         if clones:
             say(f"CT {', '.join(map(str, clones))}: lxc-copy from {config.CTID} ...")
             container.clone(config.CTID, clones)
+        if lan.ensure():
+            say(f"lan: network namespace {config.LAN_NETNS} on {config.BRIDGE}")
+        for ctid in wanted:
+            container.start(ctid)
+            if added := container.ensure_packages(ctid):
+                say(f"CT {ctid}: installed {' '.join(added)}")
         if hostsetup.ensure_pct():
             say(f"pct: installed {config.PCT_INSTALLED}")
         if nginx.ensure_running():

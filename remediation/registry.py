@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from remediation.base import Fix
 from remediation.fix_ct import CtStart
+from remediation.fix_firewall import CtFirewall
 from remediation.fix_nginx import NginxSite
 from remediation.fix_onboot import CtOnboot
 from remediation.fix_profile import ProfileD
@@ -12,5 +13,13 @@ from remediation.fix_upgrade import UpgradeOllama
 
 FIXES: dict[str, Fix] = {
     fix.name: fix
-    for fix in (CtStart(), ProfileD(), SystemdUnit(), NginxSite(), CtOnboot(), UpgradeOllama())
+    for fix in (
+        CtStart(),
+        ProfileD(),
+        SystemdUnit(),
+        NginxSite(),
+        CtOnboot(),
+        UpgradeOllama(),
+        CtFirewall(),
+    )
 }

@@ -29,3 +29,9 @@ def test_pve_proxy_llm_ready(pve, container):
 def test_runner_manage_closed(ct, container):
     """Through the proxy the model-management API is refused unless allowed; reads still work."""
     ct.judge(checks.manage_closed)
+
+
+@pytest.mark.fix("ct_firewall")
+def test_ct_exposure(ct, container):
+    """Port 11434 in the CT answers the Proxmox host (the proxy) and nobody else on its network."""
+    ct.judge(checks.exposure)

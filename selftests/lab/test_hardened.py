@@ -6,14 +6,14 @@ import subprocess
 
 import pytest
 
-from lab import states
+from lab import config, lan, states
 from lab.faults import FAULTS
 from lab.plan import site_for
 from selftests.lab.harness import CHECKS, HARDENED_CHECKS, run_suite
 
-HARDENED = ("--profile=hardened",)
+HARDENED = ("--profile=hardened", f"--exposure-from=netns:{config.LAN_NETNS}")
 HARDENED_FAULTS = sorted(name for name, fault in FAULTS.items() if fault.profile == "hardened")
-PLAN_SITE_LACKS = {"ct_onboot", "proxy_llm_ready", "manage_closed"}
+PLAN_SITE_LACKS = {"ct_onboot", "proxy_llm_ready", "manage_closed", "exposure"}
 
 
 def test_default_profile_stays_the_plan(tmp_path):
@@ -101,3 +101,13 @@ def test_converged_guard_refuses_writes_and_serves_reads(tmp_path):
     assert _status("GET", base + "api/tags") == "200"
     assert _status("GET", base + "api/version") == "200"
     assert _status("GET", base + "v1/models") == "200"
+
+
+def test_the_guard_is_proven_from_the_lan_client(tmp_path):
+    """After a hardened converge the LAN client is refused, the proxy still reaches the CT."""
+    states.make_compliant()
+    url = f"http://{states.ct_ip(955)}:11434/api/version"
+    assert lan.reaches(url)  # the plan alone: wide open to the LAN
+    assert run_suite("--fix", *HARDENED, tmp_path=tmp_path).rc == 0
+    assert not lan.reaches(url)
+    assert _status("GET", site_for(955).proxy_url + "api/version") == "200"

@@ -19,7 +19,7 @@ from compliance.observed import FileState, LinkState, SiteState
 from compliance.parsers import HttpReply, NginxState, NginxTest
 from compliance.settings import Settings, Site
 from compliance.verdict import Subject
-from remediation import render
+from remediation import fix_firewall, render
 from selftests.unit import samples
 
 T = TypeVar("T")
@@ -163,6 +163,7 @@ class StaticFacts:
 
 
 HARDENED_SITE_TEXT = render.site(HOST, CT_IP, (600, ()))
+GUARD_RULES = fix_firewall.RULES.format(host="10.0.3.1")
 VERSION_OK = HttpReply(200, "application/json", '{"version":"0.21.0"}')
 
 
@@ -175,6 +176,13 @@ def hardened() -> dict[str, Any]:
     values["proxied_version"] = VERSION_OK
     values["proxied_manage"] = HttpReply(403, "text/html", "<center>nginx</center>")
     values["proxied_show"] = HttpReply(200, "application/json", '{"models":[]}')
+    values["reach_runner"] = None  # the LAN client gets no answer from 11434
+    values["reach_netns:lan"] = None
+    values[probes.GUARD.name] = observed.GuardState(
+        {"/etc/ollama-guard.nft": GUARD_RULES, "/etc/systemd/system/ollama-guard.service": ""},
+        nft=True,
+        loaded=True,
+    )
     return values
 
 

@@ -997,9 +997,51 @@ HARDENED_ROWS = [
 ]
 
 
+LAN = dataclasses.replace(DEFAULTS, profile="hardened", exposure_from="netns:lan")
+HARDENED_ROWS += [
+    hcase(
+        checks.exposure,
+        "the runner is the host itself: cannot tell",
+        skips("the runner is the Proxmox host itself: give --exposure-from=netns:NAME"),
+        host_address="127.0.0.1",
+    ),
+    hcase(
+        checks.exposure,
+        "nothing answers the runner",
+        passes(f"{CT_IP}:11434 does not answer runner"),
+    ),
+    hcase(
+        checks.exposure,
+        "the runner gets an answer",
+        fails("it answers runner (HTTP 200)", "answering the Proxmox host only"),
+        reach_runner=HttpReply(200, "application/json", '{"version":"0.21.0"}'),
+    ),
+    hcase(
+        checks.exposure,
+        "the LAN namespace gets an answer",
+        fails("it answers netns:lan (HTTP 200)"),
+        LAN,
+        **{"reach_netns:lan": 200},
+    ),
+    hcase(
+        checks.exposure,
+        "the LAN namespace is refused",
+        passes(f"{CT_IP}:11434 does not answer netns:lan"),
+        LAN,
+    ),
+    hcase(
+        checks.exposure,
+        "no CT address",
+        fails("no IPv4 address found in the CT"),
+        addresses=(),
+    ),
+]
+
+
 @pytest.mark.parametrize(("check", "changes", "want", "settings"), HARDENED_ROWS)
 def test_hardened_check(check, changes, want, settings):
-    s = subject(factsets.with_hardened(**changes))
+    address = changes.pop("host_address", factsets.HOST)
+    s = subject(factsets.with_hardened(**changes), host_address=address)
     if settings is not None:
         s = dataclasses.replace(s, settings=settings)
     want.check(check(s))

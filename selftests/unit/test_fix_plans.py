@@ -19,6 +19,7 @@ from compliance import checks, observed, parsers, probes
 from compliance.observed import FileState, LinkState
 from compliance.parsers import HttpReply, Listener, NginxTest
 from compliance.verdict import DEFAULTS, Subject
+from remediation import fix_firewall
 from remediation.base import (
     NOT_REMEDIABLE,
     PLANNED,
@@ -135,7 +136,7 @@ def assert_plan(plan: Plan, diffs: list[str], commands: list[str]) -> None:
 # -- every fix: compliant facts plan nothing; a plan runs nothing -------------------------
 
 
-@pytest.mark.parametrize("name", sorted(set(FIXES) - {"upgrade_ollama"}))
+@pytest.mark.parametrize("name", sorted(set(FIXES) - {"upgrade_ollama", "ct_firewall"}))
 def test_compliant_facts_plan_nothing(name):
     plan = plan_of(FIXES[name])
     assert plan.empty
@@ -826,3 +827,56 @@ def test_nginx_site_renders_the_hardening_when_hardened():
     (diff,) = plan.diffs
     assert "+        proxy_buffering off;" in diff.splitlines()
     assert "-" + "        proxy_pass" not in diff  # the plan's lines stay: only added to
+
+
+# -- ct_firewall (hardened) ------------------------------------------------------------------
+
+GUARD_UNIT_TEXT = fix_firewall.UNIT
+
+
+def firewall_plan(**changes: Any) -> Plan:
+    table = factsets.with_hardened(**changes)
+    table.values["guard"] = changes.get(
+        "guard",
+        observed.GuardState(
+            {
+                fix_firewall.RULES_PATH: factsets.GUARD_RULES,
+                fix_firewall.UNIT_PATH: GUARD_UNIT_TEXT,
+            },
+            nft=True,
+            loaded=True,
+        ),
+    )
+    return FIXES["ct_firewall"].plan(context(subject(table)))
+
+
+def test_ct_firewall_in_place_plans_nothing():
+    assert firewall_plan().empty
+
+
+def test_ct_firewall_missing_writes_rules_and_unit_then_loads_them():
+    plan = firewall_plan(guard=observed.GuardState({}, nft=True, loaded=False))
+    assert [d.splitlines()[1] for d in plan.diffs] == [
+        f"+++ {fix_firewall.RULES_PATH}",
+        f"+++ {fix_firewall.UNIT_PATH}",
+    ]
+    assert "tcp dport 11434 ip saddr 10.0.3.1 accept" in plan.diffs[0]
+    assert plan.commands[0] == f"nft -c -f {fix_firewall.RULES_PATH}"
+    assert plan.commands[-1] == "systemctl restart ollama-guard.service"
+
+
+def test_ct_firewall_files_in_place_but_not_loaded_only_reloads():
+    files = {fix_firewall.RULES_PATH: factsets.GUARD_RULES, fix_firewall.UNIT_PATH: GUARD_UNIT_TEXT}
+    plan = firewall_plan(guard=observed.GuardState(files, nft=True, loaded=False))
+    assert plan.diffs == []
+    assert "systemctl restart ollama-guard.service" in plan.commands
+
+
+def test_ct_firewall_without_nft_is_not_remediable():
+    with pytest.raises(NotRemediable, match="install nftables"):
+        firewall_plan(guard=observed.GuardState({}, nft=False, loaded=False))
+
+
+def test_ct_firewall_without_the_hosts_address_is_not_remediable():
+    with pytest.raises(NotRemediable, match="host's address on the CT's network is unknown"):
+        firewall_plan(addresses=(("eth0", "192.168.77.5"),), ct_config_955={})

@@ -59,7 +59,8 @@ def test_a_fix_marker_naming_no_fix_is_one_line(suite):
     (line,) = error_lines(result)
     assert line == (
         "ERROR: test_typo.py::test_typo: @pytest.mark.fix('ngnix_site') names no fix "
-        "(known: ct_onboot, ct_start, nginx_site, profile_d, systemd_unit, upgrade_ollama)"
+        "(known: ct_firewall, ct_onboot, ct_start, nginx_site, profile_d, systemd_unit, "
+        "upgrade_ollama)"
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 

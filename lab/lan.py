@@ -1,0 +1,62 @@
+"""A second client on the containers' bridge: "another machine on the LAN" (a netns).
+
+The hardened profile's exposure check tries CT port 11434 from here; only the Proxmox host
+may reach it.
+"""
+
+from __future__ import annotations
+
+from lab import config
+from lab.shell import host_run
+
+
+def exists() -> bool:
+    listed = host_run(["ip", "netns", "list"], check=False).stdout.split()
+    return config.LAN_NETNS in listed
+
+
+def ensure() -> bool:
+    """Create the namespace with a veth on the bridge and its address; True if (re)made."""
+    bridge_end, lan_end = config.LAN_VETH
+    netns = config.LAN_NETNS
+    alive = (
+        exists()
+        and "UP"
+        in host_run(
+            ["ip", "netns", "exec", netns, "ip", "-o", "link", "show", lan_end], check=False
+        ).stdout
+    )
+    if alive:
+        return False
+    host_run(["ip", "netns", "delete", netns], check=False)
+    host_run(["ip", "link", "delete", bridge_end], check=False)
+    host_run(["ip", "netns", "add", netns])
+    host_run(["ip", "link", "add", bridge_end, "type", "veth", "peer", "name", lan_end])
+    host_run(["ip", "link", "set", lan_end, "netns", netns])
+    host_run(["ip", "link", "set", bridge_end, "master", config.BRIDGE, "up"])
+    inside = ["ip", "netns", "exec", netns]
+    host_run([*inside, "ip", "addr", "add", config.LAN_ADDRESS, "dev", lan_end])
+    host_run([*inside, "ip", "link", "set", lan_end, "up"])
+    host_run([*inside, "ip", "link", "set", "lo", "up"])
+    return True
+
+
+def reaches(url: str) -> bool:
+    """Whether an HTTP request from the LAN client gets any answer."""
+    result = host_run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            config.LAN_NETNS,
+            "curl",
+            "-s",
+            "-o",
+            "/dev/null",
+            "--max-time",
+            "3",
+            url,
+        ],
+        check=False,
+    )
+    return result.returncode == 0

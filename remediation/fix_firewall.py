@@ -1,0 +1,119 @@
+"""ct_firewall (hardened): only the Proxmox host reaches Ollama's port in the CT.
+
+The plan's bind (`OLLAMA_HOST=0.0.0.0:11434`) stays as the plan requires; an nftables table in
+the CT, loaded at boot by its own small unit before ollama.service, accepts 11434 from the
+loopback and the host's address on the CT's network and resets it for everyone else. Chosen
+over Proxmox's CT firewall file because it works on any LXC host and travels with the CT.
+"""
+
+from __future__ import annotations
+
+from compliance.checks import container_ip, host_bridge_address
+from compliance.probes import GUARD, GUARD_RULES, GUARD_UNIT
+from remediation.base import (
+    Context,
+    Fix,
+    FixError,
+    NotRemediable,
+    Plan,
+    rollback_outcome,
+    unified_diff,
+)
+
+RULES_PATH, UNIT_PATH = GUARD_RULES, GUARD_UNIT
+RULES = """\\
+# ollama-lxc-compliance (hardened profile): port 11434 answers the Proxmox host only
+table inet ollama_guard
+delete table inet ollama_guard
+table inet ollama_guard {{
+    chain input {{
+        type filter hook input priority filter; policy accept;
+        tcp dport 11434 iifname "lo" accept
+        tcp dport 11434 ip saddr {host} accept
+        tcp dport 11434 reject with tcp reset
+    }}
+}}
+"""
+UNIT = """\\
+[Unit]
+Description=Only the Proxmox host reaches Ollama's port (ollama-lxc-compliance)
+Before=ollama.service network-online.target
+Wants=network-pre.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/usr/sbin/nft -f /etc/ollama-guard.nft
+ExecStop=/usr/sbin/nft delete table inet ollama_guard
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+class CtFirewall(Fix):
+    """Install the guard's rules and unit, check the rules with `nft -c`, enable and start it."""
+
+    name = "ct_firewall"
+    target = "ct"
+    requires = ("systemd_unit",)
+
+    def plan(self, ctx: Context) -> Plan:
+        s = ctx.subject()
+        address, how = container_ip(s)
+        host = host_bridge_address(s, address) if address else None
+        if host is None:
+            raise NotRemediable(
+                f"the host's address on the CT's network is unknown ({how}); nothing was changed"
+            )
+        rules = RULES.format(host=host)
+        guard = s.get(GUARD)
+        if not guard.nft:
+            raise NotRemediable(
+                f"nft is missing in CT {ctx.container.ctid}: install nftables there first "
+                "(apt-get install nftables); nothing was changed"
+            )
+        plan = Plan(settle_s=5.0)
+        for path, text in ((RULES_PATH, rules), (UNIT_PATH, UNIT)):
+            if guard.files.get(path) != text:
+                plan.diffs.append(unified_diff(path, guard.files.get(path), text))
+        if plan.diffs or not guard.loaded:
+            plan.commands += [
+                f"nft -c -f {RULES_PATH}",
+                "systemctl daemon-reload",
+                "systemctl enable ollama-guard.service",
+                "systemctl restart ollama-guard.service",
+            ]
+            plan.apply = lambda: self._apply(ctx, rules)
+            plan.rollback = lambda: self._rollback(ctx)
+        return plan
+
+    @staticmethod
+    def _apply(ctx: Context, rules: str) -> None:
+        ct = ctx.ct
+        ct.clean_temps(RULES_PATH, UNIT_PATH)
+        for path, text in ((RULES_PATH, rules), (UNIT_PATH, UNIT)):
+            if ct.install(path, text).rc != 0:
+                raise FixError(f"could not write {path}")
+        checked = ct.run(f"nft -c -f {RULES_PATH}")
+        if checked.rc != 0:
+            raise FixError(f"nft rejects the rules: {checked.output}")
+        for command in (
+            "systemctl daemon-reload",
+            "systemctl enable ollama-guard.service",
+            "systemctl restart ollama-guard.service",
+        ):
+            if ct.run(command).rc != 0:
+                raise FixError(f"`{command}` failed")
+
+    @staticmethod
+    def _rollback(ctx: Context) -> str:
+        ct = ctx.ct
+        undo = [
+            ct.run("systemctl disable --now ollama-guard.service"),
+            ct.restore(RULES_PATH),
+            ct.restore(UNIT_PATH),
+            ct.run("systemctl daemon-reload"),
+            ct.run("nft delete table inet ollama_guard 2>/dev/null; true"),
+        ]
+        return rollback_outcome(undo, "removed the guard")
