@@ -1,0 +1,110 @@
+"""lab/demo's reports read as an audit: the manual-setup audit, the converge and the final
+audit, as a person opens them (the rows pytest-html's script renders, the summary, the
+Environment table) and as a pipeline shows them (the Markdown summaries)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from compliance.checks import CATALOGUE
+from selftests.htmlreport import HtmlReport
+from selftests.lab.harness import CHECKS, REPO
+from selftests.lab.test_audit import MANUAL_SETUP_FAILS
+
+CT, HOST = "proxmox/ct955", "proxmox"
+HOST_WIDE = {c for c in CHECKS if CATALOGUE[c].scope == "host"}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """Run lab/demo once (the project is installed: no install step) into a scratch dir."""
+    reports = tmp_path_factory.mktemp("demo")
+    done = subprocess.run(
+        ["lab/demo", "--no-install", "--reports", str(reports)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-6000:] + done.stderr[-3000:]
+    return reports
+
+
+def rows_are_the_catalogue(report: HtmlReport) -> None:
+    """One row per check, on its target, with the catalogue's section and control."""
+    rows = report.by_check()
+    assert set(rows) == {(c, HOST if c in HOST_WIDE else CT) for c in CHECKS}
+    for (check, _target), row in rows.items():
+        assert report.cell(row, "section") == CATALOGUE[check].section, check
+        assert report.cell(row, "control") == CATALOGUE[check].control, check
+    environment = report.environment
+    assert environment["Hosts"] == {HOST: "127.0.0.1 (paramiko)"}
+    assert list(environment["Containers"]) == [CT]
+    assert environment["Profile"] == "plan"
+    assert environment["Plan checksum"].startswith("sha256 ")
+
+
+def test_audit_before_fails_the_missing_steps(demo):
+    report = HtmlReport.read(demo / "audit-before.html")
+    assert report.title == "Ollama LXC compliance: audit"
+    rows_are_the_catalogue(report)
+    total = len(CHECKS)
+    failing = len(MANUAL_SETUP_FAILS)
+    assert report.verdict == f"NOT compliant: {failing} of {total} checks fail on {CT}"
+    assert report.counts() == {
+        "failed": failing,
+        "not remediable": 0,
+        "fixed": 0,
+        "skipped": 0,
+        "passed": total - failing,
+    }
+    failed = {
+        check for (check, _t), row in report.by_check().items() if report.outcome(row) == "failed"
+    }
+    assert failed == MANUAL_SETUP_FAILS
+    summary = (demo / "audit-before.md").read_text()
+    assert f"**{report.verdict}**" in summary
+    for check in MANUAL_SETUP_FAILS:
+        assert f"| failed | {check} | {CATALOGUE[check].section} |" in summary
+
+
+def test_converge_counts_and_shows_what_it_fixed(demo):
+    report = HtmlReport.read(demo / "converge.html")
+    assert report.title == "Ollama LXC compliance: converge (--fix)"
+    rows_are_the_catalogue(report)
+    assert report.environment["Run"] == "converge (--fix)"
+    counts = report.counts()
+    # A check is fixed by its own fix, or passes because an earlier check's fix (the same
+    # fix) already repaired it: every fix of the plan ran, each for its first failing check.
+    assert counts["fixed"] == 3, counts  # profile_d, systemd_unit, nginx_site
+    assert counts["passed"] == len(CHECKS) - 3
+    assert (
+        report.verdict == f"compliant: all {len(CHECKS)} checks pass on {CT} (3 fixed by this run)"
+    )
+    assert 'data-outcome="fixed" checked>' in report.page  # its filter box is live
+    fixed = {c: r for (c, _t), r in report.by_check().items() if report.outcome(r) == "fixed"}
+    assert set(fixed) == {"profile_script", "unit_settings", "site_file"}
+    for check, row in fixed.items():
+        assert row["result"] == "Passed"  # pytest's view: its re-check passed
+        extras = " ".join(extra["content"] for extra in row["extras"])
+        assert "Remediation" in extras, check
+        assert "+++ " in extras, check  # the diff it applied
+        assert f"by {CATALOGUE[check].fix}" in " ".join(row["resultsTableRow"])
+    summary = (demo / "converge.md").read_text()
+    assert "| fixed | unit_settings | 6.1.2 | proxmox/ct955 |" in summary
+    assert "| fixed: systemd_unit |" in summary
+
+
+def test_final_audit_is_compliant(demo):
+    report = HtmlReport.read(demo / "report.html")
+    assert report.title == "Ollama LXC compliance: audit"
+    rows_are_the_catalogue(report)
+    assert report.verdict == f"compliant: all {len(CHECKS)} checks pass on {CT}"
+    assert report.counts()["passed"] == len(CHECKS)
+    assert (demo / "junit.xml").exists()
+    summary = (demo / "summary.md").read_text()
+    assert summary.startswith("### Ollama LXC compliance: audit: PASS\n")
+    assert "|" not in summary  # nothing failed, nothing fixed: no table
