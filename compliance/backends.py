@@ -3,14 +3,30 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import paramiko
 import testinfra
+import testinfra.backend
 from testinfra.backend.base import BaseBackend, CommandResult
 from testinfra.host import Host
+
+from compliance import connect_errors
+from compliance.connect_errors import Endpoint
+
+T = TypeVar("T")
+
+# The suite's own ssh and paramiko transports (compliance/transport_*.py), registered in
+# testinfra's table so that the hosts testinfra builds itself (an ansible:// inventory's) get
+# them too; each module is imported only when a host uses it (an ssh:// run never imports
+# paramiko).
+testinfra.backend.BACKENDS.update(
+    {
+        "ssh": "compliance.transport_ssh.OpenSsh",
+        "paramiko": "compliance.transport_paramiko.Paramiko",
+    }
+)
 
 ENTER = {
     "pct": "pct exec %s -- /bin/sh -c %s",
@@ -85,20 +101,128 @@ def proxmox_hosts(config: Any) -> list[Host]:
     )
     for host in hosts:
         host.backend._encoding = "utf-8"  # skip testinfra's remote python probe
+        _adopt_ansible_host(host)
     return hosts
 
 
-def connect(host: Host) -> None:
-    """Open the host's connection now (preflight) and, for paramiko, disable Nagle.
+ANSIBLE_HOST_KEY_VARS = (
+    "ansible_host_key_checking",
+    "ansible_ssh_host_key_checking",
+    "ansible_paramiko_host_key_checking",
+)
 
-    Without TCP_NODELAY each command on an open paramiko connection waits ~40 ms for delayed
-    ACKs (measured 48 ms vs 4 ms per command on the lab).
+
+def _adopt_ansible_host(host: Host) -> None:
+    """An ansible:// host runs its commands on a host testinfra builds from the inventory
+    (ssh or paramiko): build it now, with the inventory's host_key_checking as Ansible
+    applies it and without testinfra's remote encoding probe (one command saved)."""
+    backend = host.backend
+    if backend.NAME != "ansible" or backend.force_ansible:
+        return
+    inner = transport_of(host)
+    if inner is backend:
+        return
+    inner._encoding = "utf-8"
+    runner = backend.ansible_runner
+    hostvars = runner.get_variables(backend.host)
+    setting: Any = next((hostvars[k] for k in ANSIBLE_HOST_KEY_VARS if k in hostvars), None)
+    if setting is None:
+        setting = os.environ.get("ANSIBLE_HOST_KEY_CHECKING")
+    if setting is None:
+        setting = runner.ansible_config.get("defaults", "host_key_checking", fallback="true")
+    if str(setting).strip().lower() not in ("false", "no", "0", "off"):
+        return
+    extra = getattr(inner, "ssh_extra_args", None) or ""
+    if inner.NAME == "paramiko":
+        inner.host_key_checking = False
+    elif inner.NAME == "ssh" and "stricthostkeychecking" not in extra.lower():
+        inner.ssh_extra_args = f"{extra} -o StrictHostKeyChecking=no".strip()
+
+
+def transport_of(host: Host) -> Any:
+    """The backend that carries the host's commands: for ansible://, the ssh or paramiko
+    host testinfra derives from the inventory (the same one its run() uses)."""
+    backend = host.backend
+    if backend.NAME == "ansible" and not backend.force_ansible:
+        inner = backend.ansible_runner.get_host(
+            backend.host, ssh_config=backend.ssh_config, ssh_identity_file=backend.ssh_identity_file
+        )
+        if inner is not None:
+            return inner.backend
+    return backend
+
+
+def _endpoint(host: Host, label: str, address: str) -> Endpoint:
+    """Where the host is reached, for the one line: the transport's own view if it has one."""
+    outer, inner = host.backend, transport_of(host)
+    name = inner.NAME if inner is outer else f"ansible ({inner.NAME})"
+    if hasattr(inner, "where"):
+        hostname, port, user, known = inner.where()
+        return Endpoint(label, name, hostname, port, user, known)
+    return Endpoint(label, name, address, 22, getattr(getattr(inner, "host", None), "user", ""))
+
+
+def _login_run(backend: Any, script: str) -> tuple[int, bytes, bytes]:
+    """Run a script as the login user: the transport's own primitive, never wrapped in sudo."""
+    if hasattr(backend, "login_run"):
+        done: tuple[int, bytes, bytes] = backend.login_run(script)
+        return done
+    result = backend.run_local(script) if backend.NAME == "local" else backend.run(script)
+    return result.rc, result.stdout_bytes, result.stderr_bytes
+
+
+def reach(host: Host, label: str, address: str) -> str | None:
+    """Log in to the host once and check that commands will run as root (`id -u`, and
+    `sudo -n` under --sudo): None, or the one line saying what failed and what to do.
+
+    It runs as the login user through the transport's own primitive, so a sudo that asks
+    for a password is seen (`sudo -n`) instead of every later command failing with it.
     """
-    client = getattr(host.backend, "client", None)  # paramiko: connects on first access
-    transport = client.get_transport() if client is not None else None
-    sock = getattr(transport, "sock", None)
-    if isinstance(sock, socket.socket):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    outer, inner = host.backend, transport_of(host)
+    sudo = bool(outer.sudo or inner.sudo)
+    sudo_user = outer.sudo_user or inner.sudo_user
+    script = connect_errors.login_script(sudo, sudo_user)
+    seconds = DEADLINE.seconds + 2 * KILL_GRACE_S
+    try:
+        done = _bounded(seconds, lambda: _login_run(inner, script))
+    except Exception as exc:  # the transport's failure: classified, one line
+        key_file = inner.key_file() if hasattr(inner, "key_file") else ""
+        at = _endpoint(host, label, address)
+        return connect_errors.from_exception(exc, at, key_file).line(at)
+    at = _endpoint(host, label, address)
+    if done is None:
+        failure = connect_errors.Failure(
+            connect_errors.UNREACHABLE,
+            f"no answer to the login check within {seconds} s",
+            "check the host's load and its sshd",
+        )
+        return failure.line(at)
+    rc, out, err = done
+    stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
+    if inner.NAME == "ssh" and rc == 255 and connect_errors.LOGIN_MARK not in stdout:
+        return connect_errors.from_ssh(stderr, at).line(at)
+    refused = connect_errors.from_login(rc, stdout, stderr, at, sudo, sudo_user)
+    return refused.line(at) if refused else None
+
+
+def _bounded(seconds: float, call: Callable[[], T]) -> T | None:
+    """call(), or None once `seconds` pass (the call goes on in a daemon thread, which ends
+    with the process: a transport cannot be interrupted)."""
+    done: list[T] = []
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            done.append(call())
+        except BaseException as error:  # re-raised in the caller's thread
+            failed.append(error)
+
+    worker = threading.Thread(target=run, daemon=True, name="remote-command")
+    worker.start()
+    worker.join(seconds)
+    if failed:
+        raise failed[0]
+    return done[0] if done else None
 
 
 def host_label(host: Host) -> str:
@@ -114,8 +238,12 @@ def host_address(host: Host) -> str:
     if backend.NAME == "ansible":  # the inventory's ansible_host, as Ansible would connect
         variables = backend.ansible_runner.get_variables(backend.host)
         return str(variables.get("ansible_host", backend.host))
+    if backend.NAME == "ssh":  # as OpenSSH resolves it (`ssh -G`: Match, Include, ...)
+        return str(backend.effective().get("hostname", name))
     config_path = getattr(backend, "ssh_config", None) or os.path.expanduser("~/.ssh/config")
     if os.path.exists(config_path):
+        import paramiko  # only paramiko reads its config this way; ssh:// never imports it
+
         ssh_config = paramiko.SSHConfig.from_path(config_path)
         return str(ssh_config.lookup(name).get("hostname", name))
     return name
@@ -158,24 +286,23 @@ def _within(seconds: float, host: Host, command: str, *args: str) -> CommandResu
     """host.run, or exit 124 with the reason once `seconds` pass without an answer.
 
     The call goes on in a daemon thread (its transport cannot be interrupted), which ends
-    with the process; the target is reported as not answering.
+    with the process; the target is reported as not answering. A transport that raises its
+    failed CommandResult (testinfra's ssh and ansible backends) gives that result back, so
+    the error shows ssh's reason, not the command (a whole fact script) in a repr.
     """
-    done: list[CommandResult] = []
-    failed: list[BaseException] = []
 
-    def call() -> None:
+    def call() -> CommandResult:
         try:
-            done.append(host.run(command, *args))
-        except BaseException as error:  # re-raised in the caller's thread
-            failed.append(error)
+            result: CommandResult = host.run(command, *args)
+        except RuntimeError as error:
+            if error.args and isinstance(error.args[0], CommandResult):
+                return error.args[0]
+            raise
+        return result
 
-    worker = threading.Thread(target=call, daemon=True, name="remote-command")
-    worker.start()
-    worker.join(seconds)
-    if failed:
-        raise failed[0]
-    if done:
-        return done[0]
+    done = _bounded(seconds, call)
+    if done is not None:
+        return done
     reason = f"no answer within {seconds:.0f} s (the runner's deadline): the target is stuck"
     return CommandResult(host.backend, 124, command.encode(), b"", reason.encode())
 

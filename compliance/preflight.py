@@ -1,7 +1,9 @@
 """Preflight: reach every host once and gather every target's facts before any check runs.
 
-An unreachable host ends the session with one line (exit 3) instead of a failure per check;
-under xdist the controller does this while its workers spawn.
+A host that cannot be used ends the session with one line (exit 3) instead of a failure per
+check: unreachable, host key unknown or changed, authentication failed, sudo refused or asking
+for a password, or a login that is not root without --sudo (compliance/connect_errors.py has
+the lines). Under xdist the controller does this while its workers spawn.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import pytest
 
 from compliance import backends
+from compliance.connect_errors import one_line
 from compliance.session import fleet_of, is_check, proxmox_of, target_of
 from compliance.targets import ProxmoxHost
 
@@ -40,9 +43,10 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         # reported by its own checks, with context, so its errors are not raised here.
         jobs = [pool.submit(h.store.prefetch) for h in hosts]
         jobs += [pool.submit(c.store.prefetch) for c in containers]
-        for job in jobs[: len(hosts)]:
+        for host, job in zip(hosts, jobs, strict=False):
             if job.exception():
-                pytest.exit(f"host facts could not be read: {job.exception()}", returncode=3)
+                why = one_line(str(job.exception()))
+                pytest.exit(f"{host.label}: host facts could not be read: {why}", returncode=3)
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's controller spawns its workers
@@ -71,13 +75,5 @@ def _stop_if_unreachable(pool: ThreadPoolExecutor, hosts: list[ProxmoxHost]) -> 
 
 
 def _reach(pve: ProxmoxHost) -> str | None:
-    """Connect to a host; None, or the one line saying why it is unreachable."""
-    try:
-        backends.connect(pve.host)
-    except Exception as exc:  # any transport failure: one line, not a traceback per test
-        reason = " ".join(str(exc).split()) or type(exc).__name__
-        return (
-            f"{pve.label}: host unreachable via {pve.host.backend.NAME} "
-            f"({pve.address}): {type(exc).__name__}: {reason}"
-        )
-    return None
+    """Log in to a host and check commands will run as root; None, or the one line why not."""
+    return backends.reach(pve.host, pve.label, pve.address)
