@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from lab import config
@@ -12,21 +13,21 @@ from lab.shell import LabError, host_run, live_pid, wait_until
 APT_ENV = "DEBIAN_FRONTEND=noninteractive"
 
 
-def missing_packages() -> list[str]:
-    """Host packages from config.HOST_PACKAGES that dpkg does not list as installed."""
+def missing_packages(packages: Sequence[str] = config.HOST_PACKAGES) -> list[str]:
+    """Host packages (config.HOST_PACKAGES by default) that dpkg does not list as installed."""
     proc = host_run(
-        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\n", *config.HOST_PACKAGES],
+        ["dpkg-query", "-W", "-f=${Package} ${db:Status-Abbrev}\n", *packages],
         check=False,
     )
     installed = {
         line.split()[0] for line in proc.stdout.splitlines() if line.split()[1:2] == ["ii"]
     }
-    return [p for p in config.HOST_PACKAGES if p not in installed]
+    return [p for p in packages if p not in installed]
 
 
-def ensure_packages() -> list[str]:
+def ensure_packages(packages: Sequence[str] = config.HOST_PACKAGES) -> list[str]:
     """apt-get install whatever is missing (updating the lists once if needed)."""
-    missing = missing_packages()
+    missing = missing_packages(packages)
     if not missing:
         return []
     install = f"{APT_ENV} apt-get install -y -q " + " ".join(missing)
