@@ -24,8 +24,6 @@ from run import SUITE  # noqa: E402  (bench/run.py: the same suite command)
 from lab import states  # noqa: E402
 from lab.faults import FAULTS  # noqa: E402
 
-NOT_CONVERGEABLE = {"binary_missing", "other_site_broken"}  # refused by design, with a reason
-
 
 def start_from(state: str) -> None:
     if state == "manual_setup":
@@ -57,7 +55,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    chosen = ["manual_setup", *(n for n in FAULTS if n not in NOT_CONVERGEABLE)]
+    chosen = [
+        "manual_setup",
+        *(n for n, f in FAULTS.items() if f.converges and f.profile == "plan"),
+    ]
     rows = ["| starting state | --fix wall s (median) |", "|---|---|"]
     try:
         for state in chosen:
