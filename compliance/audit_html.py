@@ -129,6 +129,8 @@ def note_for(row: Row) -> str:
         return f"by {fix}; it found: {row.finding}" if row.finding else f"by {fix}"
     if row.outcome in FAILING:
         tail = f" (fix {fix}: {status})" if fix else ""
+        if status == "planned":  # --fix --dry-run: the row's log shows the diff and commands
+            tail = f" (dry run: {fix} would change it, see below)"
         return f"found: {row.finding}{tail}" if row.finding else tail.strip()
     return ""
 

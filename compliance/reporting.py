@@ -228,8 +228,8 @@ def environment(config: pytest.Config) -> dict[str, object]:
         )
         for box in fleet.containers
     }
-    raw = settings.raw_values(config)
-    in_force = {key: value or "(default)" for key, value in raw.items()}
+    raw = settings.raw_values(config)  # CLI flag over ini key, as the settings were parsed
+    in_force = ", ".join(f"{key}={value or '(default)'}" for key, value in raw.items())
     return {
         "Run": mode(config),
         "Profile": profile,

@@ -255,7 +255,10 @@ def test_html_cells_carry_the_catalogue_and_escape():
             Row("a", CT, NOT_REMEDIABLE, "x", "not remediable: nginx_site"),
             "found: x (fix nginx_site: not remediable)",
         ),
-        (Row("a", CT, FAILED, "x", "planned: nginx_site"), "found: x (fix nginx_site: planned)"),
+        (
+            Row("a", CT, FAILED, "x", "planned: nginx_site"),
+            "found: x (dry run: nginx_site would change it, see below)",
+        ),
         (Row("a", CT, SKIPPED, "CT 955 is stopped"), "CT 955 is stopped"),
         (Row("a", CT, PASSED), ""),
     ],

@@ -179,7 +179,7 @@ def test_environment_table_names_what_was_audited(suite):
     assert environment["Hosts"] == {"local": "127.0.0.1 (local)"}
     assert list(environment["Containers"]) == ["local/ct955"]
     assert "ollama_proxy" in environment["Containers"]["local/ct955"]
-    assert environment["Settings"]["ollama_ctid"] == "955"
+    assert "ollama_ctid=955, ollama_ct_transport=pct, " in environment["Settings"]
     assert "Python" in environment  # pytest-metadata's rows follow
 
 
