@@ -36,6 +36,7 @@ from compliance.probes import (
     UNIT_FILES,
     UNIT_SHOW,
     proxied,
+    proxied_stream,
     proxied_tags,
     reach,
 )
@@ -522,3 +523,23 @@ def exposure(s: Subject) -> Verdict:
             "unauthenticated API, bypassing the proxy",
         )
     return passed(f"{address}:11434 does not answer {vantage}")
+
+
+@check("runner", "hardened", "nginx_site", profile="hardened")
+def proxy_streams(s: Subject) -> Verdict:
+    """A streamed /api/generate through the proxy delivers its first chunk well before its last."""
+    if not s.settings.probe_streaming:
+        return skipped("the live streaming probe runs only with --probe-streaming=on")
+    models, problems = tags_problems(s.get(DIRECT_TAGS))
+    if problems or not models:
+        return failed("a model to stream from", "; ".join(problems) or "no model installed")
+    url = s.proxy_base() + "api/generate"
+    timing = s.get(proxied_stream(url, str(models[0].get("name"))))
+    if timing is None or timing.status != 200:
+        return failed(f"POST {url} streams", f"status {timing.status if timing else '-'}")
+    shown = (
+        f"{timing.chunks} chunks, first after {timing.first:.2f}s, last after {timing.last:.2f}s"
+    )
+    if not timing.streamed:
+        return failed("the first chunk well before the last (tokens passed on)", shown)
+    return passed(shown)

@@ -284,3 +284,12 @@ def reach(vantage: str, url: str) -> Probe[Any]:
             target="host",
         )
     return Probe("reach_runner", f"GET {url}", parse=observed.runner_http_of, target="runner")
+
+
+def proxied_stream(url: str, model: str) -> Probe[Any]:
+    """A streamed /api/generate through the proxy, timed chunk by chunk (runner)."""
+    from compliance import streaming
+
+    return Probe(
+        "proxied_stream", f"STREAM {url} {model}", parse=streaming.timing_of, target="runner"
+    )

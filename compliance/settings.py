@@ -64,6 +64,13 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
         "machine) or netns:NAME (a network namespace on the Proxmox host)",
     ),
     (
+        "ollama_probe_streaming",
+        "--probe-streaming",
+        "off",
+        "hardened: on = stream an /api/generate through the proxy and time its chunks "
+        "(on a real host this loads a model)",
+    ),
+    (
         "ollama_proxy_timeout",
         "--proxy-timeout",
         "600",
@@ -116,6 +123,7 @@ class Settings:
     manage_from: tuple[str, ...] = ()
     proxy_timeout: int = 600
     exposure_from: str = "runner"
+    probe_streaming: bool = False
 
     @property
     def hardened(self) -> bool:
@@ -262,6 +270,12 @@ def _vantage(value: str) -> str:
     return value
 
 
+def _switch(value: str) -> bool:
+    if value not in ("on", "off"):
+        raise ValueError("is not on or off")
+    return value == "on"
+
+
 def _proxy_seconds(value: str) -> int:
     if not re.fullmatch(r"[0-9]{1,5}", value) or not 1 <= int(value) <= 86400:
         raise ValueError("is not a number of seconds from 1 to 86400")
@@ -282,6 +296,7 @@ _PARSERS = {
     "ollama_manage_from": _networks,
     "ollama_proxy_timeout": _proxy_seconds,
     "ollama_exposure_from": _vantage,
+    "ollama_probe_streaming": _switch,
 }
 
 
@@ -401,4 +416,5 @@ def parse(values: dict[str, str]) -> Settings:
         manage_from=parsed["ollama_manage_from"],  # type: ignore[arg-type]
         proxy_timeout=parsed["ollama_proxy_timeout"],  # type: ignore[arg-type]
         exposure_from=parsed["ollama_exposure_from"],  # type: ignore[arg-type]
+        probe_streaming=parsed["ollama_probe_streaming"],  # type: ignore[arg-type]
     )

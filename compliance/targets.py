@@ -8,7 +8,7 @@ from typing import Any, TypeVar
 import pytest
 from testinfra.host import Host
 
-from compliance import backends, probes
+from compliance import backends, probes, streaming
 from compliance.evidence import CheckFailed, EvidenceLog
 from compliance.facts import FactStore, GatherError, Probe, Runner
 from compliance.http import fetch
@@ -125,7 +125,11 @@ class LiveFacts:
         if probe.target == "runner":  # a runner probe's command is `<METHOD> <url>`
             if probe.name not in self._runner:
                 method, _, url = probe.command.partition(" ")
-                fact = fetch(url, probe.name, method=method)
+                if method == "STREAM":  # `STREAM <url> <model>`: the live streaming probe
+                    url, _, model = url.partition(" ")
+                    fact = streaming.stream(url, model, probe.name)
+                else:
+                    fact = fetch(url, probe.name, method=method)
                 self.log.add(fact)
                 self._runner[probe.name] = probe.parse(fact.rc, fact.output)
             value: T = self._runner[probe.name]

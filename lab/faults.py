@@ -525,6 +525,23 @@ def _standin_outdated(ctid: int) -> None:
     )
 
 
+def _site_buffered(ctid: int) -> None:
+    site = site_for(ctid)
+    site.write(site.file.read_text().replace("proxy_buffering off;", "proxy_buffering on;"))
+    nginx.reload()
+
+
+def _site_gzip_stream(ctid: int) -> None:
+    site = site_for(ctid)
+    text = site.file.read_text().replace(
+        "proxy_buffering off;\n",
+        "proxy_buffering on;\n        gzip on;\n        gzip_types application/x-ndjson;\n",
+        1,
+    )
+    site.write(text)
+    nginx.reload()
+
+
 def _onboot_off(ctid: int) -> None:
     host_run(["pct", "set", str(ctid), "-onboot", "0"])
 
@@ -597,6 +614,24 @@ _CATALOGUE += [
         _ct_port_open,
         own="exposure",
         phrase="it answers netns:ollama-lan (HTTP 200)",
+        profile="hardened",
+    ),
+    Fault(
+        "site_buffered",
+        "proxy_buffering on (nginx's default): streamed tokens may come in bursts",
+        ("proxy_llm_ready",),
+        _site_buffered,
+        own="proxy_llm_ready",
+        phrase="proxy_buffering on",
+        profile="hardened",
+    ),
+    Fault(
+        "site_gzip_stream",
+        "buffering back on, with gzip for application/x-ndjson: nginx holds the stream to the end",
+        ("proxy_llm_ready", "proxy_streams"),
+        _site_gzip_stream,
+        own="proxy_streams",
+        phrase="the first chunk well before the last",
         profile="hardened",
     ),
     Fault(

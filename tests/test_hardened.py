@@ -35,3 +35,9 @@ def test_runner_manage_closed(ct, container):
 def test_ct_exposure(ct, container):
     """Port 11434 in the CT answers the Proxmox host (the proxy) and nobody else on its network."""
     ct.judge(checks.exposure)
+
+
+@pytest.mark.fix("nginx_site")
+def test_runner_proxy_streams(ct, container):
+    """A streamed /api/generate through the proxy delivers its first chunk well before its last."""
+    ct.judge(checks.proxy_streams)

@@ -11,7 +11,11 @@ from lab.faults import FAULTS
 from lab.plan import site_for
 from selftests.lab.harness import CHECKS, HARDENED_CHECKS, run_suite
 
-HARDENED = ("--profile=hardened", f"--exposure-from=netns:{config.LAN_NETNS}")
+HARDENED = (
+    "--profile=hardened",
+    f"--exposure-from=netns:{config.LAN_NETNS}",
+    "--probe-streaming=on",
+)
 HARDENED_FAULTS = sorted(name for name, fault in FAULTS.items() if fault.profile == "hardened")
 PLAN_SITE_LACKS = {"ct_onboot", "proxy_llm_ready", "manage_closed", "exposure"}
 
@@ -111,3 +115,11 @@ def test_the_guard_is_proven_from_the_lan_client(tmp_path):
     assert run_suite("--fix", *HARDENED, tmp_path=tmp_path).rc == 0
     assert not lan.reaches(url)
     assert _status("GET", site_for(955).proxy_url + "api/version") == "200"
+
+
+def test_streaming_probe_is_skipped_unless_asked_and_says_so(tmp_path):
+    states.make_hardened()
+    run = run_suite("--profile=hardened", tmp_path=tmp_path)
+    assert run.rc == 0, run.explain()
+    assert "--probe-streaming=on" in run.checks["proxy_streams"].message
+    assert run.checks["proxy_streams"].status == "skipped"

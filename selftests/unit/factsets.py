@@ -18,6 +18,7 @@ from compliance.facts import Probe
 from compliance.observed import FileState, LinkState, SiteState
 from compliance.parsers import HttpReply, NginxState, NginxTest
 from compliance.settings import Settings, Site
+from compliance.streaming import StreamTiming
 from compliance.verdict import Subject
 from remediation import fix_firewall, render
 from selftests.unit import samples
@@ -176,6 +177,7 @@ def hardened() -> dict[str, Any]:
     values["proxied_version"] = VERSION_OK
     values["proxied_manage"] = HttpReply(403, "text/html", "<center>nginx</center>")
     values["proxied_show"] = HttpReply(200, "application/json", '{"models":[]}')
+    values["proxied_stream"] = StreamTiming(200, 15, 0.02, 0.16)
     values["reach_runner"] = None  # the LAN client gets no answer from 11434
     values["reach_netns:lan"] = None
     values[probes.GUARD.name] = observed.GuardState(

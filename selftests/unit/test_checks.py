@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 
-from compliance import checks, observed, parsers, probes
+from compliance import checks, observed, parsers, probes, streaming
 from compliance.checks import CATALOGUE
 from compliance.observed import FileState, JournalStart, LinkState, LoginShell, Which
 from compliance.parsers import HttpReply, Listener, NginxState, NginxTest
+from compliance.streaming import StreamTiming
 from compliance.verdict import DEFAULTS, Verdict, passed, skipped
 from remediation import render
 from selftests.unit import factsets, samples
@@ -1038,6 +1039,50 @@ HARDENED_ROWS += [
 ]
 
 
+STREAMING = dataclasses.replace(DEFAULTS, profile="hardened", probe_streaming=True)
+HARDENED_ROWS += [
+    hcase(
+        checks.proxy_streams,
+        "not asked for",
+        skips("the live streaming probe runs only with --probe-streaming=on"),
+    ),
+    hcase(
+        checks.proxy_streams,
+        "tokens passed on",
+        passes("15 chunks, first after 0.02s, last after 0.16s"),
+        STREAMING,
+    ),
+    hcase(
+        checks.proxy_streams,
+        "held back by a buffer",
+        fails("15 chunks, first after 0.15s, last after 0.16s", "well before the last"),
+        STREAMING,
+        proxied_stream=StreamTiming(200, 15, 0.15, 0.16),
+    ),
+    hcase(
+        checks.proxy_streams,
+        "refused",
+        fails("status 502", "streams"),
+        STREAMING,
+        proxied_stream=StreamTiming(502, 0, 0.0, 0.0),
+    ),
+    hcase(
+        checks.proxy_streams,
+        "no reply",
+        fails("status -"),
+        STREAMING,
+        proxied_stream=None,
+    ),
+    hcase(
+        checks.proxy_streams,
+        "no model to stream from",
+        fails("no model installed", "a model to stream from"),
+        STREAMING,
+        direct_tags=factsets.tags(),
+    ),
+]
+
+
 @pytest.mark.parametrize(("check", "changes", "want", "settings"), HARDENED_ROWS)
 def test_hardened_check(check, changes, want, settings):
     address = changes.pop("host_address", factsets.HOST)
@@ -1242,3 +1287,14 @@ def test_every_check_of_the_catalogue_has_one_suite_test():
 )
 def test_main_env_tells_no_process_from_no_variable(rc, output, want):
     assert observed.main_env_of(rc, output) == want
+
+
+@pytest.mark.parametrize(
+    ("output", "timing"),
+    [
+        ("status 200 chunks 15 first 0.020 last 0.160", StreamTiming(200, 15, 0.02, 0.16)),
+        ("ConnectionError: refused", None),
+    ],
+)
+def test_stream_timing_parser(output, timing):
+    assert streaming.timing_of(0, output) == timing
