@@ -35,6 +35,7 @@ SUITE = [
     "-p",
     "no:cacheprovider",
 ]
+SUITE_SSH = ["--hosts=ssh://proxmox" if arg == "--hosts=proxmox" else arg for arg in SUITE]
 FLOOR = ["sh", "bench/floor.sh", "lab/ssh_config", "955"]
 ANSIBLE = [
     "ansible-playbook",
@@ -149,6 +150,12 @@ def comparisons() -> list[Comparison]:
             Side("1 CT", [*SUITE, *containers(FLEET[:1])], fleet_compliant),
             None,
         ),
+        Comparison(  # issue 11: OpenSSH with its connection reused across runs (ControlPersist)
+            "audit over ssh:// (OpenSSH) vs paramiko",
+            Side("audit ssh://", SUITE_SSH, compliant),
+            audit,
+            1.05,
+        ),
     ]
 
 
@@ -162,7 +169,7 @@ def _verdict(ratio: float, target: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per side (median; default 5)")
-    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-7)")
+    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-8)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
