@@ -159,7 +159,9 @@ def _endpoint(host: Host, label: str, address: str) -> Endpoint:
     if hasattr(inner, "where"):
         hostname, port, user, known = inner.where()
         return Endpoint(label, name, hostname, port, user, known)
-    return Endpoint(label, name, address, 22, getattr(getattr(inner, "host", None), "user", ""))
+    spec = getattr(inner, "host", None)  # testinfra's HostSpec, for the other ssh backends
+    port = int(getattr(spec, "port", None) or 0)
+    return Endpoint(label, name, address, port, getattr(spec, "user", None) or "")
 
 
 def _login_run(backend: Any, script: str) -> tuple[int, bytes, bytes]:
@@ -167,7 +169,12 @@ def _login_run(backend: Any, script: str) -> tuple[int, bytes, bytes]:
     if hasattr(backend, "login_run"):
         done: tuple[int, bytes, bytes] = backend.login_run(script)
         return done
-    result = backend.run_local(script) if backend.NAME == "local" else backend.run(script)
+    try:
+        result = backend.run_local(script) if backend.NAME == "local" else backend.run(script)
+    except RuntimeError as error:  # testinfra's safe-ssh raises its exit-255 result
+        if not (error.args and isinstance(error.args[0], CommandResult)):
+            raise
+        result = error.args[0]
     return result.rc, result.stdout_bytes, result.stderr_bytes
 
 
@@ -199,7 +206,7 @@ def reach(host: Host, label: str, address: str) -> str | None:
         return failure.line(at)
     rc, out, err = done
     stdout, stderr = out.decode("utf-8", "replace"), err.decode("utf-8", "replace")
-    if inner.NAME == "ssh" and rc == 255 and connect_errors.LOGIN_MARK not in stdout:
+    if inner.NAME in ("ssh", "safe-ssh") and rc == 255 and connect_errors.LOGIN_MARK not in stdout:
         return connect_errors.from_ssh(stderr, at).line(at)
     refused = connect_errors.from_login(rc, stdout, stderr, at, sudo, sudo_user)
     return refused.line(at) if refused else None

@@ -36,14 +36,14 @@ class Endpoint:
     label: str  # the host's name in the run (test ids, reports)
     transport: str  # paramiko | ssh | ansible (ssh) | local ...
     address: str  # the HostName connected to
-    port: int = 22
+    port: int = 22  # 0: not known (a transport that does not say)
     user: str = ""
     known_hosts: str = DEFAULT_KNOWN_HOSTS  # the user's known_hosts file in effect
 
     @property
     def host_id(self) -> str:
         """The host as known_hosts and ssh-keygen -R name it."""
-        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+        return self.address if self.port in (0, 22) else f"[{self.address}]:{self.port}"
 
 
 @dataclass(frozen=True)
@@ -69,7 +69,8 @@ _CHECK_PATH = "check the address, the network path and firewalls"
 def _where(at: Endpoint, host: str | None = None, port: int | None = None) -> str:
     """`127.0.0.1 port 2222`, marked when it is not the target itself (a jump host, a proxy)."""
     host, port = host or at.address, port or at.port
-    hop = "" if (host, port) == (at.address, at.port) else " (a jump host or proxy on the way)"
+    same = (host, port) == (at.address, at.port) or (host == at.address and not at.port)
+    hop = "" if same else " (a jump host or proxy on the way)"
     return f"{host} port {port}{hop}"
 
 
@@ -105,7 +106,7 @@ def no_banner(at: Endpoint, detail: str = "") -> Failure:
 
 def key_unknown(at: Endpoint, host_id: str | None = None) -> Failure:
     host_id = host_id or at.host_id
-    keyscan = f"ssh-keyscan {'' if at.port == 22 else f'-p {at.port} '}{at.address}"
+    keyscan = f"ssh-keyscan {'' if at.port in (0, 22) else f'-p {at.port} '}{at.address}"
     into = at.known_hosts
     if into == "/dev/null":  # nothing can ever be known: say where a key could go
         into = f"{DEFAULT_KNOWN_HOSTS} (and set UserKnownHostsFile to it: it is /dev/null)"
@@ -244,8 +245,7 @@ def from_exception(exc: BaseException, at: Endpoint, key_file: str = "") -> Fail
         return _os_error(exc, at, None, None)
     if isinstance(exc, EOFError):
         return no_banner(at, "the connection was closed")
-    text = " ".join(str(exc).split())
-    return cannot(f"{type(exc).__name__}: {text}"[:300], f"run ssh -v {at.host_id} to see why")
+    return cannot(f"{type(exc).__name__}: {one_line(str(exc), 300)}", "run it with -v to see why")
 
 
 # -- OpenSSH's stderr (exit 255) -----------------------------------------------------------

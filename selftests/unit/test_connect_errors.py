@@ -441,3 +441,15 @@ def test_a_command_result_repr_is_reduced_to_its_stderr():
     assert text == "Host key verification failed."
     assert ce.one_line("a\nb   c") == "a b c"
     assert len(ce.one_line("x" * 1000)) == 400
+
+
+def test_an_unforeseen_error_is_one_line_without_the_command():
+    """E.g. force_ansible's runner raising with its CommandResult: the reason, not the script."""
+    script = b"printf '@@abc nginx_t'\n( nginx -t\n)"
+    result = CommandResult(None, 4, script, b"", b"UNREACHABLE! => refused\n")
+    at = Endpoint("pve", "ansible", "10.0.0.5", 0)
+    line = ce.from_exception(AssertionError(f"Unexpected exit code 4 for {result}"), at).line(at)
+    assert line == (
+        "pve: cannot connect via ansible (10.0.0.5): AssertionError: UNREACHABLE! => refused; "
+        "run it with -v to see why"
+    )
