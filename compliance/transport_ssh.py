@@ -29,6 +29,8 @@ from typing import Any
 from testinfra.backend.base import CommandResult
 from testinfra.backend.ssh import SshBackend
 
+from compliance import userdirs
+
 SOCKET_DIR = "ollama-compliance-ssh"
 _SHELL_SAFE = re.compile(r"[A-Za-z0-9_./-]+")
 _SUN_PATH_MAX = 107  # a unix socket path, less its terminating NUL
@@ -39,15 +41,7 @@ _PERCENT_C = 40  # %C: a SHA1 in hex
 def private_dir() -> Path | None:
     """This user's 0700 directory for control sockets ($XDG_RUNTIME_DIR, else the temp dir);
     None if it is not ours (a symlink, another owner): then no reuse, never a shared socket."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    base = Path(tempfile.gettempdir())
-    if runtime and os.path.isabs(runtime):
-        try:
-            info = os.stat(runtime)
-        except OSError:
-            info = None
-        if info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
-            base = Path(runtime)
+    base = userdirs.runtime_dir() or Path(tempfile.gettempdir())
     path = base / f"{SOCKET_DIR}-{os.getuid()}"
     try:
         path.mkdir(mode=0o700)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from testinfra.host import Host
 
-from compliance import backends
+from compliance import backends, userdirs
 from compliance.evidence import ReportedFailure
 
 LOCK_WAIT_S = 120.0  # the longest a fix waits for another run's fix on the same host
@@ -43,14 +43,9 @@ class LockError(ReportedFailure):
 
 def lock_dir() -> Path:
     """The private directory of this user's lock files (not created here)."""
-    runtime = os.environ.get("XDG_RUNTIME_DIR", "")
-    if runtime and os.path.isabs(runtime):
-        try:
-            info = os.stat(runtime)
-        except OSError:
-            info = None
-        if info is not None and stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid():
-            return Path(runtime) / DIR_NAME
+    runtime = userdirs.runtime_dir()
+    if runtime is not None:
+        return runtime / DIR_NAME
     return Path(tempfile.gettempdir()) / f"{DIR_NAME}-{os.getuid()}"
 
 
