@@ -9,8 +9,9 @@ import subprocess
 import pytest
 
 from compliance.checks import CATALOGUE
+from lab import states
 from selftests.htmlreport import HtmlReport
-from selftests.lab.harness import CHECKS, REPO
+from selftests.lab.harness import CHECKS, REPO, run_suite
 from selftests.lab.test_audit import MANUAL_SETUP_FAILS
 
 CT, HOST = "proxmox/ct955", "proxmox"
@@ -108,3 +109,22 @@ def test_final_audit_is_compliant(demo):
     summary = (demo / "summary.md").read_text()
     assert summary.startswith("### Ollama LXC compliance: audit: PASS\n")
     assert "|" not in summary  # nothing failed, nothing fixed: no table
+
+
+def test_dry_run_report_shows_what_would_change(tmp_path):
+    """`--fix --dry-run` on the manual-setup lab: each failing row says its fix would change it
+    and its log carries the diff and the commands that would run; nothing counts as fixed."""
+    states.reset()
+    run = run_suite("--fix", "--dry-run", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    report = HtmlReport.read(tmp_path / "report.html")
+    assert report.title == "Ollama LXC compliance: dry run (--fix --dry-run)"
+    assert report.verdict.endswith("(dry run: nothing was changed)")
+    assert report.counts()["fixed"] == 0
+    rows = report.by_check()
+    profile = rows[("profile_script", CT)]
+    assert report.outcome(profile) == "failed"
+    assert "(dry run: profile_d would change it, see below)" in " ".join(profile["resultsTableRow"])
+    assert "+++ /etc/profile.d/ollama.sh" in profile["log"]
+    unit = rows[("unit_settings", CT)]
+    assert "would run: $ systemctl daemon-reload" in unit["log"]
