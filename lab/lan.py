@@ -19,14 +19,11 @@ def ensure() -> bool:
     """Create the namespace with a veth on the bridge and its address; True if (re)made."""
     bridge_end, lan_end = config.LAN_VETH
     netns = config.LAN_NETNS
-    alive = (
-        exists()
-        and "UP"
-        in host_run(
-            ["ip", "netns", "exec", netns, "ip", "-o", "link", "show", lan_end], check=False
-        ).stdout
-    )
-    if alive:
+    inside = host_run(
+        ["ip", "netns", "exec", netns, "ip", "-o", "link", "show", lan_end], check=False
+    ).stdout
+    outside = host_run(["ip", "-o", "link", "show", bridge_end], check=False).stdout
+    if exists() and "UP" in inside and f"master {config.BRIDGE}" in outside:
         return False
     host_run(["ip", "netns", "delete", netns], check=False)
     host_run(["ip", "link", "delete", bridge_end], check=False)
