@@ -31,10 +31,10 @@ def ensure() -> bool:
     host_run(["ip", "link", "add", bridge_end, "type", "veth", "peer", "name", lan_end])
     host_run(["ip", "link", "set", lan_end, "netns", netns])
     host_run(["ip", "link", "set", bridge_end, "master", config.BRIDGE, "up"])
-    inside = ["ip", "netns", "exec", netns]
-    host_run([*inside, "ip", "addr", "add", config.LAN_ADDRESS, "dev", lan_end])
-    host_run([*inside, "ip", "link", "set", lan_end, "up"])
-    host_run([*inside, "ip", "link", "set", "lo", "up"])
+    in_netns = ["ip", "netns", "exec", netns]
+    host_run([*in_netns, "ip", "addr", "add", config.LAN_ADDRESS, "dev", lan_end])
+    host_run([*in_netns, "ip", "link", "set", lan_end, "up"])
+    host_run([*in_netns, "ip", "link", "set", "lo", "up"])
     return True
 
 
