@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance import reporting, settings
+from compliance import advisories, reporting, settings
 from compliance.checks import CATALOGUE
 from compliance.session import fleet_of, settings_of, target_of
 from compliance.targets import Audit, Container, Fleet, skip_unless_running
@@ -32,7 +32,11 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "fix(name): the remediation that repairs this check when it fails (--fix)"
     )
-    settings_of(config)
+    if settings_of(config).hardened:  # a bad advisories file is one line, before any check
+        try:
+            advisories.load(settings_of(config).advisories)
+        except advisories.AdvisoriesError as why:
+            raise pytest.UsageError(f"setting ollama_advisories (--advisories): {why}") from None
     fleet_of(config)  # a bad --hosts or ssh config is a usage error, before collection
     config.pluginmanager.register(reporting, "compliance-evidence")
     tally = reporting.CheckTally(config)

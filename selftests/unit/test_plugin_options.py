@@ -96,3 +96,23 @@ def test_a_bad_ini_setting_names_the_ini_key(suite):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     (line,) = error_lines(result)
     assert line.startswith("ERROR: setting ollama_ctid (--ctid): '95a' ")
+
+
+@pytest.mark.parametrize(
+    ("content", "why"),
+    [
+        (None, "FileNotFoundError"),
+        ("{not json", "JSONDecodeError"),
+        ('{"advisories": [{"id": "X", "summary": "s", "source": "u"}]}', "X has no version bound"),
+    ],
+    ids=["missing", "not-json", "no-bound"],
+)
+def test_a_bad_advisories_file_is_one_line(suite, content, why):
+    path = suite.path / "advisories.json"
+    if content is not None:
+        path.write_text(content)
+    result = run(suite, "--profile=hardened", f"--advisories={path}")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    (line,) = error_lines(result)
+    assert line.startswith("ERROR: setting ollama_advisories (--advisories): advisories file")
+    assert why in line
