@@ -159,6 +159,22 @@ def _unit_crash_loop(ctid: int) -> None:
     )
 
 
+def _unit_gave_up(ctid: int) -> None:
+    ct_run(
+        ctid,
+        f"sed -i 's|^ExecStart=.*|ExecStart=/bin/false|; s|^RestartSec=3$|RestartSec=100ms|'"
+        f" {config.CT_UNIT} && systemctl daemon-reload && systemctl restart ollama.service; true",
+    )
+    wait_until(
+        "systemd to give up restarting the unit (failed)",
+        lambda: (
+            ct_run(ctid, "systemctl show -p ActiveState --value ollama").stdout.strip() == "failed"
+        ),
+        15,
+        0.2,
+    )
+
+
 def _site_link_dangling(ctid: int) -> None:
     site = site_for(ctid)
     site.link.unlink()
@@ -411,6 +427,22 @@ _CATALOGUE += [
         _unit_crash_loop,
         own="unit_active",
         phrase="activating (auto-restart)",
+    ),
+    Fault(
+        "unit_gave_up",
+        "ExecStart=/bin/false with RestartSec=100ms: systemd stops restarting it (failed)",
+        ("unit_settings", "unit_active", "journal_clean", "listener", "direct_api", "proxy_parity"),
+        _unit_gave_up,
+        own="unit_active",
+        phrase="failed (failed)",
+    ),
+    Fault(
+        "unit_writable",
+        "the unit file made world-writable (0666): anyone could change what runs as root",
+        ("unit_settings",),
+        _ct(f"chmod 0666 {config.CT_UNIT}"),
+        own="unit_settings",
+        phrase="mode 666 is group/world-writable",
     ),
     Fault(
         "site_link_dangling",
