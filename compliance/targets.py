@@ -80,9 +80,6 @@ class Fleet:
     def container(self, label: str) -> Container:
         return next(c for c in self.containers if c.label == label)
 
-    def containers_on(self, pve: ProxmoxHost) -> list[Container]:
-        return [c for c in self.containers if c.pve is pve]
-
     def site_paths(self) -> frozenset[str]:
         """Every site file and link of ours (a broken file outside this set is not ours)."""
         return frozenset(p for c in self.containers for p in (c.site.site_file, c.site.site_link))

@@ -92,14 +92,6 @@ class Remote:
             f"install {path} (mode {mode}, backup in {self.backup_path(path)})",
         )
 
-    def remove(self, path: str) -> Step:
-        """Back up `path`, then remove it."""
-        return self._changing(
-            path,
-            f"set -e; {self._save(path)}rm -f {quote(path)}",
-            f"remove {path} (backup in {self.backup_path(path)})",
-        )
-
     def link(self, path: str, target: str) -> Step:
         """Point symlink `path` at `target` atomically (backing up what was there)."""
         return self._changing(

@@ -203,18 +203,6 @@ def test_restore_after_two_installs_of_a_new_file_removes_it(local_remote, tmp_p
     assert not os.path.lexists(path)
 
 
-def test_remove_backs_up_then_restore_brings_it_back(local_remote, tmp_path):
-    path = tmp_path / "ollama_proxy"
-    path.write_text(SITE_OLD)
-    assert local_remote.remove(str(path)).rc == 0
-    assert not os.path.lexists(path)
-    with open(backup_of(local_remote, path)) as kept:
-        assert kept.read() == SITE_OLD
-    assert local_remote.remove(str(path)).rc == 0  # removing the absent is fine
-    assert local_remote.restore(str(path)).rc == 0
-    assert path.read_text() == SITE_OLD
-
-
 def test_link_creates_a_symlink_to_the_target(local_remote, tmp_path):
     site = tmp_path / "sites-available" / "ollama_proxy"
     site.parent.mkdir()
