@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -141,13 +142,13 @@ class LiveFacts:
 class Audit:
     """What a test sees of its target: it judges a check on fresh live facts and reports it."""
 
-    def __init__(self, kind: str, label: str, make: Any) -> None:
+    def __init__(self, kind: str, label: str, make: Callable[[EvidenceLog], Subject]) -> None:
         self.kind = kind  # "host" or "ct"
         self.label = label
         self._make = make  # (EvidenceLog) -> Subject
         self.log = EvidenceLog()
 
-    def judge(self, judge: Any) -> Verdict:
+    def judge(self, judge: Callable[[Subject], Verdict]) -> Verdict:
         """Run a check function; fail with expected/found and evidence, or skip with why."""
         self.log = EvidenceLog()
         try:

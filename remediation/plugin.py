@@ -27,7 +27,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--fix",
         action="store_true",
-        help="for each failed check apply the plan's fix (backup, validate, reload, verify), "
+        help="for each failed check apply the plan's fix (backup, validate, reload; verified "
+        "when the checks it answers for pass on fresh facts, else rolled back), "
         f"then re-check it once; backups go to {BACKUP_ROOT}/<stamp>/ on the target",
     )
     group.addoption(
