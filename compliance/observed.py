@@ -240,12 +240,7 @@ def addresses_of(rc: int, output: str) -> tuple[tuple[str, str], ...]:
 
 def interfaces_of(rc: int, output: str) -> tuple[tuple[str, IPv4Interface], ...]:
     """[(interface, address/prefix)] from `ip -4 -o addr show` (the host's own networks)."""
-    found = []
-    for line in output.splitlines():
-        match = re.match(r"\d+:\s+(\S+)\s+inet\s+(\d+\.\d+\.\d+\.\d+/\d+)", line)
-        if match:
-            found.append((match.group(1).split("@")[0], IPv4Interface(match.group(2))))
-    return tuple(found)
+    return tuple(parsers.ipv4_interfaces(output))
 
 
 # -- the host -----------------------------------------------------------------------------

@@ -401,14 +401,19 @@ def static_ipv4(net: dict[str, str]) -> str | None:
         return None
 
 
-def ipv4_addresses(text: str) -> list[tuple[str, str]]:
-    """[(interface, address)] from `ip -4 -o addr show` lines."""
+def ipv4_interfaces(text: str) -> list[tuple[str, ipaddress.IPv4Interface]]:
+    """[(interface, address/prefix)] from `ip -4 -o addr show` lines."""
     found = []
     for line in text.splitlines():
-        match = re.match(r"\d+:\s+(\S+)\s+inet\s+(\d+\.\d+\.\d+\.\d+)/\d+", line)
+        match = re.match(r"\d+:\s+(\S+)\s+inet\s+(\d+\.\d+\.\d+\.\d+/\d+)", line)
         if match:
-            found.append((match.group(1).split("@")[0], match.group(2)))
+            found.append((match.group(1).split("@")[0], ipaddress.IPv4Interface(match.group(2))))
     return found
+
+
+def ipv4_addresses(text: str) -> list[tuple[str, str]]:
+    """[(interface, address)] from `ip -4 -o addr show` lines."""
+    return [(name, str(iface.ip)) for name, iface in ipv4_interfaces(text)]
 
 
 def pct_status(text: str) -> str:
