@@ -19,7 +19,12 @@ from collections.abc import Sequence
 from compliance.outcomes import FAILING, FIXED, OUTCOMES, SKIPPED, Row, counts, one_line
 
 NOTE_CHARS = 160  # under the outcome; the row's log below has the whole text
-WHERE = {"host": "on the host", "ct": "in the container", "runner": "from the runner"}
+WHERE = {
+    "host": "on the host",
+    "ct": "in the container",
+    "runner": "from the runner",
+    "lan": "from the LAN",
+}
 
 # (header, css name, sortable): inserted after pytest-html's Result column.
 COLUMNS = (

@@ -30,8 +30,9 @@ def add_options(parser: pytest.Parser) -> None:
         dest="compliance_summary",
         metavar="PATH",
         default=None,
-        help="write a Markdown summary (verdict, failed and fixed checks with their finding) "
-        f"to PATH; it is also appended to ${SUMMARY_ENV} when that is set",
+        help="write a Markdown summary (the verdict; failed, not remediable, fixed and skipped "
+        f"checks with their finding) to PATH; with or without it, the summary is appended to "
+        f"${SUMMARY_ENV} when that is set",
     )
 
 
@@ -178,8 +179,8 @@ class CheckTally:
             return
         if self.skipped and not self.ran:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
-        if self._rows:
-            self._write_summaries()
+        if self._rows or any(is_check(item) for item in session.items):
+            self._write_summaries()  # also when the run stopped before its checks (exit 3)
 
     def _write_summaries(self) -> None:
         option = self.config.option
@@ -208,7 +209,7 @@ class CheckTally:
         terminalreporter.write_line(f"remote commands this run: {self.remote_commands()}")
         if self._rows:
             said = self.verdict()
-            good = said.startswith("compliant")
+            good = outcomes.is_compliant(self.rows)
             terminalreporter.write_line(f"verdict: {said}", green=good, red=not good, bold=True)
             path = config.getoption("compliance_summary")
             if path:

@@ -101,7 +101,11 @@ def run_suite(
         "-rA",
         *args,
     ]
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_", "PYTEST"))}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYTEST") and k != "GITHUB_STEP_SUMMARY"  # no self-test noise
+    }
     began = time.monotonic()
     proc = subprocess.run(
         command, cwd=REPO, capture_output=True, text=True, timeout=timeout, env=env, check=False
