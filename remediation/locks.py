@@ -1,10 +1,9 @@
 """The fix lock: one fix at a time per host, and never a wait without end.
 
-`host_lock` is what the remediator takes around a fix and its re-check. Today it is the
-runner-local lock (`local_lock`): it serialises the processes and threads of this user on this
-machine (pytest -n). A lock on the target itself, so that runners on two machines cannot fix
-one host at once (`flock -w` on a file under /run/lock on the host, bounded), belongs inside
-`host_lock` next to it; it needs the host's connection, not just its address.
+`host_lock` is what the remediator takes around a fix and its re-check: the runner-local lock
+(`local_lock`), which serialises the processes and threads of this user on this machine
+(pytest -n), and inside it the target's own lock (`target_lock`, a directory under /run/lock on
+the host, bounded), so that runners on two machines cannot fix one host at once.
 
 The local lock lives in a private per-user directory ($XDG_RUNTIME_DIR/ollama-compliance, else
 /tmp/ollama-compliance-<uid>): created 0700, refused unless it is ours and not a symlink; the
@@ -185,7 +184,9 @@ def target_lock(host: Host, wait: float = LOCK_WAIT_S) -> Iterator[None]:
     token = _owner_token()
     deadline = time.monotonic() + wait
     while True:
-        seconds = int(max(1, min(TARGET_POLL_S, deadline - time.monotonic())))
+        # one remote wait stays well inside the command deadline the host enforces
+        poll = min(TARGET_POLL_S, backends.DEADLINE.seconds // 2)
+        seconds = int(max(1, min(poll, deadline - time.monotonic())))
         result = backends.run(host, ACQUIRE % (TARGET_LOCK, shlex.quote(token), seconds))
         if result.rc == 0:
             break

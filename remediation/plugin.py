@@ -115,14 +115,24 @@ class Remediator:
             if marker is None or "target_id" not in getattr(item, "funcargs", {}):
                 raise
             boxes = self._containers(item)
+            name = str(marker.args[0])
+            if all((name, box.label) in self.outcomes for box in boxes):
+                # The fix already ran here and the facts were re-read after it: no lock and
+                # no re-read, only its outcome and the re-check.
+                return self._fix_and_recheck(item, failure, name, boxes, fresh=False)
             # Fix and re-check under the host's lock: no other process changes it meanwhile.
             with host_lock(boxes[0].pve.address, boxes[0].pve.host):
-                return self._fix_and_recheck(item, failure, str(marker.args[0]), boxes)
+                return self._fix_and_recheck(item, failure, name, boxes)
 
     def _fix_and_recheck(
-        self, item: pytest.Item, failure: Exception, name: str, boxes: list[Container]
+        self,
+        item: pytest.Item,
+        failure: Exception,
+        name: str,
+        boxes: list[Container],
+        fresh: bool = True,
     ) -> None:
-        for box in boxes:  # plan from the state as it is now, under the lock
+        for box in boxes if fresh else ():  # plan from the state as it is now, under the lock
             box.store.invalidate()
             box.pve.store.invalidate()
         outcomes = [self.remedy(name, box) for box in boxes]
@@ -138,7 +148,7 @@ class Remediator:
         ]
         if outcome.status in (FAILED, NOT_REMEDIABLE, PLANNED):
             raise ReportedFailure(f"{failure}\n\n{outcome.text()}") from None
-        for box in boxes:  # another process may have changed the host meanwhile
+        for box in boxes if fresh else ():  # another process may have changed the host
             box.store.invalidate()
             box.pve.store.invalidate()
         try:
