@@ -38,7 +38,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     with ThreadPoolExecutor(max_workers=8) as pool:
         # Import requests (~0.3 s of CPU) while the ssh handshakes wait on the network.
         pool.submit(importlib.import_module, "requests")
-        _stop_if_unreachable(pool, hosts)
+        if not worker:  # under -n the controller already logged in to every host
+            _stop_if_unreachable(pool, hosts)
         # Every target's facts at once; a CT that cannot be read (stopped, missing) is
         # reported by its own checks, with context, so its errors are not raised here.
         jobs = [pool.submit(h.store.prefetch) for h in hosts]

@@ -12,10 +12,10 @@ form. The socket gets TCP_NODELAY: without it each command on the open connectio
 
 from __future__ import annotations
 
-import functools
 import getpass
 import os
 import socket
+import threading
 from typing import Any
 
 import paramiko
@@ -57,6 +57,8 @@ class Paramiko(ParamikoBackend):  # type: ignore[misc]  # testinfra ships no stu
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._client: paramiko.SSHClient | None = None
+        self._client_lock = threading.Lock()
         self.options: dict[str, Any] = {}  # this host's ssh config entries, Include followed
         port = int(self.host.port) if self.host.port else 22
         self.endpoint = (self.host.name, port, self.host.user or "", "~/.ssh/known_hosts")
@@ -72,8 +74,22 @@ class Paramiko(ParamikoBackend):  # type: ignore[misc]  # testinfra ships no stu
         for key, value in ssh_config.lookup(self.host.name).items():
             self.options.setdefault(key, value)
 
-    @functools.cached_property
+    @property
     def client(self) -> paramiko.SSHClient:
+        """The connection, opened on first use. A lock per host: on Python 3.11
+        functools.cached_property locks across every instance, so the preflight's parallel
+        connects would run one host at a time (and a stuck one would hold up the rest)."""
+        with self._client_lock:
+            if self._client is None:
+                self._client = self._connect()
+            return self._client
+
+    @client.deleter
+    def client(self) -> None:  # testinfra reconnects with `del self.client`
+        with self._client_lock:
+            self._client = None
+
+    def _connect(self) -> paramiko.SSHClient:
         client = paramiko.SSHClient()
         cfg: dict[str, Any] = {
             "hostname": self.host.name,
