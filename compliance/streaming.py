@@ -11,6 +11,7 @@ from compliance.facts import Fact
 
 TIMEOUT_S = 60.0  # a real host may load the model first
 MAX_CHUNKS = 10_000
+MAX_BYTES = 1024 * 1024  # as compliance.http reads at most
 
 
 @dataclass(frozen=True)
@@ -49,13 +50,15 @@ def stream(url: str, model: str, name: str = "proxied_stream", timeout: float = 
             session.trust_env = False
             reply = session.post(url, data=body, stream=True, timeout=timeout)
             with reply:
-                for line in reply.iter_lines():
+                received = 0
+                for line in reply.iter_lines(chunk_size=4096):
+                    received += len(line)
                     if not line:
                         continue
                     chunks += 1
                     last = time.monotonic() - began
                     first = first or last
-                    if chunks >= MAX_CHUNKS or last > timeout:
+                    if chunks >= MAX_CHUNKS or received > MAX_BYTES or last > timeout:
                         break
     except requests.RequestException as exc:
         return Fact(name, "runner", command, 1, f"{type(exc).__name__}: {exc}")
