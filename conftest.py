@@ -1,3 +1,3 @@
 """Wire the suite's plugins: the audit (compliance) and the converge step (remediation)."""
 
-pytest_plugins = ["compliance.plugin", "remediation.plugin"]
+pytest_plugins = ["compliance.suite.plugin", "remediation.plugin"]

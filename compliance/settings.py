@@ -10,15 +10,15 @@ from urllib.parse import urlsplit
 
 import pytest
 
-PLAN_SITE_FILE = "/usr/local/phoenix_hypervisor/etc/nginx/sites-available/ollama_proxy"
-PLAN_SITE_LINK = "/etc/nginx/sites-enabled/ollama_proxy"
+from compliance import plan
+from compliance.syntax.hosts import valid_host
+
+PLAN_SITE_FILE, PLAN_SITE_LINK = plan.SITE_FILE, plan.SITE_LINK
 TRANSPORTS = ("pct", "lxc-attach")
 
 # Every pattern is used with fullmatch (and anchored with \Z where it looks ahead): `$` would
 # let a trailing newline through into a shell command or a config file.
 _CTID = re.compile(r"[1-9][0-9]{2,8}")
-_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
-_HOSTNAME = re.compile(rf"(?=.{{1,253}}\Z){_LABEL}(?:\.{_LABEL})*")
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]+")
 _URL_PATH = re.compile(r"[A-Za-z0-9._~/-]*")
 _URL_CHARS = re.compile(r"[\x21-\x7e]+")  # printable ASCII, no space: urlsplit drops \t\r\n
@@ -29,7 +29,7 @@ SITE_LINK_DIRS = ("/etc/nginx/sites-enabled/",)
 
 # (ini key, CLI flag, default, help)
 SETTINGS: tuple[tuple[str, str, str, str], ...] = (
-    ("ollama_ctid", "--ctid", "955", "id of the Ollama CT (several: --container)"),
+    ("ollama_ctid", "--ctid", plan.CTID, "id of the Ollama CT (several: --container)"),
     ("ollama_ct_transport", "--ct-transport", "pct", "how the host enters a CT: pct | lxc-attach"),
     ("ollama_ct_ip", "--ct-ip", "auto", "CT IPv4 the proxy targets, or auto"),
     ("ollama_proxy_url", "--proxy-url", "", "proxied URL (default http://<server name>/ollama/)"),
@@ -98,7 +98,7 @@ class Site:
     def proxy_url_for(self, host_address: str) -> str:
         """The proxied base URL (default http://<server name>/ollama/; ends with a slash)."""
         name = self.server_name_for(host_address)
-        return self.proxy_url or f"http://{_url_host(name)}/ollama/"
+        return self.proxy_url or f"http://{_url_host(name)}{plan.LOCATION}"
 
 
 @dataclass(frozen=True)
@@ -169,17 +169,6 @@ def _ct_ip(value: str) -> str | None:
         return str(ipaddress.IPv4Address(value))
     except ValueError:
         raise ValueError("is not an IPv4 address or 'auto'") from None
-
-
-def valid_host(value: str) -> bool:
-    """True for an IP address or a DNS hostname (no shell metacharacters possible)."""
-    if "%" in value:  # an IPv6 zone id may carry any characters: refuse it
-        return False
-    try:
-        ipaddress.ip_address(value)
-    except ValueError:
-        return bool(_HOSTNAME.fullmatch(value))
-    return True
 
 
 def _proxy_url(value: str) -> str | None:

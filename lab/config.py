@@ -44,6 +44,7 @@ CT_MODELS_FILE = "/root/.ollama/models/standin-models.json"
 CT_OPERATOR_MODELS = "/srv/ollama-lab-models"  # an operator's OLLAMA_MODELS (fault dropin_...)
 CT_INSTALLER_HOME = "/usr/share/ollama"  # Ollama's installer: user ollama, models in its home
 CT_PROFILE = "/etc/profile.d/ollama.sh"
+CT_PROFILE_ELSEWHERE = "/root/ollama-profile.sh"  # the profile_symlink fault moves it here
 CT_UNIT = "/etc/systemd/system/ollama.service"
 CT_DROPIN_DIR = "/etc/systemd/system/ollama.service.d"
 OLLAMA_PORT = 11434
@@ -53,6 +54,9 @@ SITES_AVAILABLE = Path("/usr/local/phoenix_hypervisor/etc/nginx/sites-available"
 SITES_ENABLED = Path("/etc/nginx/sites-enabled")
 DEFAULT_SITE = Path("/etc/nginx/sites-available/default")
 BROKEN_SITE = SITES_ENABLED / "zz-lab-broken"
+SHADOW_SITE = SITES_ENABLED / "00-ollama-copy"  # sorts before ours: claims our server_name
+NGINX_CONF = Path("/etc/nginx/nginx.conf")
+NGINX_CONF_ORIGINAL = Path("/etc/nginx/.nginx.conf.lab-original")  # kept while a fault edits it
 STALE_UPSTREAM = "127.0.0.55"
 
 # The lab's own sshd and its uid-0 login.

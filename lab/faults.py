@@ -1,6 +1,6 @@
 """The fault catalogue: each fault breaks one thing on top of the compliant state.
 
-`breaks` names the catalogue checks (compliance/checks.py) the fault makes fail; checks that
+`breaks` names the catalogue checks (compliance/catalogue) the fault makes fail; checks that
 depend on a stopped container skip. `own` is the check the fault is about and `phrase` what
 that check's failure must say. `converges` is False for faults `--fix` must refuse (not ours,
 not remediable). `shared` marks faults on the one nginx all lab containers share (a broken
@@ -159,6 +159,56 @@ def _unit_crash_loop(ctid: int) -> None:
     )
 
 
+def _unit_crash_loop_restarted(ctid: int) -> None:
+    """Issue 15's crash loop: a person restarts the broken unit a second before the run, so
+    systemd's first automatic restart is still pending (NRestarts=0) when the audit reads it."""
+    ct_run(
+        ctid,
+        f"sed -i 's|^ExecStart=.*|ExecStart=/bin/sh -c \"exit 1\"|' {config.CT_UNIT}"
+        " && systemctl daemon-reload && systemctl restart ollama.service; sleep 1",
+    )
+
+
+def _profile_symlink(ctid: int) -> None:
+    """The profile script moved elsewhere and linked back: the same text, not our file."""
+    ct_run(
+        ctid,
+        f"mv {config.CT_PROFILE} {config.CT_PROFILE_ELSEWHERE}"
+        f" && ln -s {config.CT_PROFILE_ELSEWHERE} {config.CT_PROFILE}",
+    )
+
+
+def _site_header_missing(ctid: int) -> None:
+    site = site_for(ctid)
+    text = site.file.read_text()
+    site.write(re.sub(r"\n *proxy_set_header X-Forwarded-Proto [^;]*;", "", text, count=1))
+    nginx.reload()
+
+
+def _site_shadowed(ctid: int) -> None:
+    """Another enabled site, sorting before ours, claims our server_name on port 80."""
+    name = site_for(ctid).server_name
+    config.SHADOW_SITE.write_text(
+        f"server {{\n    listen 80;\n    server_name {name};\n"
+        "    location / {\n        return 404;\n    }\n}\n"
+    )
+    nginx.reload()
+
+
+def _nginx_conf_no_sites(ctid: int) -> None:
+    """nginx.conf no longer includes sites-enabled (a conf.d-style host): our link is unread."""
+    if not config.NGINX_CONF_ORIGINAL.exists():
+        config.NGINX_CONF_ORIGINAL.write_text(config.NGINX_CONF.read_text())
+    text = re.sub(
+        r"^(\s*)(include /etc/nginx/sites-enabled/\*;)",
+        r"\1# \2",
+        config.NGINX_CONF.read_text(),
+        flags=re.M,
+    )
+    config.NGINX_CONF.write_text(text)
+    nginx.reload()
+
+
 def _unit_gave_up(ctid: int) -> None:
     ct_run(
         ctid,
@@ -255,7 +305,7 @@ _CATALOGUE = [
     Fault(
         "no_profile_script",
         "/etc/profile.d/ollama.sh removed",
-        ("profile_script",),
+        ("profile_script", "profile_is_file"),
         _ct(f"rm -f {config.CT_PROFILE}"),
         own="profile_script",
         phrase="does not exist",
@@ -344,7 +394,7 @@ _CATALOGUE = [
     Fault(
         "site_wrong_port",
         "the site listens on 8080 instead of the plan's 80; reloaded",
-        ("site_file", "proxy_parity"),
+        ("site_file", "site_served", "proxy_parity"),
         _site_wrong_port,
         own="site_file",
         phrase="listen 8080 (want 80)",
@@ -352,7 +402,7 @@ _CATALOGUE = [
     Fault(
         "site_not_enabled",
         "the sites-enabled symlink removed; reloaded",
-        ("site_enabled", "proxy_parity"),
+        ("site_enabled", "site_served", "proxy_parity"),
         _site_not_enabled,
         own="site_enabled",
         phrase="missing",
@@ -360,7 +410,7 @@ _CATALOGUE = [
     Fault(
         "site_syntax_error",
         "an invalid directive added to the site file; not reloaded (old config still serves)",
-        ("nginx_valid", "nginx_running"),
+        ("nginx_valid", "nginx_running", "site_served"),
         _site_syntax_error,
         shared=True,
         own="nginx_valid",
@@ -369,7 +419,7 @@ _CATALOGUE = [
     Fault(
         "other_site_broken",
         "sites-enabled/zz-lab-broken has an unknown directive; not reloaded",
-        ("nginx_valid", "nginx_running"),
+        ("nginx_valid", "nginx_running", "site_served"),
         _other_site_broken,
         shared=True,
         own="nginx_valid",
@@ -408,11 +458,13 @@ _CATALOGUE = [
         " + site_not_enabled together: one --fix run must repair all",
         (
             "profile_script",
+            "profile_is_file",
             "unit_settings",
             "unit_enabled",
             "listener",
             "site_file",
             "site_enabled",
+            "site_served",
             "proxy_parity",
         ),
         _all_convergeable,
@@ -427,6 +479,15 @@ _CATALOGUE += [
         _unit_crash_loop,
         own="unit_active",
         phrase="activating (auto-restart)",
+    ),
+    Fault(
+        "unit_crash_loop_restarted",
+        'ExecStart=/bin/sh -c "exit 1" (Restart=always), restarted by hand a second before'
+        " the run: the first automatic restart still pending",
+        ("unit_settings", "unit_active", "journal_clean", "listener", "direct_api", "proxy_parity"),
+        _unit_crash_loop_restarted,
+        own="unit_active",
+        phrase="restarted",
     ),
     Fault(
         "unit_gave_up",
@@ -447,7 +508,7 @@ _CATALOGUE += [
     Fault(
         "site_link_dangling",
         "the sites-enabled link points at a file that does not exist; nginx -t fails there",
-        ("site_enabled", "nginx_valid", "nginx_running"),
+        ("site_enabled", "nginx_valid", "nginx_running", "site_served"),
         _site_link_dangling,
         shared=True,
         own="nginx_valid",
@@ -456,7 +517,7 @@ _CATALOGUE += [
     Fault(
         "site_file_missing",
         "the site file removed, its link left dangling; nginx -t fails on the link",
-        ("site_file", "site_enabled", "nginx_valid"),
+        ("site_file", "proxy_headers", "site_enabled", "nginx_valid", "site_served"),
         _site_file_missing,
         shared=True,
         own="nginx_valid",
@@ -465,7 +526,7 @@ _CATALOGUE += [
     Fault(
         "site_link_wrong",
         "the sites-enabled link points at nginx's default site: a duplicate default server",
-        ("site_enabled", "nginx_valid", "nginx_running"),
+        ("site_enabled", "nginx_valid", "nginx_running", "site_served"),
         _site_link_wrong,
         shared=True,
         own="nginx_valid",
@@ -474,6 +535,54 @@ _CATALOGUE += [
 ]
 
 _CATALOGUE += [
+    Fault(
+        "profile_symlink",
+        "/etc/profile.d/ollama.sh a symlink to the same script kept elsewhere",
+        ("profile_is_file",),
+        _profile_symlink,
+        own="profile_is_file",
+        phrase="a symlink to",
+    ),
+    Fault(
+        "site_header_missing",
+        "the site's `proxy_set_header X-Forwarded-Proto $scheme;` line removed",
+        ("proxy_headers",),
+        _site_header_missing,
+        own="proxy_headers",
+        phrase="X-Forwarded-Proto missing",
+    ),
+    Fault(
+        "site_shadowed",
+        "another enabled site (00-ollama-copy, sorting first) claims our server_name on port 80;"
+        " nginx -t only warns, /ollama/ answers 404",
+        ("site_served", "proxy_parity"),
+        _site_shadowed,
+        own="site_served",
+        phrase="00-ollama-copy:1 claims server_name",
+        converges=False,
+    ),
+    Fault(
+        "nginx_conf_no_sites",
+        "nginx.conf no longer includes /etc/nginx/sites-enabled/*: our link is never read",
+        ("site_served", "proxy_parity"),
+        _nginx_conf_no_sites,
+        shared=True,
+        own="site_served",
+        phrase="nginx.conf includes no file of /etc/nginx/sites-enabled/",
+        converges=False,
+    ),
+    Fault(
+        "unit_immutable",
+        "RestartSec=10 in the unit, pinned by `chattr +i` as admins do: no fix can replace it",
+        ("unit_settings",),
+        _ct(
+            f"sed -i 's/^RestartSec=3$/RestartSec=10/' {config.CT_UNIT}"
+            f" && systemctl daemon-reload && chattr +i {config.CT_UNIT}"
+        ),
+        own="unit_settings",
+        phrase="RestartSec=10",
+        converges=False,
+    ),
     Fault(
         "site_writable",
         "the site file made world-writable (0666): anyone could repoint the proxy",
@@ -525,6 +634,7 @@ _CATALOGUE += [
         "the CT frozen (lxc-freeze, as vzdump --mode suspend does): commands never run",
         (
             "profile_script",
+            "profile_is_file",
             "login_path",
             "which_ollama",
             "unit_settings",

@@ -1,7 +1,9 @@
-"""The plan's files (PLAN.md sections 3-5), verbatim, and where each lab container's site lives.
+"""The plan's files (PLAN.md sections 3-5) as the lab writes them, and where each lab
+container's site lives.
 
-Kept here rather than read from remediation/ so the lab's "compliant" state is an independent
-reference that the suite's own fixes are checked against.
+The texts come from compliance/plan (the plan is stated once); the lab writes them with its own
+code (lab/states.py), never through the suite's fixes, so a converge is still checked against
+a state the fixes did not make.
 """
 
 from __future__ import annotations
@@ -10,50 +12,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from compliance import plan
 from lab import config
 
-PROFILE_SCRIPT = """#!/bin/sh
-export PATH="$PATH:/usr/local/bin"
-"""
-
-UNIT = """[Unit]
-Description=Ollama API Service
-After=network-online.target
-
-[Service]
-ExecStart=/usr/local/bin/ollama serve
-User=root
-Group=root
-Restart=always
-RestartSec=3
-Environment="OLLAMA_HOST=0.0.0.0:11434"
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-SITE_TEMPLATE = """server {
-    listen 80;
-    server_name <PROXMOX_HOST_IP_OR_DOMAIN>; # Replace with actual host IP or domain
-
-    location /ollama/ {
-        # Rewrite the URL to remove the /ollama prefix
-        rewrite ^/ollama/(.*)$ /$1 break;
-
-        # Proxy settings
-        proxy_pass http://<LXC_955_IP>:11434; # Replace with LXC 955's IP address
-        proxy_set_header Host $host;
-        proxy_set_header X-Real-IP $remote_addr;
-        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-        proxy_set_header X-Forwarded-Proto $scheme;
-
-        # WebSocket support for interactive sessions
-        proxy_http_version 1.1;
-        proxy_set_header Upgrade $http_upgrade;
-        proxy_set_header Connection "upgrade";
-    }
-}
-"""
+# The plan's files, from the one place the plan is stated (compliance/plan/files): the lab's
+# compliant state is the plan's text written by the lab's own code, not by the suite's fixes.
+PROFILE_SCRIPT = plan.PROFILE_TEXT
+UNIT = plan.UNIT_TEXT
+SITE_TEMPLATE = plan.SITE_TEMPLATE
 
 
 HARDENING = """\
@@ -85,11 +51,11 @@ class Site:
     def render(self, ct_ip: str, upstream: str | None = None, hardened: bool = False) -> str:
         """The plan's site file with its two placeholders filled in (and, `hardened`, the
         hardening an operator would add by hand: written here, not taken from the suite)."""
-        text = SITE_TEMPLATE.replace("<PROXMOX_HOST_IP_OR_DOMAIN>", self.server_name)
-        text = text.replace("<LXC_955_IP>", upstream or ct_ip)
+        text = SITE_TEMPLATE.replace(plan.HOST_PLACEHOLDER, self.server_name)
+        text = text.replace(plan.IP_PLACEHOLDER, upstream or ct_ip)
         if hardened:
             last = '        proxy_set_header Connection "upgrade";\n'
-            text = text.replace(last, last + HARDENING.replace("<LXC_955_IP>", ct_ip), 1)
+            text = text.replace(last, last + HARDENING.replace(plan.IP_PLACEHOLDER, ct_ip), 1)
         return text
 
     def write(self, text: str) -> None:

@@ -43,6 +43,7 @@ SERVE_PATTERN = "^([^ ]*/)?(python3[.0-9]* +)?[^ ]*ollama[^ ]* +serve"
 
 CT_RESET_SCRIPT = f"""
 pat='{SERVE_PATTERN}'
+chattr -i {config.CT_UNIT} 2>/dev/null
 pkill -CONT -f "$pat" 2>/dev/null
 systemctl stop ollama.service 2>/dev/null
 systemctl disable ollama.service >/dev/null 2>&1
@@ -51,12 +52,15 @@ rm -rf {config.CT_UNIT} {config.CT_UNIT}.* /etc/systemd/system/.ollama.service* 
 systemctl daemon-reload
 systemctl reset-failed ollama.service 2>/dev/null
 pkill -KILL -f "$pat" 2>/dev/null
-rm -f {config.CT_PROFILE} {config.CT_PROFILE}.* /etc/profile.d/.ollama.sh* {config.CT_HIDDEN_BINARY}
+rm -f {config.CT_PROFILE} {config.CT_PROFILE}.* /etc/profile.d/.ollama.sh* \\
+    {config.CT_HIDDEN_BINARY} {config.CT_PROFILE_ELSEWHERE}
 rm -rf {config.CT_OPERATOR_MODELS} {config.CT_INSTALLER_HOME}/.ollama
 systemctl disable --now ollama-guard.service >/dev/null 2>&1
 rm -f /etc/ollama-guard.nft /etc/.ollama-guard.nft* /etc/systemd/system/ollama-guard.service \
     /etc/systemd/system/.ollama-guard.service*
 nft delete table inet ollama_guard 2>/dev/null
+[ -f /etc/.nftables.conf.lab-original ] && mv -f /etc/.nftables.conf.lab-original /etc/nftables.conf
+systemctl disable nftables.service >/dev/null 2>&1
 systemctl daemon-reload
 true
 """
@@ -99,6 +103,9 @@ def _reset_container(ctid: int) -> None:
 
 def _reset_host(site: Site) -> None:
     """Remove this CT's site and link, fault leftovers and strays; keep other lab CTs' sites."""
+    if config.NGINX_CONF_ORIGINAL.exists():  # a fault edited nginx.conf: put Debian's back
+        config.NGINX_CONF.write_text(config.NGINX_CONF_ORIGINAL.read_text())
+        config.NGINX_CONF_ORIGINAL.unlink()
     others = {site_for(c).link.name for c in container.lab_containers() if c != site.ctid}
     keep = {"default", *others}
     for entry in config.SITES_ENABLED.iterdir():
@@ -155,6 +162,10 @@ table inet ollama_guard {{
 }}
 LAB_EOF
 nft -f /etc/ollama-guard.nft
+cp -n /etc/nftables.conf /etc/.nftables.conf.lab-original
+grep -q ollama-guard /etc/nftables.conf \\
+    || echo 'include "/etc/ollama-guard.nft"' >> /etc/nftables.conf
+systemctl enable nftables.service 2>/dev/null
 """
 
 

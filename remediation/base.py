@@ -8,9 +8,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from compliance.checks import Check, answered_by
-from compliance.targets import Container, Fleet
-from compliance.verdict import Subject
+from compliance.catalogue import Check, answered_by
+from compliance.catalogue.verdict import Subject
+from compliance.report.evidence import EvidenceLog
+from compliance.suite.fleet import Ct, Fleet
 from remediation.remote import Remote, Step
 
 CHANGED, UNCHANGED, PLANNED = "changed", "unchanged", "planned"
@@ -88,22 +89,23 @@ def unified_diff(path: str, old: str | None, new: str | None) -> str:
 
 @dataclass
 class Context:
-    """What a fix needs: the fleet, the container it is for, and its two remotes."""
+    """What a fix needs: the fleet, the container it is for (`target`), and the remotes that
+    change the container (`ct`) and its Proxmox host (`host`)."""
 
     fleet: Fleet
-    container: Container
+    target: Ct
     dry_run: bool
     ct: Remote
-    pve: Remote
+    host: Remote
 
     def subject(self) -> Subject:
-        """The container and its host as the checks see them (cached facts)."""
-        return self.fleet.subject(self.container)
+        """The container and its host as they are now (the live view: a fix plans from it)."""
+        return self.fleet.subject(self.target, live=True)
 
     def refresh(self) -> None:
-        """Forget the cached facts: the next read sees the targets as they are now."""
-        self.container.store.invalidate()
-        self.container.pve.store.invalidate()
+        """Forget the live view: the next read sees the targets as they are now."""
+        for store in (self.target.store, self.target.runner, self.target.host.store):
+            store.invalidate()
 
 
 def one_line(error: BaseException) -> str:
@@ -119,7 +121,7 @@ class Fix(ABC):
     """
 
     name: str
-    target: str  # "ct" or "pve"
+    target: str  # what it changes: "ct" or "host"
     requires: tuple[str, ...] = ()
 
     @abstractmethod
@@ -137,18 +139,23 @@ class Fix(ABC):
         """
         ctx.refresh()
         try:
-            subject = ctx.subject()
-            verdicts = [(c.id, c.judge(subject)) for c in self.verifying(ctx)]
+            verdicts = [
+                (c.id, ctx.fleet.judge(c, ctx.target, EvidenceLog(), live=True))
+                for c in self.verifying(ctx)
+            ]
         except Exception as error:
             return f"facts could not be read: {one_line(error)}"
-        failing = [f"{name}: {v.line()}" for name, v in verdicts if not v.ok]
+        # A check that could not be judged (its CT is down) is not verified either.
+        failing = [
+            f"{name}: {v.line()}" for name, v in verdicts if not v.ok or (v.skipped and v.requested)
+        ]
         return "; ".join(failing) or None
 
     def run(self, ctx: Context) -> Outcome:
         """Plan, then (unless dry run) apply and verify; never raises for a failed fix."""
         began, wall = time.monotonic(), time.time()
-        first = (len(ctx.ct.steps), len(ctx.pve.steps))
-        label = ctx.container.label if self.target == "ct" else ctx.container.pve.label
+        first = (len(ctx.ct.steps), len(ctx.host.steps))
+        label = ctx.target.label if self.target == "ct" else ctx.target.host.label
         plan = Plan()
         try:
             plan = self.plan(ctx)
@@ -164,7 +171,7 @@ class Fix(ABC):
         except Exception as why:  # a plan that could not be made changed nothing
             status, message = FAILED, one_line(why) if not isinstance(why, FixError) else str(why)
         seconds = time.monotonic() - began
-        steps = ctx.ct.steps[first[0] :] + ctx.pve.steps[first[1] :]
+        steps = ctx.ct.steps[first[0] :] + ctx.host.steps[first[1] :]
         return Outcome(self.name, label, status, message, plan, steps, seconds, wall)
 
     def _apply_verified(self, ctx: Context, plan: Plan) -> None:
@@ -192,12 +199,21 @@ class Fix(ABC):
             raise FixError(f"{reason}; {undo}") from None
 
 
+def must(step: Step, what: str) -> Step:
+    """The step, if it succeeded; else a FixError saying `what` failed and the OS's reason."""
+    if step.rc != 0:
+        raise FixError(step.failure(what))
+    return step
+
+
 def rollback_outcome(steps: list[Step | None], done: str) -> str:
     """`done` if every rollback step succeeded, else which ones failed (never claim a restore)."""
     failed = [step for step in steps if step is not None and step.rc != 0]
     if not failed:
         return done
-    return "rollback incomplete: " + "; ".join(f"`{s.command}` exit {s.rc}" for s in failed)
+    return "rollback incomplete: " + "; ".join(
+        s.failure(f"`{s.command}` exit {s.rc}") for s in failed
+    )
 
 
 def wait_until(check: Callable[[], str | None], seconds: float, every: float = 0.3) -> str | None:

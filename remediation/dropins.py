@@ -9,15 +9,16 @@ from __future__ import annotations
 
 import re
 
-from compliance import parsers
+from compliance import plan
+from compliance.syntax import ollama, systemd
 
-PLAN_VALUES = {
-    "ExecStart": "/usr/local/bin/ollama serve",
-    "Restart": "always",
-    "User": "root",
-    "Group": "root",
+PLAN_VALUES = {  # the plan's [Service] settings, read from its unit (compliance/plan)
+    "ExecStart": plan.UNIT.exec_start,
+    "Restart": plan.UNIT.restart,
+    "User": plan.UNIT.user,
+    "Group": plan.UNIT.group,
 }
-PLAN_RESTART_SEC = 3.0
+PLAN_RESTART_SEC = plan.UNIT.restart_sec
 _ASSIGNMENT = re.compile(r"^\s*([A-Za-z]+)\s*=\s*(.*?)\s*$")
 _TOKEN = re.compile(r'"[^"]*"|\S+')
 
@@ -27,15 +28,15 @@ def agrees(key: str, value: str) -> bool:
     if key == "ExecStart":
         return value == "" or " ".join(value.split()) == PLAN_VALUES[key]
     if key == "RestartSec":
-        return parsers.timespan_seconds(value) == PLAN_RESTART_SEC
+        return systemd.timespan_seconds(value) == PLAN_RESTART_SEC
     if key in PLAN_VALUES:
         return value == PLAN_VALUES[key]
     return True
 
 
 def _host_agrees(value: str) -> bool:
-    bind = parsers.ollama_host(value)
-    return bind.all_interfaces and bind.port == parsers.OLLAMA_PORT
+    bind = ollama.ollama_host(value)
+    return bind.all_interfaces and bind.port == plan.PORT
 
 
 def _environment(value: str) -> str | None:

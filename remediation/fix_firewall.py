@@ -8,20 +8,20 @@ over Proxmox's CT firewall file because it works on any LXC host and travels wit
 
 from __future__ import annotations
 
-from compliance.checks import container_ip, host_bridge_address
-from compliance.probes import GUARD, GUARD_RULES, GUARD_UNIT
+from compliance.catalogue.upstream import container_ip, host_bridge_address
+from compliance.facts.firewall import GUARD_RULES, GUARD_UNIT, Guard
 from remediation.base import (
     Context,
     Fix,
-    FixError,
     NotRemediable,
     Plan,
+    must,
     rollback_outcome,
     unified_diff,
 )
 
 RULES_PATH, UNIT_PATH = GUARD_RULES, GUARD_UNIT
-RULES = """\\
+RULES = """\
 # ollama-lxc-compliance (hardened profile): port 11434 answers the Proxmox host only
 table inet ollama_guard
 delete table inet ollama_guard
@@ -34,7 +34,7 @@ table inet ollama_guard {{
     }}
 }}
 """
-UNIT = """\\
+UNIT = """\
 [Unit]
 Description=Only the Proxmox host reaches Ollama's port (ollama-lxc-compliance)
 Before=ollama.service network-online.target
@@ -67,10 +67,10 @@ class CtFirewall(Fix):
                 f"the host's address on the CT's network is unknown ({how}); nothing was changed"
             )
         rules = RULES.format(host=host)
-        guard = s.get(GUARD)
+        guard = s[Guard]
         if not guard.nft:
             raise NotRemediable(
-                f"nft is missing in CT {ctx.container.ctid}: install nftables there first "
+                f"nft is missing in CT {ctx.target.ctid}: install nftables there first "
                 "(apt-get install nftables); nothing was changed"
             )
         plan = Plan(settle_s=5.0)
@@ -93,18 +93,14 @@ class CtFirewall(Fix):
         ct = ctx.ct
         ct.clean_temps(RULES_PATH, UNIT_PATH)
         for path, text in ((RULES_PATH, rules), (UNIT_PATH, UNIT)):
-            if ct.install(path, text).rc != 0:
-                raise FixError(f"could not write {path}")
-        checked = ct.run(f"nft -c -f {RULES_PATH}")
-        if checked.rc != 0:
-            raise FixError(f"nft rejects the rules: {checked.output}")
+            must(ct.install(path, text), f"could not write {path}")
+        must(ct.run(f"nft -c -f {RULES_PATH}"), "nft rejects the rules")
         for command in (
             "systemctl daemon-reload",
             "systemctl enable ollama-guard.service",
             "systemctl restart ollama-guard.service",
         ):
-            if ct.run(command).rc != 0:
-                raise FixError(f"`{command}` failed")
+            must(ct.run(command), f"`{command}` failed")
 
     @staticmethod
     def _rollback(ctx: Context) -> str:

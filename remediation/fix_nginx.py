@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from compliance.checks import container_ip
-from compliance.probes import INIT, NGINX_T
+from compliance.catalogue.proxy import shadowed_by
+from compliance.catalogue.upstream import container_ip
+from compliance.facts.nginx import NginxState, NginxTest, SiteConfig, SiteLink
+from compliance.facts.proxmox import HostInit
+from compliance.syntax import nginx
 from remediation import render
 from remediation.base import (
     Context,
@@ -13,6 +16,7 @@ from remediation.base import (
     FixError,
     NotRemediable,
     Plan,
+    must,
     rollback_outcome,
     unified_diff,
 )
@@ -43,12 +47,12 @@ class NginxSite(Fix):
     """Write the site, link it, `nginx -t` with it in place, reload; verified end to end."""
 
     name = "nginx_site"
-    target = "pve"
+    target = "host"
     requires = ("systemd_unit",)
 
     def plan(self, ctx: Context) -> Plan:
         s = ctx.subject()
-        settings, probes = s.container
+        settings = s.container
         site, link = settings.site_file, settings.site_link
         address, how = container_ip(s)
         if address is None:
@@ -60,18 +64,29 @@ class NginxSite(Fix):
             want = render.site(settings.server_name_for(s.host_address), address, hardening)
         except render.RenderError as why:
             raise NotRemediable(f"refused before any change: {why}") from None
-        tested = s.get(NGINX_T)
+        tested = s[NginxTest]
         if not tested.ok and tested.error_file not in s.our_paths:
             raise NotRemediable(
                 f"nginx -t already fails in {tested.error_file or 'the config'} (not our site): "
                 f"{tested.error}. Fix that file first; nothing was changed, nginx not reloaded"
             )
-        have = s.get(probes.site).file
-        current = s.get(probes.link)
+        if (cause := shadowed_by(s)) is not None:
+            raise NotRemediable(
+                f"refused before any change: {cause}. A file the plan does not own is never "
+                "edited: change it by hand, then run --fix again"
+            )
+        have = s[SiteConfig]
+        current = s[SiteLink]
         linked = current.kind == "link" and current.target == site and not current.dangling
-        state = s.get(s.nginx_state)
+        state = s[NginxState]
         plan = Plan(settle_s=SETTLE_TIMEOUT_S)
-        rewrite = not have.exists or have.text != want
+        # Comments and whitespace are the owner's: a site nginx reads as the plan's is kept.
+        same = (
+            have.exists
+            and not have.config.errors
+            and (have.config.shape() == nginx.parse(want).shape())
+        )
+        rewrite = not same
         if rewrite:
             plan.diffs.append(unified_diff(site, have.text if have.exists else None, want))
         elif (have.owner, have.mode) != (PLAN_OWNER, PLAN_MODE):
@@ -83,7 +98,7 @@ class NginxSite(Fix):
             plan.commands.append(f"ln -sfn {site} {link}")
         if not plan.empty or state.stale_files() or not state.running or not tested.ok:
             steps = Steps(
-                want if rewrite else None, not linked, state.running, s.get(INIT) == "systemd"
+                want if rewrite else None, not linked, state.running, s[HostInit].kind == "systemd"
             )
             plan.commands += ["nginx -t", steps.reload()]
             plan.apply = lambda: self._apply(ctx, steps)
@@ -93,26 +108,25 @@ class NginxSite(Fix):
     @staticmethod
     def _apply(ctx: Context, steps: Steps) -> None:
         """Write the site (if it differs) and the link (if wrong), test, then reload."""
-        settings, pve = ctx.container.site, ctx.pve
+        settings, pve = ctx.target.site, ctx.host
         site, link = settings.site_file, settings.site_link
         pve.clean_temps(site, link)
-        if steps.site is not None and pve.install(site, steps.site).rc != 0:
-            raise FixError(f"could not write {site}")
-        if steps.relink and pve.link(link, site).rc != 0:
-            raise FixError(f"could not link {link}")
+        if steps.site is not None:
+            must(pve.install(site, steps.site), f"could not write {site}")
+        if steps.relink:
+            must(pve.link(link, site), f"could not link {link}")
         tested = pve.run("nginx -t")
-        if tested.rc != 0:
-            raise FixError(f"nginx -t fails with our site in place: {tested.output}")
+        if tested.rc != 0:  # nginx's own error line, not the `syntax is ok` lines around it
+            error = next((ln for ln in tested.output.splitlines() if "[emerg]" in ln), "")
+            raise FixError(f"nginx -t fails with our site in place: {error or tested.output}")
         steps.reloaded = True
-        reloaded = pve.run(steps.reload())
-        if reloaded.rc != 0:
-            raise FixError(f"`{steps.reload()}` failed: {reloaded.output}")
+        must(pve.run(steps.reload()), f"`{steps.reload()}` failed")
 
     @staticmethod
     def _rollback(ctx: Context, steps: Steps) -> str:
         """Restore site and link; reload the restored config only if nginx ran before and the
         restored tree passes `nginx -t` (never start an nginx that was stopped)."""
-        settings, pve = ctx.container.site, ctx.pve
+        settings, pve = ctx.target.site, ctx.host
         undo = [pve.restore(settings.site_file), pve.restore(settings.site_link)]
         if not steps.reloaded:
             return rollback_outcome(undo, "restored the site and link") + ", nginx not reloaded"

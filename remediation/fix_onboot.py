@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from shlex import quote
 
-from remediation.base import Context, Fix, FixError, NotRemediable, Plan
+from compliance.facts.proxmox import PctConfig
+from remediation.base import Context, Fix, NotRemediable, Plan, must
 
 
 class CtOnboot(Fix):
     """`pct set <ctid> -onboot 1`; verified by ct_onboot (`onboot: 1` in `pct config`)."""
 
     name = "ct_onboot"
-    target = "pve"
+    target = "host"
 
     def plan(self, ctx: Context) -> Plan:
-        _site, probes = ctx.subject().container
         if ctx.fleet.settings.transport != "pct":
             raise NotRemediable(
                 "start at boot is a Proxmox setting (pct set -onboot 1); on a plain LXC host "
                 "set lxc.start.auto = 1 in the container's config; nothing was changed"
             )
-        if ctx.subject().get(probes.config).get("onboot") == "1":
+        if ctx.subject()[PctConfig].get("onboot") == "1":
             return Plan()
-        command = f"pct set {quote(ctx.container.ctid)} -onboot 1"
+        command = f"pct set {quote(ctx.target.ctid)} -onboot 1"
         return Plan(
             commands=[command],
             apply=lambda: self._apply(ctx, command),
@@ -31,11 +31,9 @@ class CtOnboot(Fix):
 
     @staticmethod
     def _apply(ctx: Context, command: str) -> None:
-        step = ctx.pve.run(command)
-        if step.rc != 0:
-            raise FixError(f"{command} failed: {step.output}")
+        must(ctx.host.run(command), f"{command} failed")
 
     @staticmethod
     def _rollback(ctx: Context) -> str:
-        step = ctx.pve.run(f"pct set {quote(ctx.container.ctid)} -onboot 0")
+        step = ctx.host.run(f"pct set {quote(ctx.target.ctid)} -onboot 0")
         return "onboot set back to 0" if step.rc == 0 else f"rollback failed: {step.output}"

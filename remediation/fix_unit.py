@@ -2,28 +2,24 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
-from compliance import checks
-from compliance.ollama_api import tags_problems
-from compliance.probes import (
-    BINARY,
-    BINARY_PRESENT,
-    DIRECT_TAGS,
-    DROPIN_DIRS,
-    UNIT_ENABLED,
-    UNIT_FILES,
-    UNIT_PATH,
-    UNIT_SHOW,
-)
-from compliance.verdict import Subject
+from compliance.catalogue import load
+from compliance.catalogue.ollama_api import tags_problems
+from compliance.catalogue.verdict import Subject
+from compliance.facts.http import DirectTags
+from compliance.facts.shell import Binary
+from compliance.facts.systemd import DROPIN_DIRS, UnitEnabled, UnitFiles, UnitState
+from compliance.plan import BINARY, UNIT_PATH
+from compliance.report.evidence import EvidenceLog
 from remediation import dropins, render
 from remediation.base import (
     Context,
     Fix,
-    FixError,
     NotRemediable,
     Plan,
+    must,
     rollback_outcome,
     unified_diff,
 )
@@ -31,10 +27,11 @@ from remediation.base import (
 STAGING = "/run/ollama-compliance/ollama.service"
 VENDOR_DIRS = ("/lib/systemd/system/", "/usr/lib/systemd/system/")  # ours in /etc overrides
 START_TIMEOUT_S = 20.0
-SERVICE_HEALTH = (checks.unit_active, checks.journal_clean, checks.listener, checks.direct_api)
+STABLE_S = 2.0  # a restarted service must keep its process this long after it is verified
+SERVICE_HEALTH = ("unit_active", "journal_clean", "listener", "direct_api")
 
 
-@dataclass(frozen=True)
+@dataclass
 class Steps:
     """What the plan changes: files to write or remove, and the service commands it needs."""
 
@@ -43,16 +40,16 @@ class Steps:
     reload: bool
     enable: bool
     restart: bool
-    reset_failed: bool
     was_active: bool
+    changed: bool = False  # set once a step changed the CT (a file, enable, restart)
 
 
 def unhealthy(s: Subject) -> str | None:
     """The first service-health check that fails (a restart is the remedy), or None."""
-    for judge in SERVICE_HEALTH:
-        verdict = judge(s)
+    for name in SERVICE_HEALTH:
+        verdict = load()[name].judge(s)
         if not verdict.ok:
-            return f"{judge.__name__}: {verdict.line()}"
+            return f"{name}: {verdict.line()}"
     return None
 
 
@@ -65,15 +62,15 @@ class SystemdUnit(Fix):
 
     def plan(self, ctx: Context) -> Plan:
         s = ctx.subject()
-        if not s.get(BINARY_PRESENT):
+        if not s[Binary].present:
             raise NotRemediable(
-                f"{BINARY} is missing in CT {ctx.container.ctid}: install Ollama first "
+                f"{BINARY} is missing in CT {ctx.target.ctid}: install Ollama first "
                 "(the plan starts from an installed binary); nothing was changed"
             )
-        unit = s.get(UNIT_SHOW)
+        unit = s[UnitState]
         _refuse_units_we_cannot_replace(unit.get("LoadState"), unit.get("FragmentPath"))
         want = render.template("ollama.service")
-        files = s.get(UNIT_FILES)
+        files = s[UnitFiles].files
         have = files[UNIT_PATH].text if UNIT_PATH in files else None
         edited = {}
         for path, state in files.items():
@@ -101,7 +98,7 @@ class SystemdUnit(Fix):
             else:
                 plan.commands.append(f"install {path} as root:root 0644")
         reload = rewrite or bool(edited) or unit.get("NeedDaemonReload") == "yes"
-        enable = s.get(UNIT_ENABLED) != "enabled"
+        enable = s[UnitEnabled].state != "enabled"
         sick = unhealthy(s)
         restart = reload or sick is not None
         steps = Steps(
@@ -110,7 +107,6 @@ class SystemdUnit(Fix):
             reload=reload,
             enable=enable,
             restart=restart,
-            reset_failed=restart and unit.restarts > 0,
             was_active=unit.get("ActiveState") == "active",
         )
         if reload:
@@ -118,60 +114,54 @@ class SystemdUnit(Fix):
         if enable:
             plan.commands.append("systemctl enable ollama.service")
         if restart:
+            # Decided from nothing read before the change: a restart always forgets the old
+            # invocations' failures and start limit (a crash loop's pending restart included).
+            plan.commands.append("systemctl reset-failed ollama.service")
             plan.commands.append(f"systemctl restart ollama.service  # {sick or 'unit changed'}")
-        if steps.reset_failed:
-            plan.commands.append(
-                "systemctl reset-failed ollama.service  # forget the old crash loop's restarts"
-            )
         if not plan.empty:
             served = _model_names(s)
             plan.apply = lambda: self._apply(ctx, steps)
             plan.rollback = lambda: self._rollback(ctx, steps)
-            plan.keeps = lambda: _models_kept(ctx, served) if restart else None
+            plan.keeps = lambda: (_stable(ctx) or _models_kept(ctx, served)) if restart else None
         return plan
 
     def _apply(self, ctx: Context, steps: Steps) -> None:
         ct = ctx.ct
         ct.clean_temps(UNIT_PATH, *steps.dropins)
         if steps.unit is not None:
-            self._must(ct.install(STAGING, steps.unit).rc == 0, f"could not write {STAGING}")
-            verify = ct.run(f"systemd-analyze verify {STAGING}")
-            if verify.rc != 0:
-                raise FixError(f"systemd-analyze verify rejects the unit: {verify.output}")
-            self._must(ct.install(UNIT_PATH, steps.unit).rc == 0, "could not write the unit")
+            must(ct.install(STAGING, steps.unit), f"could not write {STAGING}")
+            must(ct.run(f"systemd-analyze verify {STAGING}"), "systemd-analyze verify rejects it")
+            must(ct.install(UNIT_PATH, steps.unit), f"could not write {UNIT_PATH}")
+            steps.changed = True
         for path, text in steps.dropins.items():
-            self._must(ct.install(path, text).rc == 0, f"could not rewrite {path}")
+            must(ct.install(path, text), f"could not rewrite {path}")
+            steps.changed = True
         if steps.reload:
-            self._must(ct.run("systemctl daemon-reload").rc == 0, "daemon-reload failed")
+            must(ct.run("systemctl daemon-reload"), "daemon-reload failed")
+        steps.changed = True  # from here on, systemd's state may differ
         if steps.enable:
-            self._must(ct.run("systemctl enable ollama.service").rc == 0, "enable failed")
-        if steps.restart:
-            self._must(ct.run("systemctl restart ollama.service").rc == 0, "restart failed")
-        if steps.reset_failed:  # a restart issued during auto-restart keeps NRestarts
-            self._must(
-                ct.run("systemctl reset-failed ollama.service").rc == 0, "reset-failed failed"
-            )
+            must(ct.run("systemctl enable ollama.service"), "enable failed")
+        if steps.restart:  # a restart merged into a pending auto-restart keeps NRestarts
+            must(ct.run("systemctl reset-failed ollama.service"), "reset-failed failed")
+            must(ct.run("systemctl restart ollama.service"), "restart failed")
 
     @staticmethod
     def _rollback(ctx: Context, steps: Steps) -> str:
         """Restore the files, undo the enable, and leave the service as it was found."""
         ct = ctx.ct
         journal = ct.run("journalctl -u ollama.service -n 15 --no-pager -o cat").output
+        if not steps.changed:  # it failed before its first change: nothing to put back
+            return f"nothing was changed, the service left as it was. Journal:\n{journal}"
         undo = [ct.restore(path) for path in (UNIT_PATH, *steps.dropins)]
         if steps.enable:
             undo.append(ct.run("systemctl disable ollama.service"))
         undo.append(ct.run("systemctl daemon-reload"))
-        if steps.was_active:
+        if steps.restart and steps.was_active:  # back to the old unit's process
             undo.append(ct.run("systemctl restart ollama.service"))
         elif steps.restart:  # it was not running before: do not leave it running
             undo.append(ct.run("systemctl stop ollama.service"))
         done = rollback_outcome(undo, "restored the previous unit")
         return f"{done}. Journal:\n{journal}"
-
-    @staticmethod
-    def _must(ok: bool, why: str) -> None:
-        if not ok:
-            raise FixError(why)
 
 
 def _refuse_units_we_cannot_replace(load_state: str, fragment: str) -> None:
@@ -188,8 +178,24 @@ def _refuse_units_we_cannot_replace(load_state: str, fragment: str) -> None:
         )
 
 
+def _stable(ctx: Context) -> str | None:
+    """None when the verified process still runs STABLE_S later (same invocation, healthy):
+    a service that answers once and then dies is not converged."""
+    before = ctx.subject()[UnitState].get("InvocationID")
+    time.sleep(STABLE_S)
+    ctx.refresh()
+    now = ctx.subject()[UnitState]
+    if now.get("InvocationID") != before or not now.running:
+        return (
+            f"the service did not stay up {STABLE_S:.0f}s after it was verified: "
+            f"{now.state}, restarted {now.restarts} times by Restart="
+        )
+    active = ctx.fleet.judge(load()["unit_active"], ctx.target, EvidenceLog(), live=True)
+    return None if active.ok else f"unit_active {STABLE_S:.0f}s later: {active.line()}"
+
+
 def _model_names(s: Subject) -> set[str]:
-    models, problems = tags_problems(s.get(DIRECT_TAGS))
+    models, problems = tags_problems(s[DirectTags].reply)
     return set() if problems else {str(m.get("name")) for m in models}
 
 

@@ -19,4 +19,4 @@ class UpgradeOllama(Fix):
     requires = ()
 
     def plan(self, ctx: Context) -> Plan:
-        raise NotRemediable(HOW.format(ctid=ctx.container.ctid))
+        raise NotRemediable(HOW.format(ctid=ctx.target.ctid))

@@ -28,8 +28,8 @@ from pathlib import Path
 
 from testinfra.host import Host
 
-from compliance import backends, userdirs
-from compliance.evidence import ReportedFailure
+from compliance.report.evidence import ReportedFailure
+from compliance.transport import backends, userdirs
 
 LOCK_WAIT_S = 120.0  # the longest a fix waits for another run's fix on the same host
 POLL_S = 0.1

@@ -1,4 +1,4 @@
-"""pytest wiring for --fix: a failed check gets its marker's fix, then is re-run once."""
+"""pytest wiring for --fix: a failed check gets its catalogue fix, then is re-checked once."""
 
 from __future__ import annotations
 
@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
-from compliance.evidence import ReportedFailure
-from compliance.outcomes import finding_of
-from compliance.report import attach_html
-from compliance.session import fleet_of
-from compliance.targets import Container, Fleet
+from compliance import catalogue
+from compliance.report.evidence import ReportedFailure
+from compliance.report.extras import attach_html
+from compliance.report.outcomes import finding_of
+from compliance.suite.fleet import Ct, Fleet
+from compliance.suite.session import changed_hosts, fleet_of, target_of
 from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, Context, Outcome, Plan
 from remediation.locks import host_lock
 from remediation.registry import FIXES
@@ -39,15 +40,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every `fix(...)` marker names a fix of the catalogue (a typo is one line, not a crash)."""
-    for item in items:
-        for marker in item.iter_markers("fix"):
-            name = marker.args[0] if marker.args else None
-            if name not in FIXES:
-                raise pytest.UsageError(
-                    f"{item.nodeid}: @pytest.mark.fix({name!r}) names no fix"
-                    f" (known: {', '.join(sorted(FIXES))})"
-                )
+    """Every check's fix is a fix of the fix catalogue (a typo is one line, not a crash)."""
+    for check in catalogue.load().values():
+        if check.fix not in FIXES:
+            raise pytest.UsageError(
+                f"check {check.id} ({check.module}) names fix {check.fix!r}, which does not exist"
+                f" (known: {', '.join(sorted(FIXES))})"
+            )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -55,6 +54,12 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("--dry-run only makes sense with --fix")
     if config.getoption("fix"):
         config.pluginmanager.register(Remediator(config), "ollama-remediator")
+
+
+def _forget(box: Ct) -> None:
+    """Forget a container's and its host's live view: the next read sees them as they are."""
+    for store in (box.store, box.runner, box.host.store):
+        store.invalidate()
 
 
 def _headline(outcomes: list[Outcome]) -> Outcome:
@@ -75,21 +80,14 @@ class Remediator:
         self.outcomes: dict[tuple[str, str], Outcome] = {}
         self.remotes: dict[str, tuple[Remote, Remote]] = {}
 
-    def _containers(self, item: pytest.Item) -> list[Container]:
-        """The containers a failed check's fix runs for: its own, or every one on its host."""
-        fleet = fleet_of(self.config)
-        target_id = item.funcargs["target_id"]  # type: ignore[attr-defined]
-        mine = [box for box in fleet.containers if box.label == target_id]
-        return mine or [box for box in fleet.containers if box.pve.label == target_id]
-
-    def _context(self, fleet: Fleet, box: Container) -> Context:
+    def _context(self, fleet: Fleet, box: Ct) -> Context:
         if box.label not in self.remotes:
-            pve = Remote(box.pve.host, box.pve.label)
-            self.remotes[box.label] = (Remote(box.host, box.label), pve)
-        ct, pve = self.remotes[box.label]
-        return Context(fleet, box, self.dry_run, ct, pve)
+            host = Remote(box.host.conn, box.host.label)
+            self.remotes[box.label] = (Remote(box.conn, box.label), host)
+        ct, host = self.remotes[box.label]
+        return Context(fleet, box, self.dry_run, ct, host)
 
-    def remedy(self, name: str, box: Container) -> Outcome:
+    def remedy(self, name: str, box: Ct) -> Outcome:
         """The outcome of fix `name` for this container, running it (and its needs) once."""
         key = (name, box.label)
         if key in self.outcomes:
@@ -104,6 +102,8 @@ class Remediator:
                 return outcome
         outcome = fix.run(self._context(fleet_of(self.config), box))
         self.outcomes[key] = outcome
+        if outcome.status == CHANGED:  # its host's other checks are now judged live
+            changed_hosts(self.config).add(box.host.label)
         return outcome
 
     @pytest.hookimpl(wrapper=True)
@@ -111,17 +111,17 @@ class Remediator:
         try:
             return (yield)
         except Exception as failure:
-            marker = item.get_closest_marker("fix")
-            if marker is None or "target_id" not in getattr(item, "funcargs", {}):
+            target_id = target_of(item)
+            if target_id is None:
                 raise
-            boxes = self._containers(item)
-            name = str(marker.args[0])
+            boxes = fleet_of(self.config).cts_of(target_id)
+            name = item.check.fix  # type: ignore[attr-defined]
             if all((name, box.label) in self.outcomes for box in boxes):
                 # The fix already ran here and the facts were re-read after it: no lock and
                 # no re-read, only its outcome and the re-check.
                 return self._fix_and_recheck(item, failure, name, boxes, fresh=False)
             # Fix and re-check under the host's lock: no other process changes it meanwhile.
-            with host_lock(boxes[0].pve.address, boxes[0].pve.host):
+            with host_lock(boxes[0].host.address, boxes[0].host.conn):
                 return self._fix_and_recheck(item, failure, name, boxes)
 
     def _fix_and_recheck(
@@ -129,12 +129,11 @@ class Remediator:
         item: pytest.Item,
         failure: Exception,
         name: str,
-        boxes: list[Container],
+        boxes: list[Ct],
         fresh: bool = True,
     ) -> None:
         for box in boxes if fresh else ():  # plan from the state as it is now, under the lock
-            box.store.invalidate()
-            box.pve.store.invalidate()
+            _forget(box)
         outcomes = [self.remedy(name, box) for box in boxes]
         outcome = _headline(outcomes)
         item.stash[OUTCOME] = outcome
@@ -149,8 +148,8 @@ class Remediator:
         if outcome.status in (FAILED, NOT_REMEDIABLE, PLANNED):
             raise ReportedFailure(f"{failure}\n\n{outcome.text()}") from None
         for box in boxes if fresh else ():  # another process may have changed the host
-            box.store.invalidate()
-            box.pve.store.invalidate()
+            _forget(box)
+        item.live = True  # type: ignore[attr-defined]  # the re-check reads the targets now
         try:
             item.runtest()
         except Exception as again:

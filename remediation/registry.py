@@ -1,4 +1,4 @@
-"""The fix catalogue, by the name a check's `fix` marker gives."""
+"""The fix catalogue, by the name a check gives in `@check(where, section, fix)`."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ from shlex import quote
 
 from testinfra.host import Host
 
-from compliance import backends
+from compliance.transport import backends
 
 BACKUP_ROOT = "/var/backups/ollama-compliance"
 
@@ -40,6 +40,12 @@ class Step:
     command: str
     rc: int
     output: str
+
+    def failure(self, what: str) -> str:
+        """`what`, with the OS's reason: the first line the command printed (stderr merged),
+        e.g. `mv: cannot move ...: Operation not permitted`."""
+        first = next((line.strip() for line in self.output.splitlines() if line.strip()), "")
+        return f"{what}: {first}" if first else f"{what} (exit {self.rc}, no output)"
 
 
 @dataclass

@@ -1,23 +1,17 @@
-"""Fill the plan's files from the settings; refuse values that are not plain hosts/IPs."""
+"""The plan's files as a fix writes them: the plan's texts (compliance/plan), filled in and,
+for the hardened profile, with its additions; values that are not plain hosts/IPs are refused."""
 
 from __future__ import annotations
 
-import ipaddress
-from pathlib import Path
+from compliance import plan
+from compliance.plan import RenderError
 
-from compliance.settings import valid_host
-
-FILES = Path(__file__).parent / "files"
-HOST_PLACEHOLDER = "<PROXMOX_HOST_IP_OR_DOMAIN>"
-IP_PLACEHOLDER = "<LXC_955_IP>"
-
-
-class RenderError(ValueError):
-    """A value cannot go into a config file; nothing was changed."""
+__all__ = ["RenderError", "hardened", "site", "template"]
 
 
 def template(name: str) -> str:
-    return (FILES / name).read_text()
+    """One of the plan's files, verbatim."""
+    return plan.text(name)
 
 
 HARDENING = """\
@@ -51,14 +45,7 @@ def site(
 ) -> str:
     """The plan's nginx site with server name and container IP filled in; with `hardening`
     (proxy timeout, networks allowed to manage models) the hardened profile's additions."""
-    if not valid_host(server_name):
-        raise RenderError(f"{HOST_PLACEHOLDER}: {server_name!r} is not a hostname or IP address")
-    try:
-        address = str(ipaddress.IPv4Address(ct_ip))
-    except ValueError:
-        raise RenderError(f"{IP_PLACEHOLDER}: {ct_ip!r} is not an IPv4 address") from None
-    text = template("ollama_proxy")
-    text = text.replace(HOST_PLACEHOLDER, server_name).replace(IP_PLACEHOLDER, address)
+    text = plan.site_text(server_name, ct_ip)
     if hardening is not None:
-        text = hardened(text, address, *hardening)
+        text = hardened(text, ct_ip, *hardening)
     return text

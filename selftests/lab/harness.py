@@ -11,12 +11,15 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from compliance.checks import CATALOGUE
+from compliance import catalogue
 
 REPO = Path(__file__).resolve().parents[2]
 SSH_CONFIG = REPO / "lab" / "ssh_config"
-CHECKS = tuple(c.id for c in CATALOGUE.values() if c.profile == "plan")  # the default run's
+CATALOGUE = catalogue.load()
+CHECKS = tuple(c.id for c in catalogue.in_profile("plan"))  # the default run's
 HARDENED_CHECKS = tuple(CATALOGUE)  # every check id: what --profile=hardened runs
+HOST_CHECKS = frozenset(c.id for c in CATALOGUE.values() if c.scope == "host")
+NEEDS_CT = frozenset(c.id for c in CATALOGUE.values() if c.needs_ct)
 
 
 @dataclass(frozen=True)

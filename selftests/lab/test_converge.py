@@ -15,6 +15,7 @@ from lab.faults import FAULTS
 from lab.plan import site_for
 from lab.shell import ct_run
 from selftests.lab.harness import CHECKS, REPO, SSH_CONFIG, run_suite
+from selftests.lab.test_audit import manual_setup_fails
 
 CONVERGEABLE = (
     "manual_setup",
@@ -54,6 +55,10 @@ def test_fix_converges_then_changes_nothing(state, tmp_path, record_property):
     assert fix.rc == 0, fix.explain()
     assert fix.with_status("failed") == set(), fix.explain()
     assert re.search(r"\b[1-9]\d* fix\(es\) applied", fix.output), fix.explain()
+    # Every check the state fails is credited to its fix, in any catalogue order.
+    failing = manual_setup_fails() if state == "manual_setup" else set(FAULTS[state].breaks)
+    fixed = {c for c, row in fix.checks.items() if row.properties.get("result") == "fixed"}
+    assert fixed == failing, fix.explain()
     audit = run_suite(tmp_path=tmp_path / "audit")
     assert audit.rc == 0, audit.explain()
     assert audit.with_status("passed") == set(CHECKS), audit.explain()
@@ -257,3 +262,39 @@ def test_frozen_container_fails_fast_and_fix_changes_nothing(tmp_path):
     assert "Traceback" not in audit.output
     assert fix.rc == 1, fix.explain()
     assert "--fix changed nothing on any host" in fix.output, fix.explain()
+
+
+@pytest.mark.parametrize("fault", ["site_shadowed", "nginx_conf_no_sites"])
+def test_site_nginx_does_not_serve_is_refused_up_front_naming_the_cause(fault, tmp_path):
+    """When nginx serves another file's block for our name, or reads no sites-enabled file, the
+    fix names the cause in one line and changes nothing (no rewrite of a compliant site, no
+    reload, no wait)."""
+    states.apply_fault(fault)
+    before = snapshot.snapshot()
+    site = site_for(config.CTID)
+    text = site.file.read_text()
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    assert run.failed == set(FAULTS[fault].breaks), run.explain()
+    message = run.checks["site_served"].message
+    refusal = message.partition("refused before any change: ")[2].splitlines()
+    assert refusal, message
+    assert FAULTS[fault].phrase in refusal[0], message
+    assert "not verified" not in run.output
+    assert site.file.read_text() == text
+    assert snapshot.snapshot() == before
+
+
+def test_failed_step_carries_the_os_reason(tmp_path):
+    """An immutable unit file (`chattr +i`): the fix fails at the write and says why in one
+    line (the OS's `Operation not permitted`), in the report and the JUnit message."""
+    states.apply_fault("unit_immutable")
+    before = snapshot.snapshot()
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    message = run.checks["unit_settings"].message
+    reason = next(ln for ln in message.splitlines() if "could not write" in ln)
+    assert "/etc/systemd/system/ollama.service" in reason
+    assert "Operation not permitted" in reason, message
+    assert "nothing was changed, the service left as it was" in reason
+    assert snapshot.snapshot() == before

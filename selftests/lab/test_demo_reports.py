@@ -8,14 +8,12 @@ import subprocess
 
 import pytest
 
-from compliance.checks import CATALOGUE
 from lab import states
 from selftests.htmlreport import HtmlReport
-from selftests.lab.harness import CHECKS, REPO, run_suite
-from selftests.lab.test_audit import MANUAL_SETUP_FAILS
+from selftests.lab.harness import CATALOGUE, CHECKS, HOST_CHECKS, REPO, run_suite
+from selftests.lab.test_audit import manual_setup_fails
 
 CT, HOST = "proxmox/ct955", "proxmox"
-HOST_WIDE = {c for c in CHECKS if CATALOGUE[c].scope == "host"}
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +35,7 @@ def demo(tmp_path_factory):
 def rows_are_the_catalogue(report: HtmlReport) -> None:
     """One row per check, on its target, with the catalogue's section and control."""
     rows = report.by_check()
-    assert set(rows) == {(c, HOST if c in HOST_WIDE else CT) for c in CHECKS}
+    assert set(rows) == {(c, HOST if c in HOST_CHECKS else CT) for c in CHECKS}
     for (check, _target), row in rows.items():
         assert report.cell(row, "section") == CATALOGUE[check].section, check
         assert report.cell(row, "control") == CATALOGUE[check].control, check
@@ -53,7 +51,7 @@ def test_audit_before_fails_the_missing_steps(demo):
     assert report.title == "Ollama LXC compliance: audit"
     rows_are_the_catalogue(report)
     total = len(CHECKS)
-    failing = len(MANUAL_SETUP_FAILS)
+    failing = len(manual_setup_fails())
     assert report.verdict == f"NOT compliant: {failing} of {total} checks fail on {CT}"
     assert report.counts() == {
         "failed": failing,
@@ -65,10 +63,10 @@ def test_audit_before_fails_the_missing_steps(demo):
     failed = {
         check for (check, _t), row in report.by_check().items() if report.outcome(row) == "failed"
     }
-    assert failed == MANUAL_SETUP_FAILS
+    assert failed == manual_setup_fails()
     summary = (demo / "audit-before.md").read_text()
     assert f"**{report.verdict}**" in summary
-    for check in MANUAL_SETUP_FAILS:
+    for check in manual_setup_fails():
         assert f"| failed | {check} | {CATALOGUE[check].section} |" in summary
 
 
@@ -78,16 +76,17 @@ def test_converge_counts_and_shows_what_it_fixed(demo):
     rows_are_the_catalogue(report)
     assert report.environment["Run"] == "converge (--fix)"
     counts = report.counts()
-    # A check is fixed by its own fix, or passes because an earlier check's fix (the same
-    # fix) already repaired it: every fix of the plan ran, each for its first failing check.
-    assert counts["fixed"] == 3, counts  # profile_d, systemd_unit, nginx_site
-    assert counts["passed"] == len(CHECKS) - 3
-    assert (
-        report.verdict == f"compliant: all {len(CHECKS)} checks pass on {CT} (3 fixed by this run)"
+    # Every check that failed before is credited to the fix that made it pass, whatever the
+    # catalogue's order: the computed manual-setup failures are exactly the fixed rows.
+    failing = manual_setup_fails()
+    assert counts["fixed"] == len(failing), counts
+    assert counts["passed"] == len(CHECKS) - len(failing)
+    assert report.verdict == (
+        f"compliant: all {len(CHECKS)} checks pass on {CT} ({len(failing)} fixed by this run)"
     )
     assert 'data-outcome="fixed" checked>' in report.page  # its filter box is live
     fixed = {c: r for (c, _t), r in report.by_check().items() if report.outcome(r) == "fixed"}
-    assert set(fixed) == {"profile_script", "unit_settings", "site_file"}
+    assert set(fixed) == failing
     for check, row in fixed.items():
         assert row["result"] == "Passed"  # pytest's view: its re-check passed
         extras = " ".join(extra["content"] for extra in row["extras"])

@@ -123,3 +123,25 @@ def test_streaming_probe_is_skipped_unless_asked_and_says_so(tmp_path):
     assert run.rc == 0, run.explain()
     assert "--probe-streaming=on" in run.checks["proxy_streams"].message
     assert run.checks["proxy_streams"].status == "skipped"
+
+
+def test_hardened_fix_from_the_host_itself_closes_the_port_to_the_lan(tmp_path):
+    """Run where most people run it (the runner is the Proxmox host, no second client): the
+    exposure is judged from the CT's loaded ruleset, so --fix closes 11434 to a LAN client
+    made outside the suite, the proxy keeps answering, and the audit after is all judged."""
+    states.make_compliant()
+    url = f"http://{states.ct_ip(955)}:11434/api/version"
+    assert lan.reaches(url)  # the plan alone: wide open to the LAN
+    before = run_suite("--profile=hardened", tmp_path=tmp_path / "before")
+    assert "a LAN client" in before.checks["exposure"].message, before.explain()
+    fix = run_suite("--profile=hardened", "--fix", tmp_path=tmp_path / "fix")
+    assert fix.rc == 0, fix.explain()
+    assert fix.checks["exposure"].properties.get("result") == "fixed", fix.explain()
+    assert not lan.reaches(url)
+    assert _status("GET", site_for(955).proxy_url + "api/tags") == "200"
+    audit = run_suite("--profile=hardened", tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()
+    evidence = audit.checks["exposure"].properties["evidence"]
+    assert "proof: the ruleset loaded in the CT" in evidence, evidence
+    assert "loaded at boot by ollama-guard.service" in evidence, evidence
+    assert audit.failed == set(), audit.explain()

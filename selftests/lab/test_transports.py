@@ -365,7 +365,11 @@ def test_ssh_reuses_one_connection_across_runs(tmp_path):
     assert second.rc in (0, 1), second.explain()
     assert _jump_logins() == logins, "the second run logged in again"
     sockets = subprocess.run(
-        [sys.executable, "-c", "from compliance import transport_ssh as t; print(t.private_dir())"],
+        [
+            sys.executable,
+            "-c",
+            "from compliance.transport import openssh as t; print(t.private_dir())",
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 
+from compliance import settings
+from compliance.facts import Scope
+
 # -- systemctl show --timestamp=unix ollama.service -p ... (running, healthy) ----------
 
 EXEC_START_IDLE = (
@@ -241,3 +244,30 @@ JOURNAL_PERMISSION = (
     "time=2026-11-02T16:50:01.100Z level=ERROR source=images.go:410 msg=\"couldn't create "
     'models dir" error="mkdir /usr/share/ollama/.ollama: permission denied"\n'
 )
+
+
+# -- the scope the facts' commands are built for (the plan's default settings) -------------
+
+HOST_ADDRESS = "10.0.0.2"  # the Proxmox host's address: the default server name
+
+
+def default_scope(ctid: str = "955", host_address: str = HOST_ADDRESS) -> Scope:
+    """A fact Scope under the default settings (as pyproject.toml ships them), about `ctid`."""
+    raw = {key: default for key, _flag, default, _help in settings.SETTINGS}
+    parsed = settings.parse(raw)
+    return Scope(parsed, parsed.site(ctid), host_address)
+
+
+# -- nginx state (the NginxState fact's script on a host with nginx running) ---------------
+
+NGINX_STATE_RUNNING = """\
+master 812
+worker 813 4523
+worker 814 4520
+clock 1762100100.0 100.0
+hz 100
+mtime 1762100030.5 /etc/nginx/nginx.conf
+mtime 1762100040.25 /etc/nginx/sites-enabled
+mtime 1762100040.25 /etc/nginx/sites-enabled/ollama_proxy
+mtime 1762100040.0 /etc/nginx/sites-enabled/ollama_proxy (link)
+"""

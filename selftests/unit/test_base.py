@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from compliance.facts import GatherError
+from compliance.facts.store import GatherError
 from remediation.base import CHANGED, FAILED, Fix, FixError, Plan, unified_diff, wait_until
 
 
@@ -80,17 +80,17 @@ class _Remote:
         self.steps = []
 
 
-class _Box:
+class _Ct:
     label = "pve-ct955"
-    pve = type("Pve", (), {"label": "pve"})()
+    host = type("Host", (), {"label": "pve"})()
 
 
 class _Context:
     """Just what Fix.run touches; the checks are replaced by `unverified`."""
 
     def __init__(self):
-        self.container, self.dry_run = _Box(), False
-        self.ct, self.pve = _Remote(), _Remote()
+        self.target, self.dry_run = _Ct(), False
+        self.ct, self.host = _Remote(), _Remote()
         self.refreshed = 0
 
     def refresh(self):

@@ -1,38 +1,67 @@
 """The check catalogue as a table: compliant facts with one thing changed -> the Verdict.
 
-Every row starts from `factsets.compliant()` (a compliant CT 955 and its host) and changes one
-fact (or a setting); the check's Verdict must be the one in the row. No host, no lab.
+Every row starts from `factsets.compliant()` (a compliant CT 955 and its host; the hardened
+rows from `factsets.hardened()`) and changes one fact (or a setting); the check's Verdict must
+be the one in the row. No host, no lab.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
-import inspect
-from pathlib import Path
-from types import ModuleType
+from ipaddress import IPv4Interface
 from typing import Any
 
 import pytest
 
-from compliance import checks, observed, parsers, probes, streaming
-from compliance.checks import CATALOGUE
-from compliance.observed import FileState, JournalStart, LinkState, LoginShell, Which
-from compliance.parsers import HttpReply, Listener, NginxState, NginxTest
-from compliance.streaming import StreamTiming
-from compliance.verdict import DEFAULTS, Verdict, passed, skipped
+from compliance import catalogue, plan
+from compliance.catalogue import container, hardened, path, proxy, service, upstream
+from compliance.catalogue.verdict import CtDown, Verdict, not_requested, passed, skipped
+from compliance.facts import Fact, Scope
+from compliance.facts.files import FileState
+from compliance.facts.firewall import CtRuleset, Guard
+from compliance.facts.http import HttpReply, ProxiedTags, ReachFromRunner
+from compliance.facts.net import CtAddresses, HostAddresses, Listener, Listeners, ReachFromNetns
+from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
+from compliance.facts.proxmox import CtStatus, HostInit, PctConfig
+from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
+from compliance.facts.stream import ProxiedStream
+from compliance.facts.systemd import (
+    PROCESS_EXITED,
+    RESTART_SCHEDULED,
+    UNIT_STARTED,
+    Journal,
+    MainProcessEnv,
+    UnitEvent,
+    UnitHistory,
+    UnitState,
+)
 from remediation import render
+from remediation.registry import FIXES
 from selftests.unit import factsets, samples
 from selftests.unit.factsets import (
+    BRIDGE_IP,
     CT_IP,
+    DEFAULT_LINK,
+    DEFAULT_SITE,
+    EXPOSURE_URL,
+    HARDENED_SETTINGS,
     HOST,
+    INVOCATION,
     MAIN_PID,
+    MISSING_PROFILE,
     MISSING_SITE,
+    NGINX_CONF,
     NOW,
+    RULESET_OK,
     SITE,
+    SITE_TEXT,
+    STARTED,
+    STREAM_MODEL,
     TAGS_URL,
     exec_start,
     host_subject,
+    link_state,
+    loaded,
     nginx_state,
     profile,
     site_state,
@@ -41,10 +70,12 @@ from selftests.unit.factsets import (
     tags,
     unit,
     with_,
+    with_hardened,
 )
 
-BINARY = probes.BINARY
+BINARY = plan.BINARY
 SITE_FILE, SITE_LINK = SITE.site_file, SITE.site_link
+MODULES = ("container", "path", "service", "proxy", "hardened")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,10 +88,15 @@ class Want:
     found: str = ""
     notes: tuple[str, ...] | None = ()
     skipped: str = ""
+    asked: bool = True  # False: a skip the person's flags chose ("not requested")
 
     def check(self, verdict: Verdict) -> None:
+        if self.ok and self.skipped:
+            want = skipped(self.skipped) if self.asked else not_requested(self.skipped)
+            assert verdict == want
+            return
         if self.ok:
-            assert verdict == (skipped(self.skipped) if self.skipped else passed(*self.notes or ()))
+            assert verdict == passed(*self.notes or ())
             return
         assert not verdict.ok, verdict
         assert not verdict.skipped
@@ -82,30 +118,72 @@ def fails(found: str, expected: str = "", notes: tuple[str, ...] | None = None) 
     return Want(False, expected, found, notes)
 
 
+SUBJECT_KEYS = ("site", "host_address", "settings")
+
+
 def case(check: Any, name: str, want: Want, **changes: Any) -> Any:
-    """One row: `check` on the compliant facts with `changes` (probe name=value, or the
-    subject's `site` / `host_address`) gives `want`."""
+    """One row: `check` on the compliant facts with `changes` (FactClass=value; `facts=` a
+    {class or (class, args): value} dict; or the subject's `site` / `host_address` /
+    `settings`) gives `want`."""
     return pytest.param(check, changes, want, id=f"{check.__name__}:{name}")
+
+
+def judged(check: Any, changes: dict[str, Any], base: str = "plan") -> Verdict:
+    changes = dict(changes)
+    keyed = changes.pop("facts", {})
+    kwargs = {key: changes.pop(key) for key in SUBJECT_KEYS if key in changes}
+    if base == "hardened":
+        kwargs.setdefault("settings", HARDENED_SETTINGS)
+        table = with_hardened(keyed, **changes)
+    else:
+        table = with_(keyed, **changes)
+    verdict: Verdict = check(subject(table, **kwargs))
+    return verdict
 
 
 SITE_WITH_IP = dataclasses.replace(SITE, ct_ip="10.0.3.99")
 SITE_NAMED = dataclasses.replace(SITE, server_name="ollama.lan")
 LOOPBACK = Listener("127.0.0.1", 11434, (MAIN_PID,))
-CRASH_NOTE = "no crash loop (no automatic restart in the last 30 s)"
+CRASH_NOTE = "no crash loop (a process Restart= brought back stays up 30 s)"
 DROPIN = "/etc/systemd/system/ollama.service.d/override.conf"
+UNIT_PATH = plan.UNIT_PATH
+IP_NOTE = f"container IP {CT_IP}: pct config net0 ip= (live in the CT)"
 
 
 def ollama_host(value: str) -> dict[str, Any]:
     """A unit whose Environment sets OLLAMA_HOST=value, its process started with it."""
     return {
-        "unit_show": unit(Environment=f"OLLAMA_HOST={value}"),
-        "main_env": {"OLLAMA_HOST": value},
+        "UnitState": unit(Environment=f"OLLAMA_HOST={value}"),
+        "MainProcessEnv": {"OLLAMA_HOST": value},
     }
 
 
-def started(restarts: int, seconds_ago: int | None) -> observed.UnitState:
+def started(restarts: int, seconds_ago: int | None, **props: str) -> UnitState:
     stamp = "" if seconds_ago is None else f"@{NOW - seconds_ago}"
-    return unit(NRestarts=str(restarts), ExecMainStartTimestamp=stamp)
+    return unit(NRestarts=str(restarts), ExecMainStartTimestamp=stamp, **props)
+
+
+PREVIOUS = "9a1f0c3e5b7d4e2f8c6a0b1d3e5f7a9c"  # the invocation before the current one
+EXITED = "ollama.service: Main process exited, code=exited, status=1/FAILURE"
+SCHEDULED = "ollama.service: Scheduled restart job, restart counter is at 1."
+START = "Started ollama.service - Ollama Service."
+# systemd's Restart= brought the current invocation back after the previous one crashed
+BY_RESTART = UnitHistory(
+    (
+        UnitEvent(STARTED - 20.0, PREVIOUS, UNIT_STARTED, START),
+        UnitEvent(STARTED - 3.5, PREVIOUS, PROCESS_EXITED, EXITED, "1"),
+        UnitEvent(STARTED - 3.4, PREVIOUS, RESTART_SCHEDULED, SCHEDULED),
+        UnitEvent(float(STARTED), INVOCATION, UNIT_STARTED, START),
+    )
+)
+# the previous invocation crashed, then a job (a person, a fix) started the current one
+BY_JOB = UnitHistory(
+    (
+        UnitEvent(STARTED - 20.0, PREVIOUS, UNIT_STARTED, START),
+        UnitEvent(STARTED - 3.5, PREVIOUS, PROCESS_EXITED, EXITED, "1"),
+        UnitEvent(float(STARTED), INVOCATION, UNIT_STARTED, START),
+    )
+)
 
 
 def model(**changes: Any) -> dict[str, Any]:
@@ -115,562 +193,702 @@ def model(**changes: Any) -> dict[str, Any]:
 
 
 PARTIAL_DETAILS = {k: v for k, v in samples.LLAMA["details"].items() if k != "quantization_level"}
-NGINX_EMERG_OURS = parsers.nginx_test(1, samples.NGINX_T_SERVER_IN_SITE)
-NGINX_EMERG_OTHER = parsers.nginx_test(1, samples.NGINX_T_BOGUS)
-NGINX_DANGLING = parsers.nginx_test(
+NGINX_EMERG_OURS = NginxTest.parse(1, samples.NGINX_T_SERVER_IN_SITE)
+NGINX_EMERG_OTHER = NginxTest.parse(1, samples.NGINX_T_BOGUS)
+NGINX_DANGLING = NginxTest.parse(
     1,
     f'nginx: [emerg] open() "{SITE_LINK}" failed (2: No such file or directory) '
     "in /etc/nginx/nginx.conf:60\n"
     "nginx: configuration file /etc/nginx/nginx.conf test failed\n",
 )
-NGINX_WARN = parsers.nginx_test(0, samples.NGINX_T_WARN)
+NGINX_WARN = NginxTest.parse(0, samples.NGINX_T_WARN)
 WARNING = (
     'nginx warns: nginx: [warn] conflicting server name "pve.example.com" on 0.0.0.0:80, ignored'
 )
 
-UNIT_PATH = probes.UNIT_PATH
-DROPIN_PATH = "/etc/systemd/system/ollama.service.d/override.conf"
+# -- site texts for proxy_headers: the plan's headers moved between server and location -----
+
+HEADER_LINES = (
+    "        proxy_set_header Host $host;\n"
+    "        proxy_set_header X-Real-IP $remote_addr;\n"
+    "        proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;\n"
+    "        proxy_set_header X-Forwarded-Proto $scheme;\n"
+)
+WS_LINES = (
+    "        proxy_set_header Upgrade $http_upgrade;\n"
+    '        proxy_set_header Connection "upgrade";\n'
+)
+PROTO_LINE = "        proxy_set_header X-Forwarded-Proto $scheme;\n"
+SERVER_LINE = f"    server_name {HOST}; # Replace with actual host IP or domain\n"
+
+
+def server_sets(*groups: str) -> str:
+    """The plan's site with these groups of lines (location-indented) moved up into the
+    server block."""
+    text = SITE_TEXT
+    for lines in groups:
+        text = site_text(lines, "", text)
+    moved = "".join(lines.replace("        ", "    ") for lines in groups)
+    return text.replace(SERVER_LINE, SERVER_LINE + moved)
+
+
+ALL_ON_SERVER = server_sets(HEADER_LINES, WS_LINES)
+ALL_ON_SERVER_BUT_PROTO = site_text(
+    "    proxy_set_header X-Forwarded-Proto $scheme;\n", "", ALL_ON_SERVER
+)
+
+# -- nginx -T dumps for site_served ----------------------------------------------------------
+
+OURS = (SITE_LINK, SITE_TEXT)
+DEFAULT = (DEFAULT_LINK, DEFAULT_SITE)
+COPY_LINK = "/etc/nginx/sites-enabled/00-ollama-copy"
+LATE_COPY_LINK = "/etc/nginx/sites-enabled/zz-ollama-copy"
+SNIPPET = "/etc/nginx/snippets/ollama-extra.conf"
+
+
+def copy_site(name: str = HOST) -> str:
+    return (
+        f"server {{\n    listen 80;\n    server_name {name};\n"
+        "    location / {\n        return 404;\n    }\n}\n"
+    )
+
+
+NO_SITES_CONF = NGINX_CONF.replace("    include /etc/nginx/sites-enabled/*;\n", "")
+BARE_CONF = "events {\n}\nhttp {\n    default_type application/octet-stream;\n}\n"
+WITH_SNIPPET = site_text(SERVER_LINE, SERVER_LINE + f"    include {SNIPPET};\n")
+API_LOCATION = "    location /ollama/api/ {\n        return 404;\n    }\n"
+
+
+# -- the container's checks -----------------------------------------------------------------
 
 ROWS = [
     # -- ct_running ---------------------------------------------------------------------
-    case(checks.ct_running, "running", passes()),
+    case(container.ct_running, "running", passes()),
     case(
-        checks.ct_running,
+        container.ct_running,
         "stopped",
         fails("CT 955 stopped", "CT 955 running"),
-        ct_status_955="stopped",
+        CtStatus="stopped",
     ),
-    case(checks.ct_running, "missing", fails("CT 955 missing"), ct_status_955=""),
+    case(container.ct_running, "missing", fails("CT 955 missing"), CtStatus=""),
     # -- profile_script -------------------------------------------------------------------
-    case(checks.profile_script, "plan's script", passes()),
+    case(path.profile_script, "plan's script", passes()),
     case(
-        checks.profile_script,
+        path.profile_script,
         "prepends the dir",
         passes(),
-        profile=profile('export PATH="/usr/local/bin:$PATH"\n'),
+        ProfileScript=profile('export PATH="/usr/local/bin:$PATH"\n'),
     ),
-    case(checks.profile_script, "group not root", passes(), profile=profile(owner="root:staff")),
     case(
-        checks.profile_script,
+        path.profile_script, "group not root", passes(), ProfileScript=profile(owner="root:staff")
+    ),
+    case(
+        path.profile_script,
+        "a symlink to the plan's script (profile_is_file says so)",
+        passes(),
+        ProfileScript=profile(link="/opt/ollama/ollama.sh"),
+    ),
+    case(
+        path.profile_script,
         "missing",
         fails("it does not exist", "/etc/profile.d/ollama.sh exists"),
-        profile=FileState(False),
+        ProfileScript=MISSING_PROFILE,
     ),
     case(
-        checks.profile_script,
+        path.profile_script,
         "owner not root",
         fails("owner ollama:ollama (want root)", "owned by root, not group/world-writable"),
-        profile=profile(owner="ollama:ollama"),
+        ProfileScript=profile(owner="ollama:ollama"),
     ),
     case(
-        checks.profile_script,
+        path.profile_script,
         "group-writable",
         fails("mode 664 is group/world-writable"),
-        profile=profile(mode=0o664),
+        ProfileScript=profile(mode=0o664),
     ),
     case(
-        checks.profile_script,
+        path.profile_script,
         "world-writable",
         fails("mode 646 is group/world-writable"),
-        profile=profile(mode=0o646),
+        ProfileScript=profile(mode=0o646),
     ),
     case(
-        checks.profile_script,
+        path.profile_script,
         "owner and mode",
         fails("owner nobody:root (want root); mode 666 is group/world-writable"),
-        profile=profile(owner="nobody:root", mode=0o666),
+        ProfileScript=profile(owner="nobody:root", mode=0o666),
     ),
     case(
-        checks.profile_script,
+        path.profile_script,
         "no export line",
         fails("PATH exports: none", 'an `export PATH="$PATH:/usr/local/bin"` line'),
-        profile=profile('#!/bin/sh\nPATH="$PATH:/usr/local/bin"\n'),
+        ProfileScript=profile('#!/bin/sh\nPATH="$PATH:/usr/local/bin"\n'),
     ),
     case(
-        checks.profile_script,
+        path.profile_script,
         "commented export",
         fails("PATH exports: none"),
-        profile=profile('#!/bin/sh\n# export PATH="$PATH:/usr/local/bin"\n'),
+        ProfileScript=profile('#!/bin/sh\n# export PATH="$PATH:/usr/local/bin"\n'),
     ),
     case(
-        checks.profile_script,
+        path.profile_script,
         "export without the dir",
         fails("""PATH exports: ['"$PATH:/opt/ollama/bin"']"""),
-        profile=profile('#!/bin/sh\nexport PATH="$PATH:/opt/ollama/bin"\n'),
+        ProfileScript=profile('#!/bin/sh\nexport PATH="$PATH:/opt/ollama/bin"\n'),
     ),
     case(
-        checks.profile_script,
+        path.profile_script,
         "export of a lookalike dir",
         fails("PATH exports:"),
-        profile=profile('#!/bin/sh\nexport PATH="$PATH:/usr/local/bin2"\n'),
+        ProfileScript=profile('#!/bin/sh\nexport PATH="$PATH:/usr/local/bin2"\n'),
     ),
     case(
-        checks.profile_script,
+        path.profile_script,
         "the dir first, unquoted",
         passes(),
-        profile=profile("#!/bin/sh\nexport PATH=/usr/local/bin:$PATH\n"),
+        ProfileScript=profile("#!/bin/sh\nexport PATH=/usr/local/bin:$PATH\n"),
+    ),
+    # -- profile_is_file ------------------------------------------------------------------
+    case(path.profile_is_file, "the plan's script, a regular file", passes()),
+    case(
+        path.profile_is_file,
+        "group not root (profile_script judges ownership)",
+        passes(),
+        ProfileScript=profile(owner="root:staff", mode=0o666),
+    ),
+    case(
+        path.profile_is_file,
+        "a symlink to the script kept elsewhere",
+        fails(
+            "a symlink to /opt/ollama/ollama.sh",
+            "/etc/profile.d/ollama.sh a regular file",
+            notes=(),
+        ),
+        ProfileScript=profile(link="/opt/ollama/ollama.sh"),
+    ),
+    case(
+        path.profile_is_file,
+        "a dangling symlink",
+        fails("a symlink to /opt/ollama/ollama.sh, which does not exist"),
+        ProfileScript=ProfileScript.parse(1, "link /opt/ollama/ollama.sh\nmissing\n"),
+    ),
+    case(
+        path.profile_is_file,
+        "missing",
+        fails("it does not exist", "/etc/profile.d/ollama.sh a regular file"),
+        ProfileScript=MISSING_PROFILE,
     ),
     # -- login_path -----------------------------------------------------------------------
-    case(checks.login_path, "dir on PATH", passes()),
+    case(path.login_path, "dir on PATH", passes()),
     case(
-        checks.login_path,
+        path.login_path,
         "shell fails",
         fails(
             "it failed: bash: /etc/profile.d/ollama.sh: line 2: syntax error",
             "a login shell starts",
         ),
-        login_path=observed.login_shell_of(
-            2, "bash: /etc/profile.d/ollama.sh: line 2: syntax error\n"
-        ),
+        LoginPath=LoginPath.parse(2, "bash: /etc/profile.d/ollama.sh: line 2: syntax error\n"),
     ),
     case(
-        checks.login_path,
+        path.login_path,
         "shell fails silently",
         fails("it failed: (no output)"),
-        login_path=LoginShell(False, (), ""),
+        LoginPath=LoginPath(False, (), ""),
     ),
     case(
-        checks.login_path,
+        path.login_path,
         "PATH lacks the dir",
         fails("/usr/bin:/bin", "/usr/local/bin on the login PATH"),
-        login_path=observed.login_shell_of(0, "/usr/bin:/bin\n"),
+        LoginPath=LoginPath.parse(0, "/usr/bin:/bin\n"),
+    ),
+    case(
+        path.login_path,
+        "PATH has a lookalike dir only",
+        fails("/usr/local/bin2:/usr/bin"),
+        LoginPath=LoginPath.parse(0, "/usr/local/bin2:/usr/bin\n"),
     ),
     # -- which_ollama ---------------------------------------------------------------------
-    case(checks.which_ollama, "the plan's binary", passes()),
+    case(path.which_ollama, "the plan's binary", passes()),
     case(
-        checks.which_ollama,
+        path.which_ollama,
         "found elsewhere",
         fails("/usr/bin/ollama", "/usr/local/bin/ollama, executable"),
-        login_which=Which("/usr/bin/ollama", True),
+        LoginWhich=LoginWhich("/usr/bin/ollama", True),
     ),
     case(
-        checks.which_ollama,
+        path.which_ollama,
         "not executable",
         fails(BINARY, f"{BINARY}, executable"),
-        login_which=observed.which_of(0, f"{BINARY}\n"),
+        LoginWhich=LoginWhich.parse(0, f"{BINARY}\n"),
     ),
     case(
-        checks.which_ollama,
+        path.which_ollama,
         "not found",
         fails("ollama not found on the login PATH"),
-        login_which=observed.which_of(1, "\n"),
+        LoginWhich=LoginWhich.parse(1, "\n"),
     ),
     case(
-        checks.which_ollama,
+        path.which_ollama,
         "not found, binary missing",
         fails(f"ollama not found on the login PATH; {BINARY} is missing"),
-        login_which=Which("", False),
-        binary=False,
+        LoginWhich=LoginWhich("", False),
+        Binary=Binary.parse(2, f"ls: cannot access '{BINARY}': No such file or directory\n"),
     ),
     # -- unit_settings --------------------------------------------------------------------
-    case(checks.unit_settings, "the plan's unit", passes()),
+    case(service.unit_settings, "the plan's unit", passes()),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "unit file world-writable",
         fails(f"{UNIT_PATH}: mode 666 is group/world-writable"),
-        unit_files={UNIT_PATH: FileState(True, "root:root", 0o666, "[Service]\n")},
+        UnitFiles={UNIT_PATH: FileState(True, "root:root", 0o666, "[Service]\n")},
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "drop-in owned by another user",
-        fails(f"{DROPIN_PATH}: owner ollama:ollama (want root)"),
-        unit_files={
+        fails(f"{DROPIN}: owner ollama:ollama (want root)"),
+        UnitFiles={
             UNIT_PATH: "[Service]\n",
-            DROPIN_PATH: FileState(True, "ollama:ollama", 0o644, "[Service]\n"),
+            DROPIN: FileState(True, "ollama:ollama", 0o644, "[Service]\n"),
         },
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "not loaded",
         fails("LoadState=not-found", "ollama.service is installed (LoadState=loaded)"),
-        unit_show=observed.unit_state_of(0, samples.UNIT_SHOW_MISSING),
+        UnitState=UnitState.parse(0, samples.UNIT_SHOW_MISSING),
     ),
+    case(service.unit_settings, "no answer", fails("LoadState=?"), UnitState=UnitState({})),
     case(
-        checks.unit_settings,
-        "no answer",
-        fails("LoadState=?"),
-        unit_show=observed.UnitState({}),
-    ),
-    case(
-        checks.unit_settings,
+        service.unit_settings,
         "ExecStart of a unit not started yet",
         passes(),
-        unit_show=unit(ExecStart=samples.EXEC_START_IDLE),
+        UnitState=unit(ExecStart=samples.EXEC_START_IDLE),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "ExecStart path wrong",
         fails(
             f"ExecStart=/usr/bin/other as {BINARY} serve (want {BINARY} serve)",
             "the plan's [Service] settings in effect",
         ),
-        unit_show=unit(ExecStart=exec_start("/usr/bin/other", f"{BINARY} serve")),
+        UnitState=unit(ExecStart=exec_start("/usr/bin/other", f"{BINARY} serve")),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "argv wrong",
         fails(f"ExecStart={BINARY} run llama3 (want {BINARY} serve)"),
-        unit_show=unit(ExecStart=exec_start(BINARY, f"{BINARY} run llama3")),
+        UnitState=unit(ExecStart=exec_start(BINARY, f"{BINARY} run llama3")),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "no ExecStart",
         fails(f"ExecStart=(none) (want {BINARY} serve)"),
-        unit_show=unit(ExecStart=""),
+        UnitState=unit(ExecStart=""),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "OLLAMA_HOST loopback",
         fails("OLLAMA_HOST=127.0.0.1:11434 (want 0.0.0.0:11434)"),
         **ollama_host("127.0.0.1:11434"),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "OLLAMA_HOST unset",
         fails("OLLAMA_HOST=(unset) (want 0.0.0.0:11434)"),
-        unit_show=unit(Environment=""),
-        main_env=None,
+        UnitState=unit(Environment=""),
+        MainProcessEnv=None,
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "OLLAMA_HOST wrong port",
         fails("OLLAMA_HOST=0.0.0.0:8080 (want 0.0.0.0:11434)"),
         **ollama_host("0.0.0.0:8080"),
     ),
-    case(checks.unit_settings, "OLLAMA_HOST 0.0.0.0 bare", passes(), **ollama_host("0.0.0.0")),
-    case(checks.unit_settings, "OLLAMA_HOST :11434", passes(), **ollama_host(":11434")),
-    case(checks.unit_settings, "OLLAMA_HOST [::]:11434", passes(), **ollama_host("[::]:11434")),
+    case(service.unit_settings, "OLLAMA_HOST 0.0.0.0 bare", passes(), **ollama_host("0.0.0.0")),
+    case(service.unit_settings, "OLLAMA_HOST :11434", passes(), **ollama_host(":11434")),
+    case(service.unit_settings, "OLLAMA_HOST [::]:11434", passes(), **ollama_host("[::]:11434")),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "OLLAMA_HOST http://0.0.0.0:11434",
         passes(),
         **ollama_host("http://0.0.0.0:11434"),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "Restart",
         fails("Restart=on-failure (want always)"),
-        unit_show=unit(Restart="on-failure"),
+        UnitState=unit(Restart="on-failure"),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "RestartSec",
         fails("RestartSec=100ms (want 3s)"),
-        unit_show=unit(RestartUSec="100ms"),
+        UnitState=unit(RestartUSec="100ms"),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "User",
         fails("User=ollama (want root)"),
-        unit_show=unit(User="ollama"),
+        UnitState=unit(User="ollama"),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "User unset",
         fails("User=(unset) (want root)"),
-        unit_show=unit(User=""),
+        UnitState=unit(User=""),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "Group",
         fails("Group=ollama (want root)"),
-        unit_show=unit(Group="ollama"),
+        UnitState=unit(Group="ollama"),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "NeedDaemonReload",
         fails("NeedDaemonReload=yes: the unit changed on disk, systemd runs the old one"),
-        unit_show=unit(NeedDaemonReload="yes"),
+        UnitState=unit(NeedDaemonReload="yes"),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "running process env differs",
         fails("the running process has OLLAMA_HOST=127.0.0.1:11434"),
-        main_env={"OLLAMA_HOST": "127.0.0.1:11434"},
+        MainProcessEnv={"OLLAMA_HOST": "127.0.0.1:11434"},
     ),
-    case(checks.unit_settings, "no process", passes(), main_env=None),
+    case(service.unit_settings, "no process", passes(), MainProcessEnv=None),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "running process lacks OLLAMA_HOST",
         fails("the running process has OLLAMA_HOST=(unset) (restart pending)"),
-        main_env={},
+        MainProcessEnv={},
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "drop-ins noted",
         passes(f"drop-ins in effect: {DROPIN}"),
-        unit_show=unit(DropInPaths=DROPIN),
+        UnitState=unit(DropInPaths=DROPIN),
     ),
     case(
-        checks.unit_settings,
+        service.unit_settings,
         "drop-ins noted on a failure",
         fails(
             "User=ollama (want root); Group=ollama (want root)",
             notes=(f"drop-ins in effect: {DROPIN} /run/x.conf",),
         ),
-        unit_show=unit(DropInPaths=f"{DROPIN} /run/x.conf", User="ollama", Group="ollama"),
+        UnitState=unit(DropInPaths=f"{DROPIN} /run/x.conf", User="ollama", Group="ollama"),
     ),
     # -- unit_enabled ---------------------------------------------------------------------
-    case(checks.unit_enabled, "enabled", passes()),
-    case(checks.unit_enabled, "disabled", fails("disabled", "enabled"), unit_enabled="disabled"),
-    case(checks.unit_enabled, "masked", fails("masked"), unit_enabled="masked"),
-    case(checks.unit_enabled, "no answer", fails("(no answer)"), unit_enabled=""),
+    case(service.unit_enabled, "enabled", passes()),
+    case(service.unit_enabled, "disabled", fails("disabled", "enabled"), UnitEnabled="disabled"),
+    case(service.unit_enabled, "masked", fails("masked"), UnitEnabled="masked"),
+    case(service.unit_enabled, "no answer", fails("(no answer)"), UnitEnabled=""),
     # -- unit_active ----------------------------------------------------------------------
-    case(checks.unit_active, "running", passes()),
+    case(service.unit_active, "running", passes()),
     case(
-        checks.unit_active,
+        service.unit_active,
         "not loaded",
         fails("LoadState=not-found", "ollama.service is installed (LoadState=loaded)"),
-        unit_show=unit(LoadState="not-found"),
+        UnitState=unit(LoadState="not-found"),
     ),
     case(
-        checks.unit_active,
-        "inactive",
-        fails("inactive (dead)", "active (running)"),
-        unit_show=unit(ActiveState="inactive", SubState="dead", MainPID="0"),
+        service.unit_active,
+        "inactive, systemd silent",
+        fails(
+            "inactive (dead), restarted 0 times by Restart=; "
+            "systemd says: no messages from systemd",
+            "active (running)",
+        ),
+        UnitState=unit(ActiveState="inactive", SubState="dead", MainPID="0"),
+        UnitHistory=UnitHistory(()),
     ),
     case(
-        checks.unit_active,
+        service.unit_active,
         "activating (auto-restart)",
         fails("activating (auto-restart)", "active (running)"),
-        unit_show=unit(ActiveState="activating", SubState="auto-restart", MainPID="0"),
+        UnitState=unit(ActiveState="activating", SubState="auto-restart", MainPID="0"),
     ),
     case(
-        checks.unit_active,
-        "failed",
-        fails("failed (failed)"),
-        unit_show=unit(ActiveState="failed", SubState="failed"),
+        service.unit_active,
+        "failed: its last exit and systemd's last messages",
+        fails(
+            f"failed (failed), last exit: exited, status 1, restarted 5 times by Restart=; "
+            f"systemd says: {EXITED}; {SCHEDULED}; {START}"
+        ),
+        UnitState=unit(
+            ActiveState="failed",
+            SubState="failed",
+            NRestarts="5",
+            ExecMainCode="1",
+            ExecMainStatus="1",
+        ),
+        UnitHistory=BY_RESTART,
     ),
     case(
-        checks.unit_active,
-        "crash loop: restarted, started 5s ago",
-        fails("restarted 2 times by Restart=, last start 5s ago", CRASH_NOTE),
-        unit_show=started(2, 5),
+        service.unit_active,
+        "crash loop: NRestarts, journal silent, started 5s ago",
+        fails("restarted with NRestarts=2, journal silent 5s ago (2 restarts)", CRASH_NOTE),
+        UnitState=started(2, 5),
     ),
     case(
-        checks.unit_active,
+        service.unit_active,
         "crash loop: started 29s ago",
-        fails("last start 29s ago"),
-        unit_show=started(1, 29),
+        fails("29s ago"),
+        UnitState=started(1, 29),
     ),
-    case(checks.unit_active, "restarted, started 30s ago", passes(), unit_show=started(1, 30)),
-    case(checks.unit_active, "restarted, started 40s ago", passes(), unit_show=started(3, 40)),
-    case(checks.unit_active, "no restarts, started 5s ago", passes(), unit_show=started(0, 5)),
-    case(checks.unit_active, "restarted, start unknown", passes(), unit_show=started(3, None)),
-    # -- journal_clean --------------------------------------------------------------------
-    case(checks.journal_clean, "listening, no errors", passes()),
     case(
-        checks.journal_clean,
+        service.unit_active,
+        "crash loop: Restart= brought it back, counter not counted yet (issue 15)",
+        fails(f"restarted by Restart= 5s ago (0 restarts); systemd says: {EXITED}", CRASH_NOTE),
+        UnitState=started(0, 5),
+        UnitHistory=BY_RESTART,
+    ),
+    case(
+        service.unit_active,
+        "crash loop: the last exit shown",
+        fails("restarted by Restart= 5s ago, last exit: killed, status 9 (3 restarts)"),
+        UnitState=started(3, 5, ExecMainCode="2", ExecMainStatus="9"),
+        UnitHistory=BY_RESTART,
+    ),
+    case(
+        service.unit_active,
+        "restarted by a job 5s ago after crashes",
+        passes(),
+        UnitState=started(3, 5),
+        UnitHistory=BY_JOB,
+    ),
+    case(
+        service.unit_active,
+        "brought back by Restart= 40s ago: healed",
+        passes("restarted by Restart= after a crash, up for 40s since"),
+        UnitState=started(1, 40),
+        UnitHistory=BY_RESTART,
+    ),
+    case(service.unit_active, "restarted, started 30s ago", passes(), UnitState=started(1, 30)),
+    case(service.unit_active, "restarted, started 40s ago", passes(), UnitState=started(3, 40)),
+    case(service.unit_active, "no restarts, started 5s ago", passes(), UnitState=started(0, 5)),
+    case(service.unit_active, "restarted, start unknown", passes(), UnitState=started(3, None)),
+    # -- journal_clean --------------------------------------------------------------------
+    case(service.journal_clean, "listening, no errors", passes()),
+    case(
+        service.journal_clean,
         "no invocation",
         fails("no invocation of the unit", "a recorded start"),
-        journal=observed.journal_of(1, "no invocation of the unit"),
+        Journal=Journal.parse(1, "no invocation of the unit"),
     ),
     case(
-        checks.journal_clean,
+        service.journal_clean,
         "error lines",
         fails(
             "2 error lines, first: Error: listen tcp 0.0.0.0:11434: bind: address already in use",
             "no bind/panic/permission errors",
         ),
-        journal=observed.journal_of(0, samples.JOURNAL_BIND + samples.JOURNAL_PANIC),
+        Journal=Journal.parse(0, samples.JOURNAL_BIND + samples.JOURNAL_PANIC),
     ),
     case(
-        checks.journal_clean,
+        service.journal_clean,
         "permission denied, though listening",
         fails("1 error lines, first: time="),
-        journal=observed.journal_of(0, samples.JOURNAL_OK + samples.JOURNAL_PERMISSION),
+        Journal=Journal.parse(0, samples.JOURNAL_OK + samples.JOURNAL_PERMISSION),
     ),
     case(
-        checks.journal_clean,
+        service.journal_clean,
         "no Listening line",
         fails("no such line since the last start", "a `Listening on ...` line"),
-        journal=JournalStart(True, False, ()),
+        Journal=Journal(True, False, ()),
     ),
     # -- listener -------------------------------------------------------------------------
-    case(checks.listener, "*", passes("listener *:11434: dual stack")),
+    case(service.listener, "*", passes("listener *:11434: dual stack")),
     case(
-        checks.listener,
+        service.listener,
         "0.0.0.0",
         passes("listener 0.0.0.0:11434: ipv4 stack"),
-        listen=observed.listeners_of(0, samples.SS_V4),
+        Listeners=Listeners.parse(0, samples.SS_V4),
     ),
     case(
-        checks.listener,
+        service.listener,
         "[::]",
         passes("listener [::]:11434: ipv6 stack"),
-        listen=observed.listeners_of(0, samples.SS_V6),
+        Listeners=Listeners.parse(0, samples.SS_V6),
     ),
     case(
-        checks.listener,
+        service.listener,
         "nothing",
         fails("nothing listens on 11434", "a listener on port 11434"),
-        listen=(),
+        Listeners=(),
     ),
     case(
-        checks.listener,
+        service.listener,
         "loopback only",
         fails("127.0.0.1:11434, [::1]:11434", "11434 on all interfaces (0.0.0.0, * or [::])"),
-        listen=observed.listeners_of(0, f"{samples.SS_LO4}\n{samples.SS_LO6_SCOPED}"),
+        Listeners=Listeners.parse(0, f"{samples.SS_LO4}\n{samples.SS_LO6_SCOPED}"),
     ),
     case(
-        checks.listener,
+        service.listener,
         "wide but another pid",
         fails("pids [999]", f"owned by the unit's MainPID {MAIN_PID}"),
-        listen=(Listener("*", 11434, (999,)),),
+        Listeners=(Listener("*", 11434, (999,)),),
     ),
     case(
-        checks.listener,
+        service.listener,
         "wide, no process shown",
         fails("pids []"),
-        listen=observed.listeners_of(0, samples.SS_NO_PROCESS),
+        Listeners=Listeners.parse(0, samples.SS_NO_PROCESS),
     ),
     case(
-        checks.listener,
+        service.listener,
         "loopback and wide of the unit",
         passes("listener 127.0.0.1:11434, 0.0.0.0:11434: ipv4 stack"),
-        listen=(LOOPBACK, Listener("0.0.0.0", 11434, (MAIN_PID,))),
+        Listeners=(LOOPBACK, Listener("0.0.0.0", 11434, (MAIN_PID,))),
     ),
     # -- direct_api -----------------------------------------------------------------------
-    case(checks.direct_api, "two models", passes("2 models: llama3.2:1b, qwen2.5:0.5b")),
-    case(checks.direct_api, "no models", passes("0 models: none"), direct_tags=tags()),
+    case(service.direct_api, "two models", passes("2 models: llama3.2:1b, qwen2.5:0.5b")),
+    case(service.direct_api, "no models", passes("0 models: none"), DirectTags=tags()),
     case(
-        checks.direct_api,
+        service.direct_api,
         "no reply",
         fails("no HTTP reply", "200 JSON {models: [...]}"),
-        direct_tags=None,
+        DirectTags=None,
     ),
     case(
-        checks.direct_api,
+        service.direct_api,
         "500",
         fails("status 500, expected 200"),
-        direct_tags=HttpReply(500, "application/json", '{"error": "boom"}'),
+        DirectTags=HttpReply(500, "application/json", '{"error": "boom"}'),
     ),
     case(
-        checks.direct_api,
+        service.direct_api,
         "non-JSON",
         fails("content type 'text/html', expected JSON; body is not JSON"),
-        direct_tags=HttpReply(200, "text/html", samples.NGINX_502),
+        DirectTags=HttpReply(200, "text/html", samples.NGINX_502),
     ),
     case(
-        checks.direct_api,
+        service.direct_api,
         "JSON type, body not JSON",
         fails("body is not JSON"),
-        direct_tags=HttpReply(200, "application/json", "Ollama is running"),
+        DirectTags=HttpReply(200, "application/json", "Ollama is running"),
     ),
     case(
-        checks.direct_api,
+        service.direct_api,
         "no models list",
         fails('no "models" list in the body'),
-        direct_tags=HttpReply(200, "application/json", '{"error": "x"}'),
+        DirectTags=HttpReply(200, "application/json", '{"error": "x"}'),
     ),
     case(
-        checks.direct_api,
+        service.direct_api,
         "model lacks keys",
         fails("models[0] lacks digest, details.quantization_level"),
-        direct_tags=tags(model(digest=None, details=PARTIAL_DETAILS)),
+        DirectTags=tags(model(digest=None, details=PARTIAL_DETAILS)),
     ),
     case(
-        checks.direct_api,
+        service.direct_api,
         "model not an object",
         fails("models[1] is not an object"),
-        direct_tags=HttpReply(200, "application/json", '{"models": [{}, "llama3"]}'),
+        DirectTags=HttpReply(200, "application/json", '{"models": [{}, "llama3"]}'),
     ),
     # -- site_file ------------------------------------------------------------------------
+    case(proxy.site_file, "the plan's site", passes(IP_NOTE)),
     case(
-        checks.site_file,
-        "the plan's site",
-        passes(f"container IP {CT_IP}: pct config net0 ip= (live in the CT)"),
-    ),
-    case(
-        checks.site_file,
+        proxy.site_file,
         "missing",
         fails("it does not exist", f"{SITE_FILE} exists"),
-        site_955=MISSING_SITE,
+        SiteConfig=MISSING_SITE,
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "world-writable",
         fails("mode 666 is group/world-writable", "the plan's site, placeholders filled in"),
-        site_955=site_state(mode=0o666),
+        SiteConfig=site_state(mode=0o666),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "owner not root",
         fails("owner www-data:www-data (want root)"),
-        site_955=site_state(owner="www-data:www-data"),
+        SiteConfig=site_state(owner="www-data:www-data"),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
+        "unbalanced brace",
+        fails("unreadable: line 22: unexpected `}`"),
+        SiteConfig=site_state(SITE_TEXT + "}\n"),
+    ),
+    case(
+        proxy.site_file,
         "placeholder",
         fails("placeholders left: <LXC_955_IP>"),
-        site_955=site_state(site_text(f"{CT_IP}:11434", "<LXC_955_IP>:11434")),
+        SiteConfig=site_state(site_text(f"{CT_IP}:11434", "<LXC_955_IP>:11434")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "server_name",
         fails(f"server_name pve.example.com (want {HOST})"),
-        site_955=site_state(site_text(f"server_name {HOST};", "server_name pve.example.com;")),
+        SiteConfig=site_state(site_text(f"server_name {HOST};", "server_name pve.example.com;")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "no server_name",
         fails(f"server_name (none) (want {HOST})"),
-        site_955=site_state(site_text(f"server_name {HOST};", "")),
+        SiteConfig=site_state(site_text(f"server_name {HOST};", "")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "server_name setting",
         fails(f"server_name {HOST} (want ollama.lan)"),
         site=SITE_NAMED,
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "listen 8080",
         fails("listen 8080 (want 80)"),
-        site_955=site_state(site_text("listen 80;", "listen 8080;")),
+        SiteConfig=site_state(site_text("listen 80;", "listen 8080;")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "no listen (nginx's default 80)",
-        passes(f"container IP {CT_IP}: pct config net0 ip= (live in the CT)"),
-        site_955=site_state(site_text("listen 80;", "")),
+        passes(IP_NOTE),
+        SiteConfig=site_state(site_text("listen 80;", "")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
+        "listen only on a unix socket",
+        fails("listen unix:/run/ollama.sock (want 80)"),
+        SiteConfig=site_state(site_text("listen 80;", "listen unix:/run/ollama.sock;")),
+    ),
+    case(
+        proxy.site_file,
         "no location",
         fails("no `location /ollama/` block"),
-        site_955=site_state(site_text("location /ollama/ {", "location /llm/ {")),
+        SiteConfig=site_state(site_text("location /ollama/ {", "location /llm/ {")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "no rewrite",
         fails("no `rewrite ^/ollama/(.*)$ /$1 break;` in it"),
-        site_955=site_state(site_text("rewrite ^/ollama/(.*)$ /$1 break;", "")),
+        SiteConfig=site_state(site_text("rewrite ^/ollama/(.*)$ /$1 break;", "")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "proxy_pass wrong IP",
         fails(
             "proxy_pass http://10.0.3.99:11434",
             f"proxy_pass http://{CT_IP}:11434",
-            notes=(f"container IP {CT_IP}: pct config net0 ip= (live in the CT)",),
+            notes=(IP_NOTE,),
         ),
-        site_955=site_state(site_text(f"http://{CT_IP}:11434", "http://10.0.3.99:11434")),
+        SiteConfig=site_state(site_text(f"http://{CT_IP}:11434", "http://10.0.3.99:11434")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "proxy_pass wrong port",
         fails(f"proxy_pass http://{CT_IP}:8080"),
-        site_955=site_state(site_text(f"http://{CT_IP}:11434", f"http://{CT_IP}:8080")),
+        SiteConfig=site_state(site_text(f"http://{CT_IP}:11434", f"http://{CT_IP}:8080")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "no proxy_pass",
         fails("proxy_pass -"),
-        site_955=site_state(site_text(f"proxy_pass http://{CT_IP}:11434;", "")),
+        SiteConfig=site_state(site_text(f"proxy_pass http://{CT_IP}:11434;", "")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "ct_ip setting differs from the site",
         fails(
             f"proxy_pass http://{CT_IP}:11434",
@@ -680,456 +898,976 @@ ROWS = [
         site=SITE_WITH_IP,
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "CT not running: skipped",
         skips("CT 955 not running: its IP cannot be compared"),
-        ct_status_955="stopped",
+        CtStatus="stopped",
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "CT not running, ct_ip setting: judged",
         passes("container IP 10.0.3.99: setting ollama_ct_ip"),
         site=SITE_WITH_IP,
-        ct_status_955="stopped",
-        site_955=site_state(site_text(f"http://{CT_IP}:11434", "http://10.0.3.99:11434")),
+        CtStatus="stopped",
+        SiteConfig=site_state(site_text(f"http://{CT_IP}:11434", "http://10.0.3.99:11434")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "CT not running, content wrong: fails",
         fails("listen 8080 (want 80)"),
-        ct_status_955="stopped",
-        site_955=site_state(site_text("listen 80;", "listen 8080;")),
+        CtStatus="stopped",
+        SiteConfig=site_state(site_text("listen 80;", "listen 8080;")),
     ),
     case(
-        checks.site_file,
+        proxy.site_file,
         "CT IP unknown",
         fails("no IPv4 address found in the CT", "the CT's IPv4, to compare with proxy_pass"),
-        addresses=(),
+        CtAddresses=(),
     ),
-    # -- site_enabled ---------------------------------------------------------------------
-    case(checks.site_enabled, "link to the site", passes()),
+    # -- proxy_headers --------------------------------------------------------------------
+    case(proxy.proxy_headers, "the plan's headers and HTTP/1.1", passes()),
     case(
-        checks.site_enabled,
-        "relative link to the site",
+        proxy.proxy_headers,
+        "header names in lower case",
         passes(),
-        site_link_955=observed.link_state_parser(SITE_LINK)(
-            0, "link ../../../usr/local/phoenix_hypervisor/etc/nginx/sites-available/ollama_proxy"
+        SiteConfig=site_state(site_text("proxy_set_header Host", "proxy_set_header host")),
+    ),
+    case(
+        proxy.proxy_headers,
+        "no site",
+        fails("none in the site", "a `location /ollama/` block"),
+        SiteConfig=MISSING_SITE,
+    ),
+    case(
+        proxy.proxy_headers,
+        "no location /ollama/",
+        fails("none in the site"),
+        SiteConfig=site_state(site_text("location /ollama/ {", "location /llm/ {")),
+    ),
+    case(
+        proxy.proxy_headers,
+        "a header missing",
+        fails(
+            "proxy_set_header X-Forwarded-Proto missing (want '$scheme')",
+            "the plan's proxy headers and HTTP version",
+            notes=(),
+        ),
+        SiteConfig=site_state(site_text(PROTO_LINE, "")),
+    ),
+    case(
+        proxy.proxy_headers,
+        "a header's value wrong",
+        fails("proxy_set_header Host '$proxy_host' (want '$host')"),
+        SiteConfig=site_state(site_text("Host $host;", "Host $proxy_host;")),
+    ),
+    case(
+        proxy.proxy_headers,
+        "a missing header and a wrong one",
+        fails(
+            "proxy_set_header X-Real-IP '$http_x_real_ip' (want '$remote_addr'); "
+            "proxy_set_header X-Forwarded-Proto missing (want '$scheme')"
+        ),
+        SiteConfig=site_state(
+            site_text(PROTO_LINE, "", site_text("$remote_addr;", "$http_x_real_ip;"))
         ),
     ),
     case(
-        checks.site_enabled,
+        proxy.proxy_headers,
+        "all set on the server, none in the location: inherited",
+        passes(),
+        SiteConfig=site_state(ALL_ON_SERVER),
+    ),
+    case(
+        proxy.proxy_headers,
+        "the server's set lacks one, the location sets none",
+        fails(
+            "proxy_set_header X-Forwarded-Proto missing (want '$scheme'); "
+            "the location sets none: it inherits the server's"
+        ),
+        SiteConfig=site_state(ALL_ON_SERVER_BUT_PROTO),
+    ),
+    case(
+        proxy.proxy_headers,
+        "one header on the server, the others in the location: not inherited",
+        fails(
+            "proxy_set_header X-Forwarded-Proto missing (want '$scheme'); "
+            "the location sets its own, so it inherits none of the server's"
+        ),
+        SiteConfig=site_state(server_sets(PROTO_LINE)),
+    ),
+    case(
+        proxy.proxy_headers,
+        "no proxy_set_header anywhere",
+        fails("proxy_set_header Host missing (want '$host'); proxy_set_header X-Real-IP missing"),
+        SiteConfig=site_state(site_text(WS_LINES, "", site_text(HEADER_LINES, ""))),
+    ),
+    case(
+        proxy.proxy_headers,
+        "no proxy_http_version: nginx speaks 1.0",
+        fails("proxy_http_version 1.0 (nginx's default) (want 1.1)"),
+        SiteConfig=site_state(site_text("        proxy_http_version 1.1;\n", "")),
+    ),
+    case(
+        proxy.proxy_headers,
+        "proxy_http_version 1.0",
+        fails("proxy_http_version 1.0 (want 1.1)"),
+        SiteConfig=site_state(site_text("proxy_http_version 1.1;", "proxy_http_version 1.0;")),
+    ),
+    case(
+        proxy.proxy_headers,
+        "proxy_http_version from the server",
+        passes(),
+        SiteConfig=site_state(server_sets("        proxy_http_version 1.1;\n")),
+    ),
+    case(
+        proxy.proxy_headers,
+        "headers and version both wrong",
+        fails(
+            "proxy_set_header Connection missing (want 'upgrade'); "
+            "proxy_http_version 1.0 (nginx's default) (want 1.1)"
+        ),
+        SiteConfig=site_state(
+            site_text(
+                "        proxy_http_version 1.1;\n",
+                "",
+                site_text('        proxy_set_header Connection "upgrade";\n', ""),
+            )
+        ),
+    ),
+    # -- site_enabled ---------------------------------------------------------------------
+    case(proxy.site_enabled, "link to the site", passes()),
+    case(
+        proxy.site_enabled,
+        "relative link to the site",
+        passes(),
+        SiteLink=link_state(
+            "link ../../../usr/local/phoenix_hypervisor/etc/nginx/sites-available/ollama_proxy\n"
+        ),
+    ),
+    case(
+        proxy.site_enabled,
         "missing",
         fails("missing", f"{SITE_LINK} is a symlink"),
-        site_link_955=LinkState("missing"),
+        SiteLink=SiteLink("missing"),
     ),
     case(
-        checks.site_enabled,
+        proxy.site_enabled,
         "not a link",
         fails("not-a-link"),
-        site_link_955=LinkState("not-a-link"),
+        SiteLink=link_state("not-a-link\n"),
     ),
     case(
-        checks.site_enabled,
+        proxy.site_enabled,
         "wrong target",
         fails("link to /etc/nginx/sites-available/ollama_proxy", f"link to {SITE_FILE}"),
-        site_link_955=LinkState("link", "/etc/nginx/sites-available/ollama_proxy"),
+        SiteLink=SiteLink("link", "/etc/nginx/sites-available/ollama_proxy"),
     ),
     case(
-        checks.site_enabled,
+        proxy.site_enabled,
         "dangling",
         fails("a dangling link", f"link to {SITE_FILE}, which exists"),
-        site_link_955=LinkState("link", SITE_FILE, dangling=True),
+        SiteLink=link_state(f"link {SITE_FILE}\ndangling\n"),
+    ),
+    # -- site_served ----------------------------------------------------------------------
+    case(proxy.site_served, "our site, next to Debian's default", passes()),
+    case(
+        proxy.site_served,
+        "nginx -T fails",
+        fails("unreadable: see nginx_valid", "the configuration nginx loads (`nginx -T`)"),
+        NginxLoaded=NginxLoaded.parse(1, samples.NGINX_T_BOGUS),
+    ),
+    case(
+        proxy.site_served,
+        "nginx.conf includes no sites-enabled file",
+        fails(
+            "nginx.conf includes no file of /etc/nginx/sites-enabled/ "
+            "(its includes: /etc/nginx/mime.types, /etc/nginx/conf.d/*.conf)",
+            "our site's server block and `location /ollama/` serving the API",
+        ),
+        NginxLoaded=loaded(main=NO_SITES_CONF),
+    ),
+    case(
+        proxy.site_served,
+        "nginx.conf includes nothing",
+        fails("(its includes: none)"),
+        NginxLoaded=loaded(main=BARE_CONF),
+    ),
+    case(
+        proxy.site_served,
+        "the link is not there (site_enabled's to fix)",
+        fails("nginx does not read it", f"{SITE_LINK} among the files nginx loads"),
+        NginxLoaded=loaded(DEFAULT),
+    ),
+    case(
+        proxy.site_served,
+        "another file claims our server_name first",
+        fails(
+            f"{COPY_LINK}:1 claims server_name {HOST} on port 80 before our site: nginx "
+            "ignores ours (conflicting server name)"
+        ),
+        NginxLoaded=loaded((COPY_LINK, copy_site()), DEFAULT, OURS),
+    ),
+    case(
+        proxy.site_served,
+        "a later file claims our server_name too: noted",
+        passes(f"also loaded, ignored by nginx: {LATE_COPY_LINK}:1"),
+        NginxLoaded=loaded(DEFAULT, OURS, (LATE_COPY_LINK, copy_site())),
+    ),
+    case(
+        proxy.site_served,
+        "our site names another host: the default server answers",
+        fails(f"no server of ours names {HOST} on port 80; {DEFAULT_LINK}:1 answers"),
+        NginxLoaded=loaded(
+            DEFAULT, (SITE_LINK, site_text(f"server_name {HOST};", "server_name pve.lan;"))
+        ),
+    ),
+    case(
+        proxy.site_served,
+        "nothing listens on port 80",
+        fails(f"no server of ours names {HOST} on port 80; nothing answers"),
+        NginxLoaded=loaded((SITE_LINK, site_text("listen 80;", "listen 8080;"))),
+    ),
+    case(
+        proxy.site_served,
+        "another file's location in our server answers the API",
+        fails(f"`location /ollama/api/` of {SNIPPET}:1 answers /ollama/api/tags in our server"),
+        NginxLoaded=loaded(DEFAULT, (SITE_LINK, WITH_SNIPPET), (SNIPPET, API_LOCATION)),
+    ),
+    case(
+        proxy.site_served,
+        "another file's regex location in our server answers the API",
+        fails(f"`location ~ ^/ollama/api/` of {SNIPPET}:1 answers /ollama/api/tags"),
+        NginxLoaded=loaded(
+            DEFAULT,
+            (SITE_LINK, WITH_SNIPPET),
+            (SNIPPET, API_LOCATION.replace("location /ollama/api/", "location ~ ^/ollama/api/")),
+        ),
+    ),
+    case(
+        proxy.site_served,
+        "a location of our own other than /ollama/ answers the API",
+        fails(f"`location /ollama/api/` of {SITE_LINK}:"),
+        NginxLoaded=loaded(
+            DEFAULT, (SITE_LINK, site_text(SERVER_LINE, SERVER_LINE + API_LOCATION))
+        ),
+    ),
+    case(
+        proxy.site_served,
+        "no location of our server answers the API",
+        fails(f"no location of {SITE_LINK}:1 answers /ollama/api/tags"),
+        NginxLoaded=loaded(
+            DEFAULT, (SITE_LINK, site_text("location /ollama/ {", "location /llm/ {"))
+        ),
     ),
     # -- proxy_parity ---------------------------------------------------------------------
-    case(checks.proxy_parity, "identical", passes()),
+    case(proxy.proxy_parity, "identical", passes()),
     case(
-        checks.proxy_parity,
+        proxy.proxy_parity,
         "same models, other order and charset",
         passes(),
-        proxied_tags=tags(samples.QWEN, samples.LLAMA, ctype="application/json; charset=utf-8"),
+        ProxiedTags=tags(samples.QWEN, samples.LLAMA, ctype="application/json; charset=utf-8"),
     ),
     case(
-        checks.proxy_parity,
+        proxy.proxy_parity,
         "differing models",
         fails(
             "models only in the direct reply: qwen2.5:0.5b",
             f"{TAGS_URL} identical to the direct call",
         ),
-        proxied_tags=tags(samples.LLAMA),
+        ProxiedTags=tags(samples.LLAMA),
     ),
     case(
-        checks.proxy_parity,
+        proxy.proxy_parity,
         "a model only proxied",
         fails("models only in the proxied reply: qwen2.5:0.5b"),
-        direct_tags=tags(samples.LLAMA),
+        DirectTags=tags(samples.LLAMA),
     ),
     case(
-        checks.proxy_parity,
+        proxy.proxy_parity,
         "proxied unreachable",
         fails("proxied reply unusable: no HTTP reply"),
-        proxied_tags=None,
+        ProxiedTags=None,
     ),
     case(
-        checks.proxy_parity,
+        proxy.proxy_parity,
         "proxied 502",
         fails("proxied reply unusable: status 502, expected 200"),
-        proxied_tags=HttpReply(502, "text/html", samples.NGINX_502),
+        ProxiedTags=HttpReply(502, "text/html", samples.NGINX_502),
     ),
     case(
-        checks.proxy_parity,
+        proxy.proxy_parity,
         "direct unusable",
         fails("direct reply unusable: no HTTP reply"),
-        direct_tags=None,
+        DirectTags=None,
     ),
 ]
 
 HOST_ROWS = [
     # -- nginx_valid (host-wide) ----------------------------------------------------------
-    case(checks.nginx_valid, "ok", passes()),
-    case(checks.nginx_valid, "ok with warnings noted", passes(WARNING), nginx_t=NGINX_WARN),
+    case(proxy.nginx_valid, "ok", passes()),
+    case(proxy.nginx_valid, "ok with warnings noted", passes(WARNING), NginxTest=NGINX_WARN),
     case(
-        checks.nginx_valid,
+        proxy.nginx_valid,
         "error in our site",
         fails(
             f"{NGINX_EMERG_OURS.error} (in {SITE_LINK}, our site)",
             "syntax is ok, test is successful",
         ),
-        nginx_t=NGINX_EMERG_OURS,
+        NginxTest=NGINX_EMERG_OURS,
     ),
     case(
-        checks.nginx_valid,
+        proxy.nginx_valid,
         "our link dangles",
         fails(f"(in {SITE_LINK}, our site)"),
-        nginx_t=NGINX_DANGLING,
+        NginxTest=NGINX_DANGLING,
     ),
     case(
-        checks.nginx_valid,
+        proxy.nginx_valid,
         "error in another file",
         fails("(in /etc/nginx/sites-enabled/zz, not our site)"),
-        nginx_t=NGINX_EMERG_OTHER,
+        NginxTest=NGINX_EMERG_OTHER,
     ),
     case(
-        checks.nginx_valid,
+        proxy.nginx_valid,
         "error naming no file",
         fails("nginx: [emerg] no file named"),
-        nginx_t=NginxTest(False, "nginx: [emerg] no file named", "", ()),
+        NginxTest=NginxTest(False, "nginx: [emerg] no file named", "", ()),
     ),
     case(
-        checks.nginx_valid,
+        proxy.nginx_valid,
         "no 'test is successful'",
         fails("no 'test is successful'"),
-        nginx_t=parsers.nginx_test(0, "nginx: the configuration file syntax is ok\n"),
+        NginxTest=NginxTest.parse(0, "nginx: the configuration file syntax is ok\n"),
     ),
     case(
-        checks.nginx_valid,
+        proxy.nginx_valid,
         "failure keeps the warnings",
         fails("(in /etc/nginx/sites-enabled/zz, not our site)", notes=(WARNING,)),
-        nginx_t=dataclasses.replace(NGINX_EMERG_OTHER, warnings=NGINX_WARN.warnings),
+        NginxTest=dataclasses.replace(NGINX_EMERG_OTHER, warnings=NGINX_WARN.warnings),
     ),
     # -- nginx_running (host-wide) --------------------------------------------------------
-    case(checks.nginx_running, "running, config older", passes()),
+    case(proxy.nginx_running, "running, config older", passes()),
     case(
-        checks.nginx_running,
+        proxy.nginx_running,
         "not running",
         fails("nginx is not running", "nginx master and workers running"),
-        nginx_state=nginx_state(running=False),
+        NginxState=nginx_state(running=False),
     ),
     case(
-        checks.nginx_running,
+        proxy.nginx_running,
         "master without workers",
         fails("nginx is not running"),
-        nginx_state=NginxState(4242, None, {}),
+        NginxState=NginxState(4242, None, {}),
     ),
     case(
-        checks.nginx_running,
+        proxy.nginx_running,
         "stale files",
         fails(f"changed: {SITE_LINK}, {SITE_FILE}", "no config change since the workers started"),
-        nginx_state=nginx_state(changed={SITE_FILE: 1200.0, SITE_LINK: 1100.0}),
+        NginxState=nginx_state(changed={SITE_FILE: 1200.0, SITE_LINK: 1100.0}),
     ),
     case(
-        checks.nginx_running,
+        proxy.nginx_running,
         "changed within the clock's resolution",
         passes(),
-        nginx_state=nginx_state(changed={SITE_FILE: 1000.04}),
+        NginxState=nginx_state(changed={SITE_FILE: 1000.04}),
+    ),
+    case(
+        proxy.nginx_running,
+        "from the state script's output",
+        passes(),
+        NginxState=NginxState.parse(0, samples.NGINX_STATE_RUNNING),
     ),
 ]
 
 
 @pytest.mark.parametrize(("check", "changes", "want"), ROWS)
 def test_container_check(check, changes, want):
-    want.check(check(subject(**changes)))
+    want.check(judged(check, changes))
 
 
 @pytest.mark.parametrize(("check", "changes", "want"), HOST_ROWS)
 def test_host_wide_check(check, changes, want):
-    """Host-wide checks judged as Fleet.host_subject does: no container, host facts only."""
+    """Host-wide checks judged as the fleet judges a host: no container, host facts only."""
     want.check(check(host_subject(**changes)))
 
 
 @pytest.mark.parametrize(("check", "changes", "want"), HOST_ROWS)
 def test_host_wide_check_on_a_container_subject(check, changes, want):
     """The same verdict when a host-wide check is judged on a container's subject."""
-    want.check(check(subject(**changes)))
+    want.check(judged(check, changes))
 
 
 # -- the hardened profile: rows over the hardened compliant facts ---------------------------
 
 ALLOWED = ("10.0.0.0/8",)
-MANAGE_ALLOWED = dataclasses.replace(DEFAULTS, profile="hardened", manage_from=ALLOWED)
-
-
-def plan_only_site() -> Any:
-    return factsets.site_state(factsets.SITE_TEXT)
-
-
-def hardened_site(old: str, new: str) -> Any:
-    """The hardened site with one piece of text replaced."""
-    assert old in factsets.HARDENED_SITE_TEXT
-    return factsets.site_state(factsets.HARDENED_SITE_TEXT.replace(old, new))
-
-
-def hcase(check: Any, name: str, want: Want, settings: Any = None, **changes: Any) -> Any:
-    return pytest.param(check, changes, want, settings, id=f"{check.__name__}:{name}")
-
-
+MANAGE_ALLOWED = dataclasses.replace(HARDENED_SETTINGS, manage_from=ALLOWED)
+LAN = dataclasses.replace(HARDENED_SETTINGS, exposure_from="netns:lan")
+STREAMING = dataclasses.replace(HARDENED_SETTINGS, probe_streaming=True)
 OUTDATED = HttpReply(200, "application/json", '{"version":"0.17.0"}')
+STREAM = (ProxiedStream, (STREAM_MODEL,))
+NETNS = (ReachFromNetns, ("lan", EXPOSURE_URL))
+RUNNER = (ReachFromRunner, (EXPOSURE_URL,))
+
+
+def plan_only_site() -> SiteConfig:
+    return site_state(SITE_TEXT)
+
+
+def hardened_site(old: str, new: str) -> SiteConfig:
+    """The hardened site with one piece of text replaced."""
+    return site_state(site_text(old, new, factsets.HARDENED_SITE_TEXT))
+
+
+RULESET_PROOF = "proof: the ruleset loaded in the CT (no client other than the Proxmox host)"
+
+
+def ruleset(
+    rules: list[dict[str, Any]], policy: str = "accept", enabled: tuple[str, ...] = ()
+) -> CtRuleset:
+    """A CT whose only filter is table inet t, chain input (`policy`) with these rules."""
+    chain = {"family": "inet", "table": "t", "name": "input", "hook": "input", "prio": 0}
+    items: list[dict[str, Any]] = [{"chain": {**chain, "policy": policy}}]
+    items += [{"rule": {"family": "inet", "table": "t", "chain": "input", **r}} for r in rules]
+    return CtRuleset(tuple(items), nft=True, enabled=enabled)
+
+
+def version(text: str) -> HttpReply:
+    return HttpReply(200, "application/json", text)
+
+
 HARDENED_ROWS = [
-    hcase(checks.version_floor, "current version", passes("Ollama 0.21.0")),
-    hcase(
-        checks.version_floor,
+    # -- version_floor ----------------------------------------------------------------------
+    case(hardened.version_floor, "current version", passes("Ollama 0.21.0")),
+    case(
+        hardened.version_floor,
         "outdated: every advisory named",
-        fails("Ollama 0.17.0: CVE-2026-7020 (affects up to 0.20.2"),
-        direct_version=OUTDATED,
-        proxied_version=OUTDATED,
+        fails("Ollama 0.17.0: CVE-2026-7020 (affects up to 0.20.2", "no known advisory"),
+        DirectVersion=OUTDATED,
+        ProxiedVersion=OUTDATED,
     ),
-    hcase(
-        checks.version_floor,
+    case(
+        hardened.version_floor,
         "between the two advisories",
         fails("Ollama 0.18.0: CVE-2026-7020"),
-        direct_version=HttpReply(200, "application/json", '{"version":"0.18.0"}'),
-        proxied_version=HttpReply(200, "application/json", '{"version":"0.18.0"}'),
+        DirectVersion=version('{"version":"0.18.0"}'),
+        ProxiedVersion=version('{"version":"0.18.0"}'),
     ),
-    hcase(checks.version_floor, "no direct reply", fails("no version"), direct_version=None),
-    hcase(
-        checks.version_floor,
+    case(
+        hardened.version_floor,
+        "no direct reply",
+        fails("no version", "127.0.0.1:11434/api/version answers {version}"),
+        DirectVersion=None,
+    ),
+    case(
+        hardened.version_floor,
         "proxied differs",
-        fails("0.17.0", "says 0.21.0 too"),
-        proxied_version=OUTDATED,
+        fails("0.17.0", f"http://{HOST}/ollama/api/version says 0.21.0 too"),
+        ProxiedVersion=OUTDATED,
     ),
-    hcase(
-        checks.version_floor,
+    case(
+        hardened.version_floor,
+        "proxied no reply",
+        fails("no version", "says 0.21.0 too"),
+        ProxiedVersion=None,
+    ),
+    case(
+        hardened.version_floor,
+        "direct 500",
+        fails("no version"),
+        DirectVersion=HttpReply(500, "application/json", '{"version":"0.21.0"}'),
+    ),
+    case(
+        hardened.version_floor,
         "not JSON",
         fails("no version"),
-        direct_version=HttpReply(200, "text/plain", "nope"),
+        DirectVersion=HttpReply(200, "text/plain", "nope"),
     ),
-    hcase(checks.ct_onboot, "onboot 1", passes()),
-    hcase(
-        checks.ct_onboot,
+    case(
+        hardened.version_floor,
+        "JSON, not an object",
+        fails("no version"),
+        DirectVersion=version('["0.21.0"]'),
+    ),
+    case(
+        hardened.version_floor,
+        "version not a string",
+        fails("no version"),
+        DirectVersion=version('{"version": 21}'),
+    ),
+    case(
+        hardened.version_floor,
+        "nested too deep",
+        fails("no version"),
+        DirectVersion=version("[" * 100000),
+    ),
+    # -- ct_onboot ----------------------------------------------------------------------------
+    case(hardened.ct_onboot, "onboot 1", passes()),
+    case(
+        hardened.ct_onboot,
         "onboot missing",
         fails("onboot: 0", "CT 955 onboot: 1"),
-        ct_config_955=observed.ct_config_of(0, samples.PCT_CONFIG.replace("onboot: 1\n", "")),
+        PctConfig=PctConfig.parse(0, samples.PCT_CONFIG.replace("onboot: 1\n", "")),
     ),
-    hcase(checks.proxy_llm_ready, "hardened site", passes()),
-    hcase(
-        checks.proxy_llm_ready,
+    case(hardened.ct_onboot, "onboot 0", fails("onboot: 0"), PctConfig={"onboot": "0"}),
+    # -- proxy_llm_ready ------------------------------------------------------------------
+    case(hardened.proxy_llm_ready, "hardened site", passes()),
+    case(
+        hardened.proxy_llm_ready,
         "the plan's site: nginx defaults",
-        fails("proxy_read_timeout 60s (default) (want >= 600s)"),
-        site_955=plan_only_site(),
+        fails(
+            "proxy_read_timeout 60s (default) (want >= 600s); "
+            "proxy_send_timeout 60s (default) (want >= 600s); proxy_buffering on (default)",
+            "the location's LLM settings",
+        ),
+        SiteConfig=plan_only_site(),
     ),
-    hcase(
-        checks.proxy_llm_ready,
+    case(
+        hardened.proxy_llm_ready,
         "short read timeout",
         fails("proxy_read_timeout 1m (want >= 600s)"),
-        site_955=hardened_site("proxy_read_timeout 600s", "proxy_read_timeout 1m"),
+        SiteConfig=hardened_site("proxy_read_timeout 600s", "proxy_read_timeout 1m"),
     ),
-    hcase(
-        checks.proxy_llm_ready,
+    case(
+        hardened.proxy_llm_ready,
+        "unreadable send timeout",
+        fails("proxy_send_timeout soon (want >= 600s)"),
+        SiteConfig=hardened_site("proxy_send_timeout 600s", "proxy_send_timeout soon"),
+    ),
+    case(
+        hardened.proxy_llm_ready,
+        "timeout in minutes, long enough",
+        passes(),
+        SiteConfig=hardened_site("proxy_read_timeout 600s", "proxy_read_timeout 15m"),
+    ),
+    case(
+        hardened.proxy_llm_ready,
         "buffering on",
         fails("proxy_buffering on"),
-        site_955=hardened_site("proxy_buffering off", "proxy_buffering on"),
+        SiteConfig=hardened_site("proxy_buffering off", "proxy_buffering on"),
     ),
-    hcase(
-        checks.proxy_llm_ready,
+    case(
+        hardened.proxy_llm_ready,
         "uploads allowed need an unlimited body",
         fails("client_max_body_size 10m (want 0: model uploads are allowed)"),
-        MANAGE_ALLOWED,
-        site_955=hardened_site("client_max_body_size 0", "client_max_body_size 10m"),
+        settings=MANAGE_ALLOWED,
+        SiteConfig=hardened_site("client_max_body_size 0", "client_max_body_size 10m"),
     ),
-    hcase(checks.manage_closed, "guarded, refused, reads served", passes()),
-    hcase(
-        checks.manage_closed,
+    case(
+        hardened.proxy_llm_ready,
+        "uploads allowed, nginx's default body size",
+        fails("client_max_body_size 1m (default) (want 0"),
+        settings=MANAGE_ALLOWED,
+        SiteConfig=hardened_site("        client_max_body_size 0;\n", ""),
+    ),
+    case(
+        hardened.proxy_llm_ready,
+        "uploads allowed, unlimited body",
+        passes(),
+        settings=MANAGE_ALLOWED,
+    ),
+    case(
+        hardened.proxy_llm_ready,
+        "no uploads allowed: the body size does not matter",
+        passes(),
+        SiteConfig=hardened_site("client_max_body_size 0", "client_max_body_size 10m"),
+    ),
+    # -- manage_closed --------------------------------------------------------------------
+    case(hardened.manage_closed, "guarded, refused, reads served", passes()),
+    case(
+        hardened.manage_closed,
         "the plan's site: no guard",
-        fails("guard: none"),
-        site_955=plan_only_site(),
+        fails("guard: none", "allow none, deny all"),
+        SiteConfig=plan_only_site(),
     ),
-    hcase(
-        checks.manage_closed,
+    case(
+        hardened.manage_closed,
         "allowed networks differ from the setting",
         fails("guard: allow none", "allow 10.0.0.0/8, deny all"),
-        MANAGE_ALLOWED,
+        settings=MANAGE_ALLOWED,
     ),
-    hcase(
-        checks.manage_closed,
+    case(
+        hardened.manage_closed,
+        "the guard allows networks the setting does not",
+        fails("guard: allow 10.0.0.0/8", "allow none, deny all"),
+        SiteConfig=site_state(render.site(HOST, CT_IP, (600, ALLOWED))),
+    ),
+    case(
+        hardened.manage_closed,
         "a write endpoint left out",
-        fails("not guarded: copy"),
-        site_955=hardened_site(
+        fails("not guarded: copy", "every write endpoint guarded"),
+        SiteConfig=hardened_site(
             "create|blobs/|pull|push|delete|copy", "create|blobs/|pull|push|delete"
         ),
     ),
-    hcase(
-        checks.manage_closed,
+    case(
+        hardened.manage_closed,
         "allowed networks as set: no refusal to prove from here",
         passes(),
-        MANAGE_ALLOWED,
-        site_955=factsets.site_state(render.site(factsets.HOST, factsets.CT_IP, (600, ALLOWED))),
+        settings=MANAGE_ALLOWED,
+        SiteConfig=site_state(render.site(HOST, CT_IP, (600, ALLOWED))),
+        ProxiedDelete=None,
     ),
-    hcase(
-        checks.manage_closed,
+    case(
+        hardened.manage_closed,
         "the write reaches Ollama",
-        fails("status 400", "refused by nginx (403)"),
-        proxied_manage=HttpReply(400, "application/json", '{"error":"model is required"}'),
+        fails("status 400", f"DELETE http://{HOST}/ollama/api/delete refused by nginx (403)"),
+        ProxiedDelete=HttpReply(400, "application/json", '{"error":"model is required"}'),
     ),
-    hcase(
-        checks.manage_closed,
+    case(
+        hardened.manage_closed,
+        "the write gets no reply",
+        fails("status no reply", "refused by nginx (403)"),
+        ProxiedDelete=None,
+    ),
+    case(
+        hardened.manage_closed,
         "reads broken",
         fails("status 502", "api/ps still answers"),
-        proxied_show=HttpReply(502, "text/html", "bad gateway"),
+        ProxiedPs=HttpReply(502, "text/html", "bad gateway"),
     ),
-]
-
-
-LAN = dataclasses.replace(DEFAULTS, profile="hardened", exposure_from="netns:lan")
-HARDENED_ROWS += [
-    hcase(
-        checks.exposure,
-        "the runner is the host itself: cannot tell",
-        skips("the runner is the Proxmox host itself: give --exposure-from=netns:NAME"),
+    case(
+        hardened.manage_closed,
+        "reads get no reply",
+        fails("status -", "api/ps still answers"),
+        ProxiedPs=None,
+    ),
+    # -- exposure ---------------------------------------------------------------------------
+    case(
+        hardened.exposure,
+        "the runner is the host itself: judged from the CT's loaded ruleset",
+        passes(
+            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input drops"
+            f" it), the host {BRIDGE_IP} accepted; loaded at boot by nftables.service"
+        ),
         host_address="127.0.0.1",
     ),
-    hcase(
-        checks.exposure,
+    case(
+        hardened.exposure,
+        "ruleset: nft not installed",
+        fails("nft is not installed in the CT: no filter at all", notes=(RULESET_PROOF,)),
+        host_address="127.0.0.1",
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        hardened.exposure,
+        "ruleset: a chain that accepts everything",
+        fails(
+            "a LAN client (10.0.3.2) is accept: accepted by inet t/input",
+            notes=(RULESET_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        CtRuleset=ruleset([], enabled=("ollama-guard.service",)),
+    ),
+    case(
+        hardened.exposure,
+        "ruleset: nft there, nothing loaded",
+        fails(
+            "a LAN client (10.0.3.2) is accept: accepted by no filter at all",
+            notes=(RULESET_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        CtRuleset=CtRuleset((), nft=True, enabled=("nftables.service",)),
+    ),
+    case(
+        hardened.exposure,
+        "ruleset: loaded now, nothing loads it at boot",
+        fails(
+            "loaded now, but no unit loads it at boot (ollama-guard.service, nftables.service)",
+            notes=(RULESET_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        CtRuleset=dataclasses.replace(RULESET_OK, enabled=()),
+    ),
+    case(
+        hardened.exposure,
+        "ruleset: policy drop without the host's accept",
+        fails(
+            f"the Proxmox host ({BRIDGE_IP}) is drop: inet t/input: policy drop",
+            notes=(RULESET_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        CtRuleset=ruleset([], policy="drop"),
+    ),
+    case(
+        hardened.exposure,
+        "ruleset: a rule the suite cannot read",
+        fails("is unknown: not understood: rule 7 of t/input: osf", notes=(RULESET_PROOF,)),
+        host_address="127.0.0.1",
+        CtRuleset=ruleset([{"handle": 7, "expr": [{"osf": {}}, {"accept": None}]}]),
+    ),
+    case(
+        hardened.exposure,
+        "ruleset: the host has no address on the CT's network",
+        fails(f"the host's address on the CT's network ({CT_IP}) is unknown"),
+        host_address="127.0.0.1",
+        HostAddresses=HostAddresses((("eth0", IPv4Interface(f"{HOST}/24")),)),
+    ),
+    case(
+        hardened.exposure,
         "nothing answers the runner",
-        passes(f"{CT_IP}:11434 does not answer runner"),
+        passes(f"{CT_IP}:11434 does not answer runner (proof: a live try from it)"),
     ),
-    hcase(
-        checks.exposure,
+    case(
+        hardened.exposure,
         "the runner gets an answer",
-        fails("it answers runner (HTTP 200)", "answering the Proxmox host only"),
-        reach_runner=HttpReply(200, "application/json", '{"version":"0.21.0"}'),
+        fails("it answers runner (HTTP 200)", f"{CT_IP}:11434 answering the Proxmox host only"),
+        facts={RUNNER: version('{"version":"0.21.0"}')},
     ),
-    hcase(
-        checks.exposure,
+    case(
+        hardened.exposure,
         "the LAN namespace gets an answer",
         fails("it answers netns:lan (HTTP 200)"),
-        LAN,
-        **{"reach_netns:lan": 200},
+        settings=LAN,
+        facts={NETNS: 200},
     ),
-    hcase(
-        checks.exposure,
+    case(
+        hardened.exposure,
         "the LAN namespace is refused",
-        passes(f"{CT_IP}:11434 does not answer netns:lan"),
-        LAN,
+        passes(f"{CT_IP}:11434 does not answer netns:lan (proof: a live try from it)"),
+        settings=LAN,
     ),
-    hcase(
-        checks.exposure,
+    case(
+        hardened.exposure,
+        "a namespace on a runner that is the host: judged",
+        passes(f"{CT_IP}:11434 does not answer netns:lan (proof: a live try from it)"),
+        settings=LAN,
+        host_address="127.0.0.1",
+    ),
+    case(
+        hardened.exposure,
         "no CT address",
-        fails("no IPv4 address found in the CT"),
-        addresses=(),
+        fails("no IPv4 address found in the CT", "the CT's IPv4, to try its port from the LAN"),
+        CtAddresses=(),
     ),
-]
-
-
-STREAMING = dataclasses.replace(DEFAULTS, profile="hardened", probe_streaming=True)
-HARDENED_ROWS += [
-    hcase(
-        checks.proxy_streams,
+    # -- proxy_streams ----------------------------------------------------------------------
+    case(
+        hardened.proxy_streams,
         "not asked for",
-        skips("the live streaming probe runs only with --probe-streaming=on"),
+        Want(
+            True,
+            skipped="the live streaming probe runs only with --probe-streaming=on",
+            asked=False,
+        ),
     ),
-    hcase(
-        checks.proxy_streams,
+    case(
+        hardened.proxy_streams,
         "tokens passed on",
         passes("15 chunks, first after 0.02s, last after 0.16s"),
-        STREAMING,
+        settings=STREAMING,
     ),
-    hcase(
-        checks.proxy_streams,
+    case(
+        hardened.proxy_streams,
         "held back by a buffer",
         fails("15 chunks, first after 0.15s, last after 0.16s", "well before the last"),
-        STREAMING,
-        proxied_stream=StreamTiming(200, 15, 0.15, 0.16),
+        settings=STREAMING,
+        facts={STREAM: ProxiedStream(True, 200, 15, 0.15, 0.16)},
     ),
-    hcase(
-        checks.proxy_streams,
+    case(
+        hardened.proxy_streams,
+        "too few chunks to tell",
+        fails("2 chunks"),
+        settings=STREAMING,
+        facts={STREAM: ProxiedStream(True, 200, 2, 0.01, 0.16)},
+    ),
+    case(
+        hardened.proxy_streams,
         "refused",
-        fails("status 502", "streams"),
-        STREAMING,
-        proxied_stream=StreamTiming(502, 0, 0.0, 0.0),
+        fails("status 502", f"POST http://{HOST}/ollama/api/generate streams"),
+        settings=STREAMING,
+        facts={STREAM: ProxiedStream.parse(0, "status 502 chunks 0 first 0.0 last 0.0")},
     ),
-    hcase(
-        checks.proxy_streams,
+    case(
+        hardened.proxy_streams,
         "no reply",
         fails("status -"),
-        STREAMING,
-        proxied_stream=None,
+        settings=STREAMING,
+        facts={STREAM: ProxiedStream.parse(1, "ConnectionError: refused")},
     ),
-    hcase(
-        checks.proxy_streams,
+    case(
+        hardened.proxy_streams,
         "no model to stream from",
         fails("no model installed", "a model to stream from"),
-        STREAMING,
-        direct_tags=factsets.tags(),
+        settings=STREAMING,
+        DirectTags=tags(),
+    ),
+    case(
+        hardened.proxy_streams,
+        "the direct API unusable",
+        fails("no HTTP reply", "a model to stream from"),
+        settings=STREAMING,
+        DirectTags=None,
     ),
 ]
 
 
-@pytest.mark.parametrize(("check", "changes", "want", "settings"), HARDENED_ROWS)
-def test_hardened_check(check, changes, want, settings):
-    address = changes.pop("host_address", factsets.HOST)
-    s = subject(factsets.with_hardened(**changes), host_address=address)
-    if settings is not None:
-        s = dataclasses.replace(s, settings=settings)
-    want.check(check(s))
+@pytest.mark.parametrize(("check", "changes", "want"), HARDENED_ROWS)
+def test_hardened_check(check, changes, want):
+    want.check(judged(check, changes, base="hardened"))
+
+
+ALL_ROWS = ROWS + HOST_ROWS + HARDENED_ROWS
 
 
 def test_every_check_has_a_passing_row_and_a_failing_row():
-    rows = [(p.values[0], p.values[2]) for p in ROWS + HOST_ROWS + HARDENED_ROWS if not p.marks]
-    for check in CATALOGUE.values():
+    rows = [(p.values[0], p.values[2]) for p in ALL_ROWS]
+    for check in catalogue.load().values():
         wants = [want for judge, want in rows if judge is check.judge]
         assert any(w.ok and not w.skipped for w in wants), f"{check.id}: no passing row"
         assert any(not w.ok for w in wants), f"{check.id}: no failing row"
 
 
+def test_rows_are_named_after_their_check():
+    ids = [p.id for p in ALL_ROWS]
+    assert len(ids) == len(set(ids)), "two rows share a name"
+    for p in ALL_ROWS:
+        assert p.id.split(":", 1)[0] in catalogue.load(), p.id
+
+
+def test_the_compliant_facts_pass_every_check_of_both_profiles():
+    assert factsets.failing(factsets.compliant()) == set()
+    assert factsets.failing(factsets.hardened(), "hardened") == set()
+    found = factsets.verdicts(factsets.hardened(), "hardened")
+    assert found["proxy_streams"].skipped  # off unless asked for
+    assert set(found) == {c.id for c in catalogue.in_profile("hardened")}
+
+
 def test_every_compliant_fact_is_read_by_some_check():
     table = with_()
-    for check in CATALOGUE.values():
-        if check.profile == "plan":
-            check.judge(subject(table))
-    unread = set(table.values) - {p.name for p in table.asked}
-    # INIT is the planner's fact (how to reload nginx); which_ollama reads BINARY_PRESENT
-    # only when the login shell does not find the binary.
-    assert unread == {probes.INIT.name, probes.BINARY_PRESENT.name}
+    for check in catalogue.in_profile("plan"):
+        check.judge(subject(table))
+    unread = set(table.values) - table.keys_asked()
+    # HostInit is the planner's fact (how to reload nginx); which_ollama reads Binary only
+    # when the login shell does not find the binary.
+    assert unread == {HostInit, Binary}
+
+
+def test_every_hardened_fact_is_read_by_some_check():
+    table = with_hardened()
+    for check in catalogue.in_profile("hardened"):
+        check.judge(subject(table, settings=STREAMING))
+    unread = set(table.values) - table.keys_asked()
+    # Guard is the firewall fix's fact; the LAN namespace is tried only with netns:NAME; the
+    # CT's ruleset is read only when the runner is the host itself (no second client).
+    assert unread == {HostInit, Binary, Guard, NETNS, CtRuleset}
+    host_runner = with_hardened()
+    hardened.exposure(subject(host_runner, settings=HARDENED_SETTINGS, host_address="127.0.0.1"))
+    assert CtRuleset in host_runner.keys_asked()
+    lan = with_hardened()
+    hardened.exposure(subject(lan, settings=LAN))
+    assert NETNS in lan.keys_asked()
 
 
 def test_proxy_parity_asks_for_the_sites_proxied_url():
     table = with_()
-    checks.proxy_parity(subject(table))
-    (asked,) = [p for p in table.asked if p.target == "runner"]
-    assert asked.command == f"GET {TAGS_URL}"
+    proxy.proxy_parity(subject(table))
+    assert ProxiedTags in table.keys_asked()
+    scope = Scope(factsets.SETTINGS, SITE, HOST)
+    assert ProxiedTags.command(scope) == f"GET {TAGS_URL}"
 
-    table = with_()
     site = dataclasses.replace(SITE, proxy_url="https://gw.example.com/llm/")
-    checks.proxy_parity(subject(table, site=site))
-    (asked,) = [p for p in table.asked if p.target == "runner"]
-    assert asked.command == "GET https://gw.example.com/llm/api/tags"
+    verdict = proxy.proxy_parity(subject(site=site, ProxiedTags=None))
+    assert "https://gw.example.com/llm/api/tags identical" in verdict.expected
+    scope = Scope(factsets.SETTINGS, site, HOST)
+    assert ProxiedTags.command(scope) == "GET https://gw.example.com/llm/api/tags"
 
 
 def test_container_checks_refuse_a_host_wide_subject():
     with pytest.raises(LookupError, match="host-wide subject"):
-        checks.site_enabled(host_subject())
+        proxy.site_enabled(host_subject())
+
+
+def test_a_host_wide_subject_has_no_container_facts():
+    with pytest.raises(KeyError, match="profile_script"):
+        host_subject()[ProfileScript]
+    with pytest.raises(KeyError, match="site_config"):
+        host_subject().facts.get(SiteConfig, "955", ())
+
+
+def test_a_fact_of_another_container_is_unknown():
+    with pytest.raises(KeyError, match="of CT '956'"):
+        subject().facts.get(SiteConfig, "956", ())
+
+
+def test_the_fact_set_refuses_unknown_facts_and_values():
+    with pytest.raises(AssertionError, match="Guard"):
+        with_(Guard=factsets.hardened()[Guard])  # a hardened fact: not in the plan's set
+    with pytest.raises(AssertionError, match="NoSuchFact"):
+        with_(NoSuchFact=1)
+    with pytest.raises(TypeError, match="UnitState"):
+        with_(UnitState="active")
+
+
+# -- a stopped container: its checks skip, pointing at ct_running ------------------------
+
+
+def test_stopped_container_is_one_failure_and_skips():
+    values = factsets.compliant()
+    values[CtStatus] = CtStatus("stopped")
+    found = factsets.verdicts(values)
+    assert {name for name, v in found.items() if not v.ok} == {"ct_running"}
+    assert "CT 955 stopped" in found["ct_running"].found
+    needs_ct = {c.id for c in catalogue.in_profile("plan") if c.needs_ct}
+    assert {name for name, v in found.items() if v.skipped} == needs_ct | {"site_file"}
+    for name in needs_ct:
+        assert found[name].skipped == "CT 955 on proxmox is stopped: see ct_running", name
+    assert found["site_file"].skipped == "CT 955 not running: its IP cannot be compared"
+
+
+def test_a_stopped_containers_fact_raises_ct_down():
+    with pytest.raises(CtDown, match="CT 955 on proxmox is missing"):
+        subject(CtStatus="")[UnitState]
+
+
+# -- the manual-setup state: what the lab's reset leaves, judged whole ----------------------
+
+# lab/states.py `reset`: the binary is there (Debian's /etc/profile already puts
+# /usr/local/bin on root's PATH, so the login shell finds it), nothing of PLAN.md 3-5 is.
+MANUAL_SETUP_FAILS = {
+    "profile_script",
+    "profile_is_file",
+    "unit_settings",
+    "unit_enabled",
+    "unit_active",
+    "journal_clean",
+    "listener",
+    "direct_api",
+    "site_file",
+    "proxy_headers",
+    "site_enabled",
+    "site_served",
+    "proxy_parity",
+}
+
+
+def test_manual_setup_fails_exactly_the_missing_steps():
+    found = factsets.verdicts(factsets.manual_setup())
+    assert factsets.failing(factsets.manual_setup()) == MANUAL_SETUP_FAILS
+    assert not any(v.skipped for v in found.values())
+    assert set(found) - MANUAL_SETUP_FAILS == {
+        "ct_running",
+        "login_path",
+        "which_ollama",
+        "nginx_valid",
+        "nginx_running",
+    }
+    assert found["profile_script"].found == "it does not exist"
+    assert found["profile_is_file"].found == "it does not exist"
+    assert found["unit_settings"].found == "LoadState=not-found"
+    assert found["proxy_headers"].found == "none in the site"
+    assert found["site_served"].found == "nginx does not read it"
+    assert "direct reply unusable" in found["proxy_parity"].found
+
+
+def test_manual_setup_under_the_hardened_profile_fails_the_plan_and_onboot():
+    values = {**factsets.hardened(), **factsets.manual_setup()}  # hardened-only facts kept
+    assert MANUAL_SETUP_FAILS | {"ct_onboot"} <= factsets.failing(values, "hardened")
 
 
 # -- container_ip: which address the proxy must target ------------------------------------
+
+
+def pct(net0: str) -> PctConfig:
+    return PctConfig({"net0": net0})
 
 
 @pytest.mark.parametrize(
@@ -1137,164 +1875,183 @@ def test_container_checks_refuse_a_host_wide_subject():
     [
         pytest.param({}, (CT_IP, "pct config net0 ip= (live in the CT)"), id="static net0 live"),
         pytest.param(
-            {"site": SITE_WITH_IP, "addresses": ()},
+            {"site": SITE_WITH_IP, "CtAddresses": ()},
             ("10.0.3.99", "setting ollama_ct_ip"),
             id="setting",
         ),
         pytest.param(
-            {"addresses": (("eth0", "10.0.3.77"),)},
+            {"site": dataclasses.replace(SITE, ct_ip="127.0.0.1")},
+            (None, "127.0.0.1 (setting ollama_ct_ip) refused: a loopback"),
+            id="setting loopback refused",
+        ),
+        pytest.param(
+            {"CtAddresses": (("eth0", "10.0.3.77"),)},
             ("10.0.3.77", "ip -4 addr in the CT (eth0)"),
             id="static net0 not live",
         ),
         pytest.param(
-            {
-                "ct_config_955": {"net0": samples.NET0_DHCP},
-                "addresses": (("eth0", "10.0.3.77"),),
-            },
+            {"PctConfig": pct(samples.NET0_DHCP), "CtAddresses": (("eth0", "10.0.3.77"),)},
             ("10.0.3.77", "ip -4 addr in the CT (eth0)"),
             id="eth0 dhcp",
         ),
         pytest.param(
             {
-                "ct_config_955": {"net0": "name=eth1,bridge=vmbr0,ip=dhcp"},
-                "addresses": (("eth0", "192.168.50.7"), ("eth1", "10.0.3.78")),
+                "PctConfig": pct("name=eth1,bridge=vmbr0,ip=dhcp"),
+                "CtAddresses": (("eth0", "192.168.50.7"), ("eth1", "10.0.3.78")),
             },
             ("10.0.3.78", "ip -4 addr in the CT (eth1)"),
             id="net0 on eth1",
         ),
         pytest.param(
             {
-                "ct_config_955": {"net0": samples.NET0_DHCP},
-                "addresses": (("ens18", "10.0.3.80"), ("ens19", "10.0.3.81")),
+                "PctConfig": pct(samples.NET0_DHCP),
+                "CtAddresses": (("ens18", "10.0.3.80"), ("ens19", "10.0.3.81")),
             },
             ("10.0.3.80", "ip -4 addr in the CT (ens18)"),
             id="other iface",
         ),
         pytest.param(
-            {"ct_config_955": {}, "addresses": (("eth0", "10.0.3.77"),)},
+            {"PctConfig": {}, "CtAddresses": (("eth0", "10.0.3.77"),)},
             ("10.0.3.77", "ip -4 addr in the CT (eth0)"),
             id="no net0 (lxc-attach)",
         ),
-        pytest.param({"addresses": ()}, (None, "no IPv4 address found in the CT"), id="none"),
         pytest.param(
-            {"ct_config_955": {"net0": samples.NET0_DHCP}, "addresses": (("eth0", "127.0.0.1"),)},
+            {
+                "PctConfig": pct("name=eth0,bridge=vmbr9,ip=dhcp"),
+                "CtAddresses": (("eth0", "10.9.9.9"),),
+            },
+            ("10.9.9.9", "ip -4 addr in the CT (eth0)"),
+            id="a bridge the host has no address on: not judged",
+        ),
+        pytest.param({"CtAddresses": ()}, (None, "no IPv4 address found in the CT"), id="none"),
+        pytest.param(
+            {"PctConfig": pct(samples.NET0_DHCP), "CtAddresses": (("eth0", "127.0.0.1"),)},
             (None, "127.0.0.1 (ip -4 addr in the CT (eth0)) refused: a loopback, link-local"),
             id="loopback refused",
         ),
         pytest.param(
-            {"ct_config_955": {"net0": samples.NET0_DHCP}, "addresses": (("eth0", "10.0.3.1"),)},
+            {"PctConfig": pct(samples.NET0_DHCP), "CtAddresses": (("eth0", "10.0.3.1"),)},
             (None, "10.0.3.1 (ip -4 addr in the CT (eth0)) refused: one of the Proxmox host's"),
             id="the host itself refused",
         ),
         pytest.param(
-            {
-                "ct_config_955": {"net0": samples.NET0_DHCP},
-                "addresses": (("eth0", "169.254.1.9"),),
-            },
+            {"PctConfig": pct(samples.NET0_DHCP), "CtAddresses": (("eth0", "169.254.1.9"),)},
             (None, "169.254.1.9 (ip -4 addr in the CT (eth0)) refused: a loopback, link-local"),
             id="link-local refused",
         ),
         pytest.param(
-            {"ct_config_955": {"net0": samples.NET0_DHCP}, "addresses": (("eth0", "10.9.9.9"),)},
+            {"PctConfig": pct(samples.NET0_DHCP), "CtAddresses": (("eth0", "10.9.9.9"),)},
             (None, "10.9.9.9 (ip -4 addr in the CT (eth0)) refused: not on net0's bridge vmbr0"),
             id="off the bridge refused",
         ),
     ],
 )
 def test_container_ip(changes, found):
-    address, how = checks.container_ip(subject(**changes))
+    address, how = upstream.container_ip(judged_subject(changes))
     assert address == found[0]
     assert how.startswith(found[1])
 
 
-def test_container_ip_from_the_parsed_probe_outputs():
-    config = observed.ct_config_of(0, samples.PCT_CONFIG)
-    addresses = observed.addresses_of(0, samples.IP_ADDR)
-    assert addresses[0] == ("eth0", CT_IP)
-    s = subject(ct_config_955=config, addresses=addresses)
-    assert checks.container_ip(s) == (CT_IP, "pct config net0 ip= (live in the CT)")
+def judged_subject(changes: dict[str, Any]) -> Any:
+    changes = dict(changes)
+    kwargs = {key: changes.pop(key) for key in SUBJECT_KEYS if key in changes}
+    return subject(with_(**changes), **kwargs)
 
 
-# -- the tests in tests/ are the catalogue's checks ---------------------------------------
-
-TESTS_DIR = Path(__file__).resolve().parents[2] / "tests"
-
-
-def _test_modules() -> list[ModuleType]:
-    modules = []
-    for path in sorted(TESTS_DIR.glob("test_*.py")):
-        spec = importlib.util.spec_from_file_location(f"_suite_{path.stem}", path)
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        modules.append(module)
-    return modules
+def test_container_ip_from_the_parsed_fact_outputs():
+    config = PctConfig.parse(0, samples.PCT_CONFIG)
+    addresses = CtAddresses.parse(0, samples.IP_ADDR)
+    assert addresses.items[0] == ("eth0", CT_IP)
+    s = subject(PctConfig=config, CtAddresses=addresses)
+    assert upstream.container_ip(s) == (CT_IP, "pct config net0 ip= (live in the CT)")
 
 
-class Recorder:
-    """Stands in for the `ct` / `pve` fixtures: records the check a test judges."""
-
-    def __init__(self) -> None:
-        self.judged: list[Any] = []
-
-    def judge(self, check: Any) -> None:
-        self.judged.append(check)
+def test_host_bridge_address_is_the_hosts_address_on_the_cts_network():
+    s = subject()
+    assert upstream.host_bridge_address(s, CT_IP) == factsets.BRIDGE_IP
+    assert upstream.host_bridge_address(s, "192.168.77.5") is None
 
 
-def _suite_tests() -> list[Any]:
-    return [
-        pytest.param(function, id=f"{module.__name__.removeprefix('_suite_')}::{name}")
-        for module in _test_modules()
-        for name, function in inspect.getmembers(module, inspect.isfunction)
-        if name.startswith("test_")
-    ]
+def test_shadowed_by_needs_what_nginx_loads():
+    """The site's fix asks shadowed_by before it writes: nothing to say without `nginx -T`."""
+    assert proxy.shadowed_by(subject(NginxLoaded=NginxLoaded.parse(1, ""))) is None
+    assert proxy.shadowed_by(subject()) is None
+    copy = loaded((COPY_LINK, copy_site()), DEFAULT, OURS)
+    assert "claims server_name" in (proxy.shadowed_by(subject(NginxLoaded=copy)) or "")
 
 
-def _judged_by(function: Any) -> Any:
-    recorder = Recorder()
-    arguments = {
-        name: None if name == "container" else recorder
-        for name in inspect.signature(function).parameters
-    }
-    function(**arguments)
-    (check,) = recorder.judged
-    return check
+# -- the catalogue itself -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("function", _suite_tests())
-def test_suite_test_states_its_checks_control_and_fix(function):
-    check = CATALOGUE[_judged_by(function).__name__]
-    assert function.__name__.endswith(f"_{check.id}")
-    assert " ".join((function.__doc__ or "").split()) == check.control
-    fixes = [m.args for m in getattr(function, "pytestmark", []) if m.name == "fix"]
-    assert fixes == [(check.fix,)]
+def test_the_catalogue_is_the_checks_of_its_modules_in_plan_order():
+    found = catalogue.load()
+    modules = [c.module.rsplit(".", 1)[1] for c in found.values()]
+    assert modules == sorted(modules, key=MODULES.index)
+    assert next(iter(found)) == "ct_running"
+    assert {"profile_is_file", "proxy_headers", "site_served"} <= set(found)
 
 
-def test_every_check_of_the_catalogue_has_one_suite_test():
-    judged = [_judged_by(p.values[0]).__name__ for p in _suite_tests()]
-    assert sorted(judged) == sorted(CATALOGUE)
+@pytest.mark.parametrize("check", list(catalogue.load().values()), ids=lambda c: c.id)
+def test_every_check_states_its_control_fix_and_place(check):
+    assert check.control, f"{check.id} has no docstring (its control)"
+    assert check.fix in FIXES, check.fix
+    assert check.section
+    assert check.where in catalogue.WHERE
+    assert check.scope in catalogue.SCOPES
+    assert check.runs_in("hardened")
+    assert check.runs_in("plan") == (check.profile == "plan")
+    assert check in catalogue.answered_by(check.fix, check.profile)
+    assert (check.section == "hardened") == (check.profile == "hardened")
+
+
+def test_host_wide_checks_judge_only_host_facts():
+    for check in catalogue.load().values():
+        if check.scope == "host":
+            assert check.where == "host"
+            check.judge(host_subject())  # reading a container's fact would be a KeyError
+
+
+# -- facts the checks lean on ---------------------------------------------------------------
+
+
+HOST_ENV = "0.0.0.0:11434"
 
 
 @pytest.mark.parametrize(
     ("rc", "output", "want"),
     [
-        (0, "pid 812\nOLLAMA_HOST=0.0.0.0:11434", {"OLLAMA_HOST": "0.0.0.0:11434"}),
-        (0, "pid 812", {}),
-        (1, "", None),
+        (
+            0,
+            "pid 812\nOLLAMA_HOST=0.0.0.0:11434",
+            MainProcessEnv(True, {"OLLAMA_HOST": "0.0.0.0:11434"}),
+        ),
+        (0, "pid 812", MainProcessEnv(True, {})),
+        (1, "", MainProcessEnv(False)),
     ],
     ids=["host set", "no OLLAMA_ variable", "no process"],
 )
 def test_main_env_tells_no_process_from_no_variable(rc, output, want):
-    assert observed.main_env_of(rc, output) == want
+    assert MainProcessEnv.parse(rc, output) == want
 
 
 @pytest.mark.parametrize(
-    ("output", "timing"),
+    ("rc", "output", "timing"),
     [
-        ("status 200 chunks 15 first 0.020 last 0.160", StreamTiming(200, 15, 0.02, 0.16)),
-        ("ConnectionError: refused", None),
+        (
+            0,
+            "status 200 chunks 15 first 0.020 last 0.160",
+            ProxiedStream(True, 200, 15, 0.02, 0.16),
+        ),
+        (1, "ConnectionError: refused", ProxiedStream(False)),
     ],
 )
-def test_stream_timing_parser(output, timing):
-    assert streaming.timing_of(0, output) == timing
+def test_stream_timing_parser(rc, output, timing):
+    assert ProxiedStream.parse(rc, output) == timing
+
+
+def test_facts_of_the_sets_are_facts():
+    for values in (factsets.compliant(), factsets.hardened(), factsets.manual_setup()):
+        for key, value in values.items():
+            fact = key[0] if isinstance(key, tuple) else key
+            assert isinstance(value, Fact), key
+            assert isinstance(value, fact), key

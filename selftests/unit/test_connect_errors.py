@@ -14,8 +14,8 @@ import pytest
 from paramiko.ssh_exception import NoValidConnectionsError, ProxyCommandFailure
 from testinfra.backend.base import CommandResult
 
-from compliance import connect_errors as ce
-from compliance.connect_errors import Endpoint
+from compliance.transport import connect_errors as ce
+from compliance.transport.connect_errors import Endpoint
 
 SSH = Endpoint("proxmox", "ssh", "127.0.0.1", 2222, "pvelab", "~/.ssh/known_hosts")
 PARAMIKO = Endpoint("proxmox", "paramiko", "127.0.0.1", 2222, "nobody", "~/.ssh/known_hosts")

@@ -8,7 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from compliance.evidence import (
+from compliance.facts import Observation as Fact
+from compliance.report.evidence import (
     EXCERPT_CHARS,
     EXCERPT_LINES,
     LINE_CHARS,
@@ -20,8 +21,7 @@ from compliance.evidence import (
     excerpt,
     neutralise,
 )
-from compliance.facts import Fact
-from compliance.report import attach_html
+from compliance.report.extras import attach_html
 from selftests.unit import samples
 
 NGINX_T = Fact("nginx_t", "pve", "nginx -t", 1, samples.NGINX_T_BOGUS.rstrip("\n"))

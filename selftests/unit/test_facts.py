@@ -1,19 +1,35 @@
-"""Batched facts: one /bin/sh script per target, framed output, cached until invalidated."""
+"""Batched facts: one /bin/sh script per target, framed output, two views (audit and live),
+and the registry of fact classes."""
 
 from __future__ import annotations
 
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+from typing import ClassVar, Self
 
 import pytest
 import testinfra
 
-from compliance import probes
-from compliance.backends import run_text
-from compliance.facts import Fact, FactStore, GatherError, Probe, batch_script, parse_batch
+from compliance import facts
+from compliance.facts import Fact, Observation, Scope, batch_facts
+from compliance.facts.http import ProxiedTags
+from compliance.facts.store import (
+    FactStore,
+    GatherError,
+    RunnerStore,
+    batch_script,
+    key_name,
+    parse_batch,
+)
+from compliance.facts.systemd import UnitState
+from compliance.transport.backends import run_text
+from selftests.unit import samples
 
 MARKER = "5f3a9c1e02bd"
+SETTINGS = samples.default_scope().settings
+SITE = SETTINGS.site("955")
 
 
 @pytest.mark.parametrize(
@@ -56,22 +72,22 @@ MARKER = "5f3a9c1e02bd"
     ],
 )
 def test_batch_round_trip(sh, command, rc, output):
-    script = batch_script([Probe("first", "echo 1"), Probe("it", command)], MARKER)
+    script = batch_script([("first", "echo 1"), ("it", command)], MARKER)
     parsed = parse_batch(sh(script)[1], MARKER)
     assert parsed == {"first": (0, "1"), "it": (rc, output)}
 
 
-def test_batch_probes_are_isolated_subshells(sh):
+def test_batch_commands_are_isolated_subshells(sh):
     batch = [
-        Probe("set_var", "x=changed; cd /; exit 5"),
-        Probe("see_var", 'echo "x=${x:-unset} pwd=$(pwd)"'),
+        ("set_var", "x=changed; cd /; exit 5"),
+        ("see_var", 'echo "x=${x:-unset} pwd=$(pwd)"'),
     ]
     rc, output = sh("cd /tmp && " + batch_script(batch, MARKER))
     assert rc == 0
     assert parse_batch(output, MARKER) == {"set_var": (5, ""), "see_var": (0, "x=unset pwd=/tmp")}
 
 
-def test_parse_batch_drops_a_probe_cut_off_before_its_exit_code():
+def test_parse_batch_drops_a_command_cut_off_before_its_exit_code():
     output = f"@@{MARKER} a\none\n\n@@{MARKER} rc 0\n@@{MARKER} b\npartial outp"
     assert parse_batch(output, MARKER) == {"a": (0, "one")}
 
@@ -84,6 +100,46 @@ def test_parse_batch_ignores_noise_outside_frames():
 def test_parse_batch_other_marker_is_output():
     output = f"@@{MARKER} a\n@@ffffffffffff rc 9\n\n@@{MARKER} rc 0\n"
     assert parse_batch(output, MARKER) == {"a": (0, "@@ffffffffffff rc 9")}
+
+
+# -- test facts (not registered: the registry is the product's facts only) ----------------------
+
+
+@dataclass(frozen=True)
+class Raw(Fact, register=False):
+    """A test fact: runs its class's `script`, keeps exit code and output as they came."""
+
+    rc: int
+    output: str
+    where: ClassVar[str] = "selftest"
+    script: ClassVar[str] = "true"
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        return cls.script.format(*args)
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        return cls(rc, output)
+
+
+def raw(name: str, script: str, label: str = "") -> type[Raw]:
+    """A Raw fact class named `name` (CamelCase) running `script`."""
+    return type(name, (Raw,), {"script": script, "label": label}, register=False)
+
+
+def counter(path) -> type[Raw]:
+    """A fact whose output says how many times it has run (state in a file)."""
+    return raw(
+        "Count", f"n=$(cat {path} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {path}; echo $n"
+    )
+
+
+def store_of(run, *batch: type[Fact], label: str = "ct 955 on pve") -> FactStore:
+    store = FactStore("selftest", label, run, SETTINGS)
+    assert store.batch == []  # no registered fact runs on a `selftest` target
+    store.batch = [(fact, "", ()) for fact in batch]
+    return store
 
 
 class Counting:
@@ -101,69 +157,113 @@ class Counting:
         return self.run(script)
 
 
-def counter_probe(path):
-    """A probe whose output says how many times it has run (state in a file)."""
-    return Probe(
-        "count", f"n=$(cat {path} 2>/dev/null || echo 0); n=$((n+1)); echo $n > {path}; echo $n"
-    )
+def value(store: FactStore, fact: type[Fact], *args: str, live: bool = False):
+    return store.read((fact, "", args), live)[0]
 
 
-def test_first_get_gathers_every_probe_in_one_round_trip(sh, tmp_path):
+def test_first_read_gathers_the_whole_batch_in_one_round_trip(sh, tmp_path):
     runner = Counting(sh)
-    store = FactStore(
-        "ct955",
-        runner,
-        [counter_probe(tmp_path / "n"), Probe("fails", "echo nope; exit 2"), Probe("ok", "echo y")],
+    count, fails, ok = (
+        counter(tmp_path / "n"),
+        raw("Fails", "echo nope; exit 2"),
+        raw("Ok", "echo y"),
     )
-    fact = store.get("count")
+    store = store_of(runner, count, fails, ok)
+    reading, observation = store.read((count, "", ()))
     assert (runner.calls, store.round_trips) == (1, 1)
-    assert fact == Fact("count", "ct955", store.probe("count").command, 0, "1")
-    assert store.get("fails") == Fact("fails", "ct955", "echo nope; exit 2", 2, "nope")
-    assert not store.get("fails").ok
-    assert store.get("ok").ok
-    assert store.get("count").output == "1"  # cached, not re-run
+    assert reading == count(0, "1")
+    assert observation == Observation(
+        "count", "ct 955 on pve", count.command(store.scope("")), 0, "1"
+    )
+    assert store.read((fails, "", ()))[1] == Observation(
+        "fails", "ct 955 on pve", "echo nope; exit 2", 2, "nope"
+    )
+    assert not store.read((fails, "", ()))[1].ok
+    assert store.read((ok, "", ()))[1].ok
+    assert value(store, count).output == "1"  # cached, not re-run
     assert (runner.calls, store.round_trips) == (1, 1)
 
 
-def test_invalidate_makes_the_next_get_see_fresh_state(sh, tmp_path):
-    store = FactStore("ct955", sh, [counter_probe(tmp_path / "n")])
-    assert store.get("count").output == "1"
+def test_invalidate_makes_the_next_live_read_see_fresh_state(sh, tmp_path):
+    count = counter(tmp_path / "n")
+    store = store_of(sh, count)
+    assert value(store, count).output == "1"
     store.invalidate()
-    assert store.get("count").output == "2"
-    assert store.get("count").output == "2"
+    assert value(store, count, live=True).output == "2"
+    assert value(store, count, live=True).output == "2"
     assert store.round_trips == 2
 
 
-def test_prefetch_then_get_costs_one_round_trip(sh):
-    store = FactStore("pve", sh, [Probe("a", "echo a"), Probe("b", "echo b")])
+def test_the_audit_view_is_what_the_target_answered_first(sh, tmp_path):
+    """A fix changes the target: re-checks read the live view, audit verdicts the first."""
+    count = counter(tmp_path / "n")
+    store = store_of(sh, count)
+    assert value(store, count).output == "1"
+    store.invalidate()
+    assert value(store, count).output == "1"  # the audit view: no round trip
+    assert store.round_trips == 1
+    assert value(store, count, live=True).output == "2"
+    assert value(store, count).output == "1"  # still the first answer
+    assert store.round_trips == 2
+
+
+def test_a_live_read_before_any_audit_read_is_also_the_audit_view(sh, tmp_path):
+    count = counter(tmp_path / "n")
+    store = store_of(sh, count)
+    assert value(store, count, live=True).output == "1"
+    store.invalidate()
+    assert value(store, count, live=True).output == "2"
+    assert value(store, count).output == "1"
+
+
+def test_prefetch_then_read_costs_one_round_trip(sh):
+    a, b = raw("A", "echo a"), raw("B", "echo b")
+    store = store_of(sh, a, b)
     store.prefetch()
     store.prefetch()
-    assert (store.get("a").output, store.get("b").output) == ("a", "b")
+    assert (value(store, a).output, value(store, b).output) == ("a", "b")
     assert store.round_trips == 1
 
 
-def test_concurrent_gets_share_one_round_trip(sh):
+def test_concurrent_reads_share_one_round_trip(sh):
     runner = Counting(sh, delay=0.05)
-    names = [f"p{i}" for i in range(8)]
-    store = FactStore("pve", runner, [Probe(n, f"echo {n}") for n in names])
+    names = [f"P{i}" for i in range(8)]
+    batch = [raw(n, f"echo {n}") for n in names]
+    store = store_of(runner, *batch)
     with ThreadPoolExecutor(len(names)) as pool:
-        facts = list(pool.map(store.get, names))
-    assert [f.output for f in facts] == names
+        found = list(pool.map(lambda fact: value(store, fact), batch))
+    assert [f.output for f in found] == names
     assert runner.calls == 1
 
 
-def test_fact_keeps_the_probe_label_for_evidence(sh):
-    store = FactStore("pve", sh, [Probe("state", "echo master 812", "nginx state")])
-    fact = store.get("state")
-    assert (fact.label, fact.shown) == ("nginx state", "nginx state")
-    plain = FactStore("pve", sh, [Probe("t", "echo x")]).get("t")
-    assert plain.shown == "echo x"
+def test_observation_keeps_the_facts_label_for_evidence(sh):
+    state = raw("State", "echo master 812", "nginx state")
+    store = store_of(sh, state)
+    observation = store.read((state, "", ()))[1]
+    assert (observation.label, observation.shown) == ("nginx state", "nginx state")
+    plain = raw("Plain", "echo x")
+    assert store_of(sh, plain).read((plain, "", ()))[1].shown == "echo x"
 
 
-def test_unknown_fact_is_a_key_error(sh):
-    store = FactStore("pve", sh, [Probe("a", "echo a")])
-    with pytest.raises(KeyError):
-        store.get("nope")
+def test_a_fact_outside_the_batch_is_read_when_asked(sh):
+    """An on-demand fact (with arguments) costs one more round trip, the batch is not re-run;
+    its name in the batch carries its arguments."""
+    runner = Counting(sh)
+    batched, asked = raw("Batched", "echo b"), raw("Asked", "echo {0}-{1}")
+    store = store_of(runner, batched)
+    store.prefetch()
+    reading, observation = store.read((asked, "", ("x", "y")))
+    assert reading.output == "x-y"
+    assert observation.name == "asked::x:y"
+    assert store.read((asked, "", ("x", "y")))[0].output == "x-y"  # cached per arguments
+    assert store.read((asked, "", ("z", "w")))[0].output == "z-w"
+    assert runner.calls == 3
+
+
+def test_key_names():
+    assert key_name((UnitState, "", ())) == "unit_state"
+    assert key_name((UnitState, "955", ())) == "unit_state:955"
+    assert key_name((UnitState, "955", ("a", "b"))) == "unit_state:955:a:b"
 
 
 @pytest.mark.parametrize(
@@ -182,46 +282,135 @@ def test_unknown_fact_is_a_key_error(sh):
     ids=["ssh-down", "ct-stopped", "silent"],
 )
 def test_gather_error_says_where_and_why(runner, words):
-    store = FactStore("pve", runner, [Probe("a", "echo a")])
+    a = raw("A", "echo a")
+    store = store_of(runner, a, label="pve")
     with pytest.raises(GatherError) as caught:
-        store.get("a")
+        store.read((a, "", ()))
     for word in words:
         assert word in str(caught.value)
 
 
 def test_batch_killed_midway_is_a_gather_error_and_retried(sh, tmp_path):
     flag = tmp_path / "killed-once"
-    killer = Probe("killer", f"[ -e {flag} ] || {{ touch {flag}; kill -9 $$; }}; echo alive")
-    store = FactStore("ct955", sh, [Probe("before", "echo b"), killer, Probe("after", "echo a")])
+    before, after = raw("Before", "echo b"), raw("After", "echo a")
+    killer = raw("Killer", f"[ -e {flag} ] || {{{{ touch {flag}; kill -9 $$; }}}}; echo alive")
+    store = store_of(sh, before, killer, after)
     with pytest.raises(GatherError, match="exit -9"):
-        store.get("after")
-    assert store.get("before").output == "b"  # nothing half-cached: the retry ran them all
-    assert store.get("killer").output == "alive"
+        store.read((after, "", ()))
+    assert value(store, before).output == "b"  # nothing half-cached: the retry ran them all
+    assert value(store, killer).output == "alive"
     assert store.round_trips == 2
 
 
-def test_real_container_probes_run_as_one_batch(sh):
-    """The catalogue's probes survive batching even where their tools are missing here."""
-    store = FactStore("ct955", sh, probes.ct_probes())
-    store.prefetch()
-    assert store.round_trips == 1
-    names = {p.name for p in probes.ct_probes()}
-    assert {name: store.get(name).where for name in names} == dict.fromkeys(names, "ct955")
-
-
-def test_a_hung_probe_ends_the_batch_at_the_deadline():
-    """A probe that never returns does not hang the run: the batch fails, naming it."""
+def test_a_hung_fact_ends_the_batch_at_the_deadline():
+    """A command that never returns does not hang the run: the batch fails, naming it."""
     local = testinfra.get_host("local://")
-    store = FactStore(
-        "local",
-        lambda script: run_text(local, script, deadline=1),
-        [Probe("quick", "echo ok"), Probe("hung", "sleep 30")],
-    )
+    quick, hung = raw("Quick", "echo ok"), raw("Hung", "sleep 30")
+    store = store_of(lambda script: run_text(local, script, deadline=1), quick, hung, label="local")
     began = time.monotonic()
     with pytest.raises(GatherError, match="timed out before hung finished"):
-        store.get("quick")
+        store.read((quick, "", ()))
     assert time.monotonic() - began < 10
+    store.invalidate()  # a fix ran: a frozen target stays stuck, it is not waited for again
     with pytest.raises(GatherError, match="timed out before hung finished"):
-        store.get("hung")  # the next check of the target does not wait the deadline again
+        store.read((hung, "", ()))
     assert store.round_trips == 1
     assert time.monotonic() - began < 10
+
+
+# -- the product's facts, batched here -------------------------------------------------------
+
+
+@pytest.mark.parametrize("profile", ["plan", "hardened"])
+def test_real_container_facts_run_as_one_batch(sh, profile):
+    """The registered container facts survive batching even where their tools are missing
+    here, and every one parses what it got."""
+    settings = replace(SETTINGS, profile=profile)
+    store = FactStore("ct", "ct 955 on pve", sh, settings, own_site=SITE, host_address="10.0.0.2")
+    assert {key[0] for key in store.batch} == set(batch_facts("ct", settings))
+    store.prefetch()
+    assert store.round_trips == 1
+    for key in store.batch:
+        reading, observation = store.read(key)
+        assert isinstance(reading, key[0])
+        assert observation.where == "ct 955 on pve"
+    assert store.round_trips == 1
+
+
+def test_real_host_facts_run_as_one_batch_with_one_set_per_site(sh):
+    other = replace(SITE, ctid="956", site_file=SITE.site_file + "_956")
+    store = FactStore("host", "pve", sh, SETTINGS, sites=[SITE, other], host_address="10.0.0.2")
+    per_ct = batch_facts("host", SETTINGS, per_ct=True)
+    assert per_ct
+    assert [key for key in store.batch if key[1]] == [
+        *((fact, "955", ()) for fact in per_ct),
+        *((fact, "956", ()) for fact in per_ct),
+    ]
+    store.prefetch()
+    assert store.round_trips == 1
+    commands = {key_name(key): store.read(key)[1].command for key in store.batch}
+    assert SITE.site_file + "_956" in commands["site_config:956"]
+    assert "_956" not in commands["site_config:955"]
+    assert all(isinstance(store.read(key)[0], key[0]) for key in store.batch)
+
+
+def test_runner_store_makes_each_request_on_its_own():
+    asked: list[str] = []
+    lock = threading.Lock()
+
+    def request(command: str) -> tuple[int, str]:
+        with lock:
+            asked.append(command)
+        return 0, "HTTP 200 application/json\n" + samples.tags_body(samples.LLAMA)
+
+    settings = replace(SETTINGS, profile="hardened")
+    store = RunnerStore("runner for ct 955", request, settings, SITE, "10.0.0.2")
+    store.prefetch()
+    assert store.round_trips == 1
+    assert sorted(asked) == sorted(
+        fact.command(store.scope("")) for fact in batch_facts("runner", settings)
+    )
+    reply = store.read((ProxiedTags, "", ()))[0].reply
+    assert reply is not None
+    assert reply.status == 200
+    assert "GET http://10.0.0.2/ollama/api/tags" in asked
+
+
+def test_runner_store_runs_no_shell():
+    store = RunnerStore("runner", lambda c: (0, ""), SETTINGS, SITE, "10.0.0.2")
+    with pytest.raises(AssertionError, match="requests, not shell scripts"):
+        store._run("echo")
+
+
+# -- the registry ----------------------------------------------------------------------------
+
+
+def test_every_fact_is_registered_once_by_its_class():
+    loaded = facts.load()
+    assert len(set(loaded)) == len(loaded)
+    assert len({fact.name() for fact in loaded}) == len(loaded)
+    assert UnitState in loaded
+    assert Raw not in loaded  # register=False keeps test and base classes out
+
+
+def test_fact_names():
+    assert UnitState.name() == "unit_state"
+    assert ProxiedTags.name() == "proxied_tags"
+
+
+@pytest.mark.parametrize(
+    ("where", "profile", "hardened_in"),
+    [("ct", "plan", False), ("ct", "hardened", True), ("runner", "hardened", True)],
+)
+def test_batch_facts_follow_the_profile(where, profile, hardened_in):
+    settings = replace(SETTINGS, profile=profile)
+    found = batch_facts(where, settings)
+    assert all(fact.where == where and not fact.on_demand for fact in found)
+    assert any(fact.hardened for fact in found) is hardened_in
+
+
+def test_base_fact_has_no_command_or_parse():
+    with pytest.raises(NotImplementedError):
+        Fact.command(samples.default_scope())
+    with pytest.raises(NotImplementedError):
+        Fact.parse(0, "")

@@ -6,13 +6,13 @@ import contextlib
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import NamedTuple
 
 import pytest
 
-from compliance import probes
-from compliance.http import MAX_BODY, fetch
-from compliance.ollama_api import parity_differences, tags_problems
-from compliance.parsers import HttpReply
+from compliance.catalogue.ollama_api import parity_differences, tags_problems
+from compliance.facts.http import HttpReply, curl
+from compliance.transport.http import MAX_BODY, fetch, request
 
 BIG = 5 * 1024 * 1024
 DEADLINE = 1.0
@@ -117,25 +117,28 @@ def server():
     httpd.server_close()
 
 
-def timed_fetch(url: str, timeout: float = DEADLINE):
+class Fetched(NamedTuple):
+    """What `fetch` returned, as a shell command's exit code and output."""
+
+    rc: int
+    output: str
+
+
+def timed_fetch(url: str, timeout: float = DEADLINE) -> tuple[Fetched, float]:
     started = time.monotonic()
-    fact = fetch(url, "t", timeout=timeout)
+    fact = Fetched(*fetch(url, timeout=timeout))
     return fact, time.monotonic() - started
 
 
 def test_a_plain_exchange_keeps_its_format(server):
-    fact = fetch(f"{server}/tags", "direct_tags")
-    assert (fact.name, fact.where, fact.command, fact.rc) == (
-        "direct_tags",
-        "runner",
-        f"GET {server}/tags",
-        0,
-    )
+    fact = Fetched(*fetch(f"{server}/tags"))
+    assert fact.rc == 0
     assert fact.output == 'HTTP 200 application/json; charset=utf-8\n{"models":[]}'
+    assert request(f"GET {server}/tags") == fetch(f"{server}/tags")  # a runner fact's command
 
 
 def test_a_non_utf8_body_is_decoded_with_replacement(server):
-    fact = fetch(f"{server}/latin1")
+    fact = Fetched(*fetch(f"{server}/latin1"))
     assert fact.output == "HTTP 200 text/plain\ncaf\ufffd \ufffd"
 
 
@@ -174,7 +177,7 @@ def test_a_refused_connection_is_a_failed_fact():
 
 
 def test_curl_caps_time_and_bytes():
-    command = probes.curl("http://127.0.0.1:11434/api/tags", seconds=7)
+    command = curl("http://127.0.0.1:11434/api/tags", seconds=7)
     assert "--max-time 7 " in command
     assert f"--max-filesize {MAX_BODY} " in command
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from compliance.evidence import ReportedFailure
+from compliance.report.evidence import ReportedFailure
 from remediation import locks
 from remediation.locks import LockError, host_lock, local_lock, lock_dir, lock_path
 

@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from compliance.ollama_api import media_type, model_key, parity_differences, tags_problems
-from compliance.parsers import HttpReply
+from compliance.catalogue.ollama_api import media_type, model_key, parity_differences, tags_problems
+from compliance.facts.http import HttpReply
 from selftests.unit import samples
 from selftests.unit.samples import LLAMA, QWEN
 

@@ -9,18 +9,25 @@ import tomllib
 import pytest
 from _pytest.reports import TestReport
 
-from compliance import audit_html, outcomes, reporting
-from compliance.checks import CATALOGUE
-from compliance.outcomes import (
+from compliance import catalogue, plan
+from compliance.report import hooks as reporting
+from compliance.report import html as audit_html
+from compliance.report import outcomes
+from compliance.report.outcomes import (
     FAILED,
     FIXED,
     NOT_REMEDIABLE,
+    NOT_REQUESTED,
     OUTCOMES,
     PASSED,
     SKIPPED,
     Row,
+    counts_line,
+    exit_code,
     finding_of,
+    markdown,
     outcome_of,
+    skip_outcome,
     verdict,
 )
 from remediation import base
@@ -34,7 +41,7 @@ def rows(*spec: tuple[str, str, str]) -> list[Row]:
 
 def plan_rows(outcome_by_check: dict[str, str], target: str = CT) -> list[Row]:
     """A run of the plan's catalogue on one CT: the given outcomes, the rest passed."""
-    plan = [c for c in CATALOGUE.values() if getattr(c, "profile", "plan") == "plan"]
+    plan = catalogue.in_profile("plan")
     return [
         Row(c.id, "proxmox" if c.scope == "host" else target, outcome_by_check.get(c.id, PASSED))
         for c in plan
@@ -64,7 +71,7 @@ def test_outcome_of_pytest_and_fix_status(pytest_outcome, fix_status, outcome):
 def test_fix_statuses_are_the_remediation_plugins():
     assert base.NOT_REMEDIABLE == NOT_REMEDIABLE
     assert base.FAILED == FAILED
-    assert OUTCOMES == (FAILED, NOT_REMEDIABLE, FIXED, SKIPPED, PASSED)
+    assert OUTCOMES == (FAILED, NOT_REMEDIABLE, FIXED, SKIPPED, NOT_REQUESTED, PASSED)
 
 
 @pytest.mark.parametrize(
@@ -202,7 +209,7 @@ def test_plan_checksum_is_the_documented_shell_pipeline():
     shell = subprocess.run(
         "LC_ALL=C sha256sum * | sha256sum",
         shell=True,
-        cwd=outcomes.PLAN_FILES,
+        cwd=plan.FILES,
         capture_output=True,
         text=True,
         check=True,
@@ -210,13 +217,15 @@ def test_plan_checksum_is_the_documented_shell_pipeline():
     assert outcomes.plan_checksum() == shell.stdout.split()[0]
 
 
-def test_plan_checksum_changes_with_a_plan_file(tmp_path):
-    for path in outcomes.PLAN_FILES.iterdir():
+def test_plan_checksum_changes_with_a_plan_file(tmp_path, monkeypatch):
+    for path in plan.FILES.iterdir():
         (tmp_path / path.name).write_bytes(path.read_bytes())
-    before = outcomes.plan_checksum(tmp_path)
-    assert before == outcomes.plan_checksum()
+    before = outcomes.plan_checksum()
+    monkeypatch.setattr(plan, "FILES", tmp_path)
+    uncached = plan.checksum.__wrapped__  # the run's sum is computed once
+    assert uncached() == before  # the same files, the same sum
     (tmp_path / "ollama.sh").write_text("export PATH=/tmp\n")
-    assert outcomes.plan_checksum(tmp_path) != before
+    assert uncached() != before
 
 
 def test_suite_version_is_the_projects():
@@ -334,3 +343,81 @@ def test_failure_text_keeps_the_whole_story_and_crashes_on_the_finding():
     assert failure.reprcrash.message == "disabled"  # JUnit's message, pytest's short summary
     made = report("failed", longrepr=failure)
     assert made.longreprtext.rstrip("\n") == text
+
+
+# -- the verdict a CI acts on: outcome, words and exit code agree --------------------------
+
+STREAMS = ("proxy_streams", CT, NOT_REQUESTED)
+
+
+@pytest.mark.parametrize(
+    ("spec", "code", "said", "mark"),
+    [
+        pytest.param(
+            [("listener", CT, PASSED), ("nginx_valid", "proxmox", PASSED)],
+            0,
+            "compliant: all 2 checks pass on proxmox/ct955",
+            "PASS",
+            id="all-judged-and-passing",
+        ),
+        pytest.param(
+            [("listener", CT, FIXED), ("nginx_valid", "proxmox", PASSED)],
+            0,
+            "compliant: all 2 checks pass on proxmox/ct955 (1 fixed by this run)",
+            "PASS",
+            id="fixed-counts-as-passing",
+        ),
+        pytest.param(
+            [("listener", CT, PASSED), STREAMS],
+            0,
+            "compliant: all 1 checks pass on proxmox/ct955 (1 not requested)",
+            "PASS",
+            id="not-requested-changes-nothing",
+        ),
+        pytest.param(
+            [("listener", CT, FAILED), ("exposure", CT, SKIPPED)],
+            1,
+            "NOT compliant: 1 of 2 checks fails on proxmox/ct955, 1 could not be judged (skipped)",
+            "FAIL",
+            id="a-failure-wins-over-a-skip",
+        ),
+        pytest.param(
+            [("listener", CT, NOT_REMEDIABLE)],
+            1,
+            "NOT compliant: 1 of 1 checks fails on proxmox/ct955",
+            "FAIL",
+            id="not-remediable-is-a-failure",
+        ),
+        pytest.param(
+            [("listener", CT, PASSED), ("exposure", CT, SKIPPED), STREAMS],
+            101,
+            "NOT compliant: 1 could not be judged (skipped) of 2 on proxmox/ct955, 1 not requested",
+            "NOT JUDGED",
+            id="nothing-failed-some-not-judged",
+        ),
+        pytest.param(
+            [("listener", CT, SKIPPED)],
+            1,
+            "NOT compliant: 1 could not be judged (skipped) of 1 on proxmox/ct955",
+            "FAIL",
+            id="nothing-judged-proves-nothing",
+        ),
+        pytest.param([STREAMS], 1, "NOT compliant: no check ran", "FAIL", id="only-not-requested"),
+    ],
+)
+def test_exit_code_verdict_and_summary_agree(spec, code, said, mark):
+    table = rows(*spec)
+    assert exit_code(table) == code
+    assert verdict(table) == said
+    assert markdown("audit", table).startswith(f"### audit: {mark}\n")
+
+
+def test_a_skip_the_persons_flags_chose_is_not_requested():
+    assert skip_outcome("not requested: the live streaming probe runs only with ...") == (
+        NOT_REQUESTED
+    )
+    assert skip_outcome("CT 955 on proxmox is stopped: see ct_running") == SKIPPED
+    assert counts_line(rows(("listener", CT, PASSED))) == (
+        "1 check: 0 failed, 0 not remediable, 0 fixed, 0 skipped, 1 passed"
+    )
+    assert counts_line(rows(STREAMS)).endswith("0 skipped, 1 not requested, 0 passed")

@@ -6,9 +6,13 @@ Each test runs pytest in a scratch directory wired like the repo's conftest.py, 
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
+
+from compliance import catalogue
+from compliance.suite import plugin
 
 pytest_plugins = ["pytester"]
 
@@ -48,27 +52,23 @@ def test_dry_run_with_fix_is_accepted(suite):
     assert error_lines(result) == []
 
 
-def test_a_fix_marker_naming_no_fix_is_one_line(suite):
-    suite.makepyfile(
-        test_typo=(
-            'import pytest\n\n\n@pytest.mark.fix("ngnix_site")\ndef test_typo():\n    pass\n'
-        )
-    )
+def test_a_check_naming_no_fix_is_one_line(suite, monkeypatch):
+    """A typo in a check's `@check(..., fix)` stops the run at collection, in one line."""
+    checks = catalogue.load()
+    typo = dataclasses.replace(checks["site_file"], id="typo", fix="ngnix_site")
+    monkeypatch.setitem(checks, "typo", typo)
     result = run(suite)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     (line,) = error_lines(result)
     assert line == (
-        "ERROR: test_typo.py::test_typo: @pytest.mark.fix('ngnix_site') names no fix "
-        "(known: ct_firewall, ct_onboot, ct_start, nginx_site, profile_d, systemd_unit, "
+        "ERROR: check typo (compliance.catalogue.proxy) names fix 'ngnix_site', which does not"
+        " exist (known: ct_firewall, ct_onboot, ct_start, nginx_site, profile_d, systemd_unit, "
         "upgrade_ollama)"
     )
     assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
-def test_a_fix_marker_naming_a_fix_is_accepted(suite):
-    suite.makepyfile(
-        test_marked='import pytest\n\n\n@pytest.mark.fix("nginx_site")\ndef test_m():\n    pass\n'
-    )
+def test_every_check_of_the_catalogue_names_a_fix(suite):
     result = run(suite, "--collect-only", "-q")
     assert result.ret == pytest.ExitCode.OK
     assert error_lines(result) == []
@@ -116,3 +116,20 @@ def test_a_bad_advisories_file_is_one_line(suite, content, why):
     (line,) = error_lines(result)
     assert line.startswith("ERROR: setting ollama_advisories (--advisories): advisories file")
     assert why in line
+
+
+def test_reports_default_to_reports_only_for_an_audit(suite):
+    """An audit (--hosts) writes reports/report.html and junit.xml unless told otherwise; any
+    other pytest run (the self-tests) writes no report there."""
+    plain = suite.runpytest(*BASE)
+    assert plain.ret == pytest.ExitCode.OK
+    assert not (suite.path / "reports").exists()
+
+    def defaults(*args: str) -> tuple[str | None, str | None]:
+        config = suite.parseconfigure(*BASE, *args)
+        plugin.pytest_cmdline_main(config)
+        return config.option.htmlpath, config.option.xmlpath
+
+    assert defaults() == (None, None)
+    assert defaults("--hosts=local://") == ("reports/report.html", "reports/junit.xml")
+    assert defaults("--hosts=local://", "--junitxml=out/j.xml")[1] == "out/j.xml"

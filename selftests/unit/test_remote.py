@@ -14,7 +14,7 @@ import threading
 
 import pytest
 
-from compliance import observed, probes
+from compliance.facts import files
 from remediation.remote import Remote, temp_path
 from selftests.unit.conftest import run_sh
 
@@ -103,8 +103,8 @@ def test_install_writes_the_exact_bytes(local_remote, tmp_path, content):
     path = tmp_path / "ollama.sh"
     assert local_remote.install(str(path), content).rc == 0
     assert path.read_bytes() == content.encode()
-    rc, out = run_sh(probes.file_command(str(path)))
-    assert observed.file_state_of(rc, out).text == content  # the probe reads it back exactly
+    rc, out = run_sh(files.file_command(str(path)))
+    assert files.file_state(rc, out).text == content  # the probe reads it back exactly
 
 
 def test_failed_install_leaves_the_old_file(local_remote, tmp_path):
@@ -264,8 +264,8 @@ def test_files_probe_reads_several_files_exactly(tmp_path):
     empty.write_text("")
     (tmp_path / "d").mkdir()
     paths = (str(present), str(empty), str(absent), str(tmp_path / "d"))
-    files = observed.files_of(*run_sh(probes.files_command(*paths)))
-    assert {path: state.text for path, state in files.items()} == {
+    found = files.file_states(run_sh(files.files_command(*paths))[1])
+    assert {path: state.text for path, state in found.items()} == {
         str(present): "no newline at the end",
         str(empty): "",  # absent files and directories are not listed
     }

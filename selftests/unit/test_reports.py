@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from compliance import outcomes
+from compliance.report import outcomes
 from selftests.htmlreport import HtmlReport
 
 pytest_plugins = ["pytester"]
@@ -25,7 +25,7 @@ BASE = (
     "-p",
     "no:benchmark",
     "-p",
-    "no:compliance.preflight",  # stand-in checks: nothing to reach
+    "no:compliance.suite.preflight",  # stand-in checks: nothing to reach
     "--hosts=local://",
 )
 
@@ -48,38 +48,74 @@ def pytest_configure(config):
     config.addinivalue_line("markers", "pretend_fixed: stands for a check --fix repaired")
 """
 
+# Stand-in items: the suite's own CheckItem (real catalogue checks, real targets, the real
+# report hooks) whose judging is scripted instead of read from a host.
 CHECKS = """
+import os
+
 import pytest
-from compliance.evidence import CheckFailed
 
-CT = pytest.mark.parametrize("target_id", ["local-ct955"], indirect=True)
-HOST = pytest.mark.parametrize("target_id", ["local"], indirect=True)
+from compliance import catalogue
+from compliance.report.evidence import CheckFailed
+from compliance.suite.items import CheckItem
 
 
-@CT
-def test_pve_ct_running(target_id):
+def passes():
     pass
 
 
-@CT
-def test_ct_profile_script(target_id):
+def fails():
     raise CheckFailed("/etc/profile.d/ollama.sh exists", "it does not exist | <none>", [])
 
 
-@CT
-@pytest.mark.pretend_fixed
-def test_ct_unit_enabled(target_id):
-    pass
+def skips():
+    pytest.skip("CT 955 on local is stopped: see ct_running")
 
 
-@CT
-def test_ct_listener(target_id):
-    pytest.skip("CT 955 on local is stopped: see test_pve_ct_running")
+def not_asked():
+    pytest.skip("not requested: the live streaming probe runs only with --probe-streaming=on")
 
 
-@HOST
-def test_pve_nginx_valid(target_id):
-    pass
+SCRIPT = [
+    ("ct_running", "local-ct955", passes, False),
+    ("profile_script", "local-ct955", fails, False),
+    ("unit_enabled", "local-ct955", passes, True),
+    ("listener", "local-ct955", skips, False),
+    ("nginx_valid", "local", passes, False),
+]
+VARIANT = os.environ.get("STANDIN_VARIANT", "")
+if VARIANT:  # nothing fails; `not_judged` keeps the real skip, `compliant` drops it
+    SCRIPT[1] = ("profile_script", "local-ct955", passes, False)
+    SCRIPT.append(("proxy_streams", "local-ct955", not_asked, False))
+    if VARIANT == "compliant":
+        del SCRIPT[3]
+
+
+class Scripted(CheckItem):
+    def __init__(self, *, script, **kwargs):
+        super().__init__(**kwargs)
+        self.script = script
+
+    def runtest(self):
+        self.script()
+
+
+class StandIns(pytest.File):
+    def collect(self):
+        checks = catalogue.load()
+        for check_id, target, script, fixed in SCRIPT:
+            item = Scripted.from_parent(
+                self, name=f"{check_id}[{target}]", check=checks[check_id], target_id=target,
+                script=script,
+            )
+            if fixed:
+                item.add_marker("pretend_fixed")
+            yield item
+
+
+def pytest_collect_file(file_path, parent):
+    if file_path.name == "checks.py":
+        return StandIns.from_parent(parent, path=file_path)
 """
 
 
@@ -89,8 +125,8 @@ def suite(pytester, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(ROOT))
     monkeypatch.delenv("GITHUB_STEP_SUMMARY", raising=False)
     monkeypatch.syspath_prepend(str(ROOT))
-    pytester.makeconftest(WIRING + PRETEND_FIXED)
-    pytester.makepyfile(test_checks=CHECKS)
+    pytester.makeconftest(WIRING + PRETEND_FIXED + CHECKS)
+    pytester.makepyfile(checks="")  # collected by the stand-in collector only
     return pytester
 
 
@@ -152,8 +188,7 @@ def test_html_report_reads_as_an_audit(suite):
     failed = rows[("profile_script", "local/ct955")]
     assert report.outcome(failed) == "failed"
     assert "found: it does not exist | &lt;none&gt;" in " ".join(failed["resultsTableRow"])
-    assert "tests/" not in fixed["testId"]
-    assert fixed["testId"].startswith("test_checks.py::")
+    assert fixed["testId"] == "checks.py::unit_enabled[local-ct955]"
     # The filter is the page's: a checkbox per outcome keyed on the Outcome cells.
     assert 'name="audit_outcome" data-outcome="fixed"' in report.page
     assert "td.col-outcome" in report.page
@@ -190,7 +225,7 @@ def test_junit_names_checks_and_its_message_is_the_finding(suite):
         "ct_running[local-ct955]": ("passed", ""),
         "profile_script[local-ct955]": ("failure", "it does not exist | <none>"),
         "unit_enabled[local-ct955]": ("passed", ""),
-        "listener[local-ct955]": ("skipped", "CT 955 on local is stopped: see test_pve_ct_running"),
+        "listener[local-ct955]": ("skipped", "CT 955 on local is stopped: see ct_running"),
         "nginx_valid[local]": ("passed", ""),
     }
     body = ET.parse(suite.path / "out" / "junit.xml").getroot().find(".//failure")
@@ -204,7 +239,7 @@ def test_terminal_says_the_verdict_and_the_short_summary_the_finding(suite):
     result.stdout.fnmatch_lines(
         [f"verdict: {VERDICT}", "Markdown summary: out/summary.md"], consecutive=False
     )
-    result.stdout.fnmatch_lines(["FAILED test_checks.py::test_ct_profile_script* - it does not*"])
+    result.stdout.fnmatch_lines(["FAILED checks.py::profile_script* - it does not*"])
 
 
 def test_markdown_summary_is_written_and_appended_for_github(suite, monkeypatch):
@@ -247,3 +282,37 @@ def test_reports_are_the_same_under_xdist(suite):
     assert report.verdict == VERDICT
     assert report.counts()["fixed"] == 1
     assert next(iter(report.environment)) == "Run"
+
+
+@pytest.mark.parametrize(
+    ("variant", "code", "said", "mark"),
+    [
+        (
+            "compliant",
+            0,
+            "compliant: all 4 checks pass on local/ct955 (1 fixed by this run, 1 not requested)",
+            "PASS",
+        ),
+        (
+            "not_judged",
+            101,
+            "NOT compliant: 1 could not be judged (skipped) of 5 on local/ct955, 1 not requested",
+            "NOT JUDGED",
+        ),
+    ],
+)
+def test_exit_code_terminal_summary_and_junit_agree(suite, monkeypatch, variant, code, said, mark):
+    """The exit code is the verdict's: 0 when every judged check passes (a probe the person
+    did not ask for changes nothing), 101 when nothing failed but some check was not judged."""
+    monkeypatch.setenv("STANDIN_VARIANT", variant)
+    result = run(suite, subprocess=True)
+    assert result.ret == code
+    result.stdout.fnmatch_lines([f"verdict: {said}"])
+    text = (suite.path / "out" / "summary.md").read_text()
+    assert text.startswith(f"### Ollama LXC compliance: audit: {mark}\n")
+    assert f"**{said}**" in text
+    cases = junit_cases(suite.path / "out" / "junit.xml")
+    assert cases["proxy_streams[local-ct955]"][0] == "skipped"
+    report = HtmlReport.read(suite.path / "out" / "report.html")
+    assert report.verdict == said
+    assert report.counts()["not requested"] == 1

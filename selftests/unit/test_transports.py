@@ -14,10 +14,11 @@ import pytest
 import testinfra
 from testinfra.backend.base import CommandResult
 
-from compliance import backends, transport_ssh
-from compliance.connect_errors import ProxyJumpUnsupported, UnknownHostKey
-from compliance.transport_paramiko import Paramiko, _AcceptNew, _Refuse
-from compliance.transport_ssh import OpenSsh
+from compliance.transport import backends
+from compliance.transport import openssh as transport_ssh
+from compliance.transport.connect_errors import ProxyJumpUnsupported, UnknownHostKey
+from compliance.transport.openssh import OpenSsh
+from compliance.transport.paramiko_ssh import Paramiko, _AcceptNew, _Refuse
 
 
 @pytest.fixture

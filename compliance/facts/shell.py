@@ -1,0 +1,78 @@
+"""Facts of plan section 3 in the container: the profile script, login shells, the binary."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from shlex import quote
+from typing import Self
+
+from compliance import plan
+from compliance.facts import Fact, Scope
+from compliance.facts.files import FileState, file_command, file_state
+
+
+@dataclass(frozen=True)
+class ProfileScript(FileState, Fact):
+    """/etc/profile.d/ollama.sh: kind, owner, mode and exact content."""
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        return file_command(plan.PROFILE_SCRIPT)
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        state = file_state(rc, output)
+        return cls(state.exists, state.owner, state.mode, state.text, state.link)
+
+
+@dataclass(frozen=True)
+class LoginPath(Fact):
+    """The PATH of a fresh login shell (`env -i bash -lc`), as its entries."""
+
+    started: bool
+    path: tuple[str, ...]
+    raw: str
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        return 'env -i bash -lc \'printf "%s\\n" "$PATH"\''
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        text = output.strip()
+        return cls(rc == 0, tuple(text.split(":")) if text else (), text)
+
+
+@dataclass(frozen=True)
+class LoginWhich(Fact):
+    """`command -v ollama` in a login shell, and whether that path is an executable file."""
+
+    found: str
+    executable: bool
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        return (
+            "p=$(env -i bash -lc 'command -v ollama'); printf '%s\\n' \"$p\"; "
+            '[ -n "$p" ] && [ -f "$p" ] && [ -x "$p" ] && echo executable'
+        )
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        found, *rest = output.splitlines() or [""]
+        return cls(found.strip(), "executable" in rest)
+
+
+@dataclass(frozen=True)
+class Binary(Fact):
+    """Whether the plan's binary (the unit's ExecStart) is there."""
+
+    present: bool
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        return f"ls -l {quote(plan.BINARY)}"
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        return cls(rc == 0)

@@ -1,0 +1,43 @@
+"""The hardened, opt-in live streaming probe: a generation through the proxy, timed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Self
+
+from compliance.facts import Fact, Scope
+from compliance.facts.http import proxy_base
+
+
+@dataclass(frozen=True)
+class ProxiedStream(Fact):
+    """When the first and the last chunk of a streamed /api/generate arrived (seconds after
+    sending); `answered` False when no stream came."""
+
+    answered: bool
+    status: int = 0
+    chunks: int = 0
+    first: float = 0.0
+    last: float = 0.0
+    where = "runner"
+    hardened = True
+    on_demand = True  # argument: the model to stream from
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        return f"STREAM {proxy_base(scope)}api/generate {args[0]}"
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        match = re.fullmatch(
+            r"status (\d+) chunks (\d+) first ([\d.]+) last ([\d.]+)", output.strip()
+        )
+        if rc != 0 or not match:
+            return cls(False)
+        return cls(True, int(match[1]), int(match[2]), float(match[3]), float(match[4]))
+
+    @property
+    def streamed(self) -> bool:
+        """The first chunk came well before the last one (not held back by a buffer)."""
+        return self.chunks >= 3 and self.first < 0.5 * self.last
