@@ -36,6 +36,10 @@ SUITE = [
     "no:cacheprovider",
 ]
 SUITE_SSH = ["--hosts=ssh://proxmox" if arg == "--hosts=proxmox" else arg for arg in SUITE]
+SCHEDULED = [  # what `python3 -m compliance.schedule run` adds to the audit
+    "--metrics=/tmp/ollama-bench/metrics/ollama_compliance.prom",
+    "--drift=/tmp/ollama-bench/last-green.json",
+]
 FLOOR = ["sh", "bench/floor.sh", "lab/ssh_config", "955"]
 ANSIBLE = [
     "ansible-playbook",
@@ -156,6 +160,12 @@ def comparisons() -> list[Comparison]:
             audit,
             1.05,
         ),
+        Comparison(  # issue 17: what a scheduled run adds (metrics file, drift baseline)
+            "audit with --metrics and --drift vs audit",
+            Side("scheduled", [*SUITE, *SCHEDULED], compliant),
+            audit,
+            1.1,
+        ),
     ]
 
 
@@ -169,7 +179,7 @@ def _verdict(ratio: float, target: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per side (median; default 5)")
-    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-8)")
+    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-9)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")

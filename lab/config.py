@@ -63,3 +63,12 @@ STALE_UPSTREAM = "127.0.0.55"
 SSH_PORT = 2222
 SSH_USER = "pvelab"
 SSH_HOME = Path("/var/lib/ollama-lab")
+
+# The stand-in for the Proxmox host's systemd (this machine has none as PID 1): a container
+# that runs the suite's scheduled units, reaching the lab's sshd and nginx at 127.0.0.1
+# through socket proxies to the host's bridge address, as the host itself would.
+SYSTEMD_CT = "pve-systemd"  # not a numeric CT: no Proxmox container, never audited
+SYSTEMD_CT_FORWARDS = (SSH_PORT, 80)  # 127.0.0.1:<port> in it -> BRIDGE_ADDRESS:<port>
+# Prometheus's rule checker, taken from Debian's prometheus package without installing the
+# server (which would start listening): examples/prometheus is checked with it.
+PROMTOOL = STATE_DIR / "promtool"

@@ -10,7 +10,7 @@ from lab import config
 from lab.shell import LabError, ct_run, host_run, wait_until
 
 
-def exists(ctid: int) -> bool:
+def exists(ctid: int | str) -> bool:
     """Whether LXC knows container ctid (its config file is there)."""
     return (config.LXC_PATH / str(ctid) / "config").is_file()
 
@@ -29,7 +29,7 @@ def require(ctid: int) -> None:
         raise LabError(f"container {ctid} does not exist: run lab/up first")
 
 
-def state(ctid: int) -> str:
+def state(ctid: int | str) -> str:
     """RUNNING, STOPPED, FROZEN, ... as lxc-info reports it."""
     return host_run(["lxc-info", "-n", str(ctid), "-sH"]).stdout.strip()
 
@@ -96,7 +96,7 @@ def freeze(ctid: int) -> None:
     host_run(["lxc-freeze", "-n", str(ctid)])
 
 
-def stop(ctid: int) -> bool:
+def stop(ctid: int | str) -> bool:
     """Shut ctid down cleanly (bounded, then killed); True if it was running."""
     if state(ctid) == "STOPPED":
         return False

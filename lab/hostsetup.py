@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -82,6 +84,22 @@ def ensure_pct() -> bool:
     tmp.write_bytes(source)
     tmp.chmod(0o755)
     os.replace(tmp, target)
+    return True
+
+
+def ensure_promtool() -> bool:
+    """promtool from Debian's prometheus package, unpacked into lab/.state (the server is not
+    installed, so nothing starts); True if it was fetched."""
+    if os.access(config.PROMTOOL, os.X_OK):
+        return False
+    with tempfile.TemporaryDirectory(prefix="lab-promtool-") as folder:
+        host_run(f"cd {shlex.quote(folder)} && apt-get download -q prometheus", timeout=600)
+        deb = next(Path(folder).glob("prometheus_*.deb"))
+        host_run(["dpkg-deb", "-x", str(deb), f"{folder}/root"], timeout=300)
+        config.STATE_DIR.mkdir(mode=0o700, exist_ok=True)
+        staged = config.PROMTOOL.with_name(".promtool.new")
+        shutil.copy2(f"{folder}/root/usr/bin/promtool", staged)
+        os.replace(staged, config.PROMTOOL)
     return True
 
 

@@ -55,6 +55,7 @@ def _sshd_config() -> str:
     return f"""# The compliance lab's own sshd (not the system one): keys only, the lab's logins.
 Port {config.SSH_PORT}
 ListenAddress 127.0.0.1
+ListenAddress {config.BRIDGE_ADDRESS}
 HostKey {HOST_KEY}
 PidFile {PID_FILE}
 AuthorizedKeysFile {AUTHORIZED_KEYS} .ssh/authorized_keys

@@ -8,7 +8,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 
-from lab import config, container, hostsetup, lan, nginx, sshlab, states
+from lab import config, container, hostsetup, lan, nginx, sshlab, states, systemd_ct
 from lab.shell import LabError
 
 Say = Callable[[str], None]
@@ -60,6 +60,9 @@ def up(containers: int = 1, say: Say = print) -> None:
             states.reset(ctid)
             say(f"CT {ctid}: running at {states.ct_ip(ctid)}, manual-setup state")
         sshlab.ssh(f"pct exec {config.CTID} -- true")
+        say(systemd_ct.ensure())
+        if hostsetup.ensure_promtool():
+            say(f"promtool: unpacked into {config.PROMTOOL}")
     say(f"ready in {time.monotonic() - started:.1f}s: ssh -F lab/ssh_config proxmox works")
 
 
@@ -69,3 +72,6 @@ def down(say: Say = print) -> None:
         say("sshd: stopped" if sshlab.stop_sshd() else "sshd: was not running")
         for ctid in container.lab_containers():
             say(f"CT {ctid}: stopped" if container.stop(ctid) else f"CT {ctid}: was stopped")
+        if container.exists(config.SYSTEMD_CT):
+            stopped = container.stop(config.SYSTEMD_CT)
+            say(f"{config.SYSTEMD_CT}: {'stopped' if stopped else 'was stopped'}")

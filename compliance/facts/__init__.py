@@ -94,6 +94,11 @@ class Fact:
         """The typed value of what the command printed."""
         raise NotImplementedError(cls.__name__)
 
+    def drift(self) -> dict[str, str]:
+        """What of this fact a later run compares with the last green run's (`--drift`):
+        stable, named properties only, never states, counters or times. Empty: not tracked."""
+        return {}
+
     @classmethod
     def batched(cls, where: str, settings: Settings) -> bool:
         """Whether this fact belongs in the batch of a `where` target under `settings`."""

@@ -6,6 +6,7 @@ the site) share this value and these commands.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from dataclasses import dataclass
 from shlex import quote
@@ -25,6 +26,18 @@ class FileState:
     mode: int = 0
     text: str = ""
     link: str = ""
+
+    def described(self) -> str:
+        """`sha256:1a2b3c4d5e6f root:root 644` (and the link it is reached through), or
+        `missing`: what drift compares of a file."""
+        if not self.exists:
+            return MISSING
+        digest = hashlib.sha256(self.text.encode()).hexdigest()[:12]
+        through = f" via link {self.link}" if self.link else ""
+        return f"sha256:{digest} {self.owner} {self.mode:o}{through}"
+
+    def drift(self) -> dict[str, str]:
+        return {"file": self.described()}
 
     def unsafe(self) -> list[str]:
         """Why anyone but root could change it (empty when root-owned and not g/o-writable)."""

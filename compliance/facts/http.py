@@ -3,6 +3,7 @@ runner (plan sections 6.1.4 and 6.2.2, and the hardened profile's requests)."""
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from shlex import quote
@@ -57,6 +58,20 @@ def runner_reply(rc: int, output: str) -> HttpReply | None:
     return HttpReply(int(match.group(1)), match.group(2), body)
 
 
+def served_models(reply: HttpReply | None) -> str:
+    """`llama3:8b, qwen2:7b` from an /api/tags reply; `no reply`, `status 502`, `not JSON`."""
+    if reply is None:
+        return "no reply"
+    if reply.status != 200:
+        return f"status {reply.status}"
+    try:
+        models = json.loads(reply.body).get("models") or []
+        names = sorted(str(m.get("name", "?")) for m in models if isinstance(m, dict))
+    except (ValueError, AttributeError):
+        return "not JSON"
+    return ", ".join(names) or "(none)"
+
+
 @dataclass(frozen=True)
 class HttpFact(Fact, register=False):
     """An HTTP exchange: the reply, None when nothing answered."""
@@ -72,6 +87,10 @@ class HttpFact(Fact, register=False):
 
 class DirectTags(HttpFact):
     """GET 127.0.0.1:11434/api/tags inside the container (curl)."""
+
+    def drift(self) -> dict[str, str]:
+        """The models served, by name (or why there is no list)."""
+        return {"models": served_models(self.reply)}
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:

@@ -6,6 +6,7 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
+from hashlib import sha256
 from shlex import quote
 from typing import Self
 
@@ -148,6 +149,13 @@ class NginxLoaded(Fact):
     def includes(self) -> list[str]:
         return nginx_loaded.includes(self.dump)
 
+    def drift(self) -> dict[str, str]:
+        """Each file nginx loads, by the digest of its text."""
+        return {
+            path: "sha256:" + sha256(text.encode()).hexdigest()[:12]
+            for path, text in self.dump.files
+        }
+
 
 @dataclass(frozen=True)
 class SiteConfig(FileState, Fact):
@@ -286,3 +294,6 @@ class SiteLink(Fact):
             return cls(kind or "(no answer)")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
         return cls(kind, resolved, dangling="dangling" in rest[1:])
+
+    def drift(self) -> dict[str, str]:
+        return {"link": f"{self.kind} {self.target}".strip() + " (dangling)" * self.dangling}

@@ -123,6 +123,16 @@ class FactStore:
             if missing:
                 self._gather(missing)
 
+    def drift_view(self) -> dict[str, str]:
+        """The audit view's tracked properties (`Fact.drift`), as `fact: property` -> value."""
+        with self._lock:
+            readings = list(self._first.items())
+        return {
+            f"{key_name(key)}: {name}": value
+            for key, (fact, _observation) in sorted(readings, key=lambda kv: key_name(kv[0]))
+            for name, value in fact.drift().items()
+        }
+
     def invalidate(self) -> None:
         """Forget the live view: the target may have changed (a fix ran).
 

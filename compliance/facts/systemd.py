@@ -40,6 +40,9 @@ PROPERTIES = (
     "ExecMainCode",
     "ExecMainStatus",
 )
+# What drift compares of UnitState: settings a person or a package changes, not run state.
+# ExecStart is shown by systemd with the last run's pid and times: its path and argv only.
+SETTINGS = ("FragmentPath", "DropInPaths", "Environment", "Restart", "RestartUSec", "User", "Group")
 RESTART_SCHEDULED = "5eb03494b6584870a536b337290809b3"  # SD_MESSAGE_UNIT_RESTART_SCHEDULED
 PROCESS_EXITED = "98e322203f7a4ed290d09fe03c09fe15"  # SD_MESSAGE_UNIT_PROCESS_EXIT
 UNIT_STARTED = "39f53479d3a045ac8e11786248231fbf"  # SD_MESSAGE_UNIT_STARTED
@@ -68,6 +71,13 @@ class UnitState(Fact):
 
     def get(self, key: str, default: str = "") -> str:
         return self.props.get(key, default)
+
+    def drift(self) -> dict[str, str]:
+        """The unit's settings as systemd loaded them (its state changes by itself)."""
+        settings = {key: self.get(key) for key in SETTINGS if key in self.props}
+        if "ExecStart" in self.props:
+            settings["ExecStart"] = self.exec_start[1] or self.exec_start[0]
+        return settings
 
     @property
     def loaded(self) -> bool:
@@ -150,6 +160,9 @@ class UnitFiles(Fact):
     def parse(cls, rc: int, output: str) -> Self:
         return cls(file_states(output))
 
+    def drift(self) -> dict[str, str]:
+        return {path: state.described() for path, state in sorted(self.files.items())}
+
 
 @dataclass(frozen=True)
 class UnitEnabled(Fact):
@@ -164,6 +177,9 @@ class UnitEnabled(Fact):
     @classmethod
     def parse(cls, rc: int, output: str) -> Self:
         return cls(output.strip())
+
+    def drift(self) -> dict[str, str]:
+        return {"is-enabled": self.state}
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ pytest-html columns and environment, JUnit names and messages, the Markdown summ
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Generator
 from pathlib import Path
 from typing import Any
@@ -13,8 +14,8 @@ from _pytest import junitxml
 
 from compliance import settings
 from compliance.facts.store import GatherError
+from compliance.report import drift, metrics, outcomes
 from compliance.report import html as audit_html
-from compliance.report import outcomes
 from compliance.report.evidence import ReportedFailure
 from compliance.report.extras import attach_html
 from compliance.report.outcomes import Row
@@ -39,6 +40,16 @@ def add_options(parser: pytest.Parser) -> None:
         help="write a Markdown summary (the verdict; failed, not remediable, fixed and skipped "
         f"checks with their finding) to PATH; with or without it, the summary is appended to "
         f"${SUMMARY_ENV} when that is set",
+    )
+    drift.add_option(group)
+    group.addoption(
+        "--metrics",
+        dest="compliance_metrics",
+        metavar="PATH",
+        default=None,
+        help="write the run's result for Prometheus to PATH (text format; a gauge per check and "
+        "target, the verdict, exit code, duration, end time, drift): written beside and renamed, "
+        "for node_exporter's textfile collector (PATH ending in .prom)",
     )
 
 
@@ -131,6 +142,8 @@ class CheckTally:
         self.skipped = 0
         self.worker_commands = 0  # reported by xdist workers
         self._rows: dict[str, Row] = {}  # by node id: a check's last word (teardown errors)
+        self.started = time.time()
+        self.metrics_error = ""
 
     @property
     def rows(self) -> list[Row]:
@@ -185,6 +198,27 @@ class CheckTally:
             session.exitstatus = outcomes.exit_code(self.rows)  # the verdict's, not pytest's
         if self._rows or any(is_check(item) for item in session.items):
             self._write_summaries()  # also when the run stopped before its checks (exit 3)
+        self._write_metrics(int(session.exitstatus))
+
+    def _write_metrics(self, exit_code: int) -> None:
+        """--metrics: also for a run that stopped before its checks (a stale or broken
+        deployment shows); a path that cannot be written is one line, the run's code stays."""
+        path = self.config.getoption("compliance_metrics")
+        if not path:
+            return
+        result = metrics.RunResult(
+            self.rows,
+            exit_code,
+            time.time() - self.started,
+            time.time(),
+            mode(self.config),
+            str(getattr(settings_of(self.config), "profile", "plan")),
+            extra=drift.metrics(self.config),
+        )
+        try:
+            metrics.write(Path(path), result)
+        except OSError as exc:
+            self.metrics_error = f"--metrics {path}: {exc.strerror or exc}"
 
     def _write_summaries(self) -> None:
         option = self.config.option
@@ -193,6 +227,7 @@ class CheckTally:
         text = outcomes.markdown(
             title, self.rows, reports, bool(self.config.getoption("dry_run", False))
         )
+        text += drift.markdown(self.config)
         path = self.config.getoption("compliance_summary")
         if path:
             target = Path(path)
@@ -218,6 +253,11 @@ class CheckTally:
             path = config.getoption("compliance_summary")
             if path:
                 terminalreporter.write_line(f"Markdown summary: {path}")
+        for line in drift.terminal_lines(config):
+            terminalreporter.write_line(line)
+        if config.getoption("compliance_metrics"):
+            said = self.metrics_error or f"metrics: {config.getoption('compliance_metrics')}"
+            terminalreporter.write_line(said, red=bool(self.metrics_error))
 
 
 def environment(config: pytest.Config) -> dict[str, object]:
@@ -277,6 +317,7 @@ class HtmlColumns:
         rows = self.tally.rows
         prefix.extend(audit_html.summary_prefix(rows, self.tally.verdict()))
         prefix.append(f"<p>Remote commands this run: {self.tally.remote_commands()}</p>")
+        prefix.extend(drift.html_paragraphs(self.tally.config))
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells[1:1] = audit_html.header_cells()

@@ -190,6 +190,11 @@ def exit_code(rows: Sequence[Row]) -> int:
     return EXIT_NOT_JUDGED
 
 
+def heading(rows: Sequence[Row]) -> str:
+    """The verdict in one word, as the exit code says it: PASS, FAIL or NOT JUDGED."""
+    return {EXIT_COMPLIANT: "PASS", EXIT_NOT_JUDGED: "NOT JUDGED"}.get(exit_code(rows), "FAIL")
+
+
 def _cell(text: str) -> str:
     """Text safe in a GitHub/GitLab Markdown table cell: no HTML, no pipe, one line."""
     return html.escape(one_line(text), quote=False).replace("|", "\\|")
@@ -201,8 +206,7 @@ def markdown(
     """The pipeline page's summary: the verdict, the counts, a table of what failed or was
     fixed (with the one-line finding), and where the full reports are."""
     said = verdict(rows, dry_run)
-    mark = {EXIT_COMPLIANT: "PASS", EXIT_NOT_JUDGED: "NOT JUDGED"}.get(exit_code(rows), "FAIL")
-    lines = [f"### {title}: {mark}", "", f"**{_cell(said)}**", "", counts_line(rows), ""]
+    lines = [f"### {title}: {heading(rows)}", "", f"**{_cell(said)}**", "", counts_line(rows), ""]
     notable = [row for row in rows if row.outcome not in (PASSED,)]
     notable.sort(key=lambda row: OUTCOMES.index(row.outcome))
     if notable:

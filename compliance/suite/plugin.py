@@ -12,6 +12,7 @@ import pytest
 
 from compliance import settings
 from compliance.catalogue import advisories
+from compliance.report import drift
 from compliance.report import hooks as reporting
 from compliance.suite.session import fleet_of, settings_of
 
@@ -55,6 +56,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.pluginmanager.register(reporting, "compliance-evidence")
     tally = reporting.CheckTally(config)
     config.pluginmanager.register(tally, "compliance-tally")
+    drift.register(config)
     if config.pluginmanager.hasplugin("html"):
         config.pluginmanager.register(reporting.HtmlColumns(tally), "compliance-html")
 
