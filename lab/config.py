@@ -28,6 +28,15 @@ LXC_NET = "/usr/libexec/lxc/lxc-net"
 LXC_PATH = Path("/var/lib/lxc")
 BRIDGE = "lxcbr0"
 BRIDGE_ADDRESS = "10.0.3.1"  # the host's address on it (lxc-net's default)
+# Proxmox's firewall files, on this machine as on a Proxmox host (no pve-firewall runs here:
+# the files are read and judged, never enforced), and the stand-in's mark for net0 firewall=1.
+PVE_FIREWALL_DIR = Path("/etc/pve/firewall")
+
+
+def nic_firewall_mark(ctid: int) -> Path:
+    """The file lab/pct reads as `firewall=1` on the CT's net0."""
+    return LXC_PATH / str(ctid) / "pve-net0-firewall"
+
 
 CTID = 955
 CT_PACKAGES = "python3,curl,iproute2,systemd,systemd-sysv,dbus,nftables"

@@ -692,6 +692,24 @@ def _ct_port_open(ctid: int) -> None:
     ct_run(ctid, "nft delete table inet ollama_guard; rm -f /etc/ollama-guard.nft")
 
 
+CLUSTER_FW = "# the lab's cluster firewall options (ollama-lxc-compliance)\n[OPTIONS]\nenable: 1\n"
+
+
+def pve_firewall_on(ctid: int, rules: str, options: str = "") -> None:
+    """Proxmox's firewall on for the CT as a person turns it on: cluster.fw and <ctid>.fw
+    `enable: 1`, net0 firewall=1, these [RULES]. Files only: no pve-firewall runs here."""
+    config.PVE_FIREWALL_DIR.mkdir(parents=True, exist_ok=True)
+    (config.PVE_FIREWALL_DIR / "cluster.fw").write_text(CLUSTER_FW)
+    guest = f"[OPTIONS]\nenable: 1\n{options}\n[RULES]\n{rules}"
+    (config.PVE_FIREWALL_DIR / f"{ctid}.fw").write_text(guest)
+    config.nic_firewall_mark(ctid).write_text("firewall=1\n")
+
+
+def _pve_firewall_open(ctid: int) -> None:
+    _ct_port_open(ctid)
+    pve_firewall_on(ctid, "IN ACCEPT -p tcp -dport 11434 # opened for a test, never closed\n")
+
+
 def _site_plan_only(ctid: int) -> None:
     site = site_for(ctid)
     site.write(site.render(container.ct_ip(ctid)))
@@ -756,6 +774,16 @@ _CATALOGUE += [
         _ct_port_open,
         own="exposure",
         phrase="it answers netns:ollama-lan (HTTP 200)",
+        profile="hardened",
+    ),
+    Fault(
+        "pve_firewall_open",
+        "Proxmox's firewall filters the CT but admits 11434 from anyone; no filter in the CT",
+        ("exposure",),
+        _pve_firewall_open,
+        own="exposure",
+        phrase="the Proxmox firewall filters the CT and lets it through",
+        converges=False,
         profile="hardened",
     ),
     Fault(

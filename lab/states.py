@@ -128,6 +128,8 @@ def _reset_host(site: Site) -> None:
 def reset(ctid: int = config.CTID) -> None:
     """Manual-setup state: CT running with the stand-in binary, nothing of PLAN.md 3-5."""
     host_run(["pct", "set", str(ctid), "-onboot", "0"])
+    _remove(config.PVE_FIREWALL_DIR / f"{ctid}.fw")  # cluster.fw stays: it is every CT's
+    _remove(config.nic_firewall_mark(ctid))
     _reset_container(ctid)
     with nginx.locked():
         _reset_host(site_for(ctid))

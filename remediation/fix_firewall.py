@@ -4,12 +4,16 @@ The plan's bind (`OLLAMA_HOST=0.0.0.0:11434`) stays as the plan requires; an nft
 the CT, loaded at boot by its own small unit before ollama.service, accepts 11434 from the
 loopback and the host's address on the CT's network and resets it for everyone else. Chosen
 over Proxmox's CT firewall file because it works on any LXC host and travels with the CT.
+When Proxmox's firewall already filters the CT (cluster and CT `enable: 1`, net0 firewall=1),
+no second filter is added to fight it: the fix refuses and gives the two rules to add there.
 """
 
 from __future__ import annotations
 
+from compliance.catalogue.hardened import pve_firewall
 from compliance.catalogue.upstream import container_ip, host_bridge_address
 from compliance.facts.firewall import GUARD_RULES, GUARD_UNIT, Guard
+from compliance.plan import PORT
 from remediation.base import (
     Context,
     Fix,
@@ -51,6 +55,16 @@ WantedBy=multi-user.target
 """
 
 
+def pve_rules_to_add(ctid: str, host: str) -> str:
+    """The one-line refusal when Proxmox's firewall filters the CT: the exact rules to add."""
+    return (
+        f"the Proxmox firewall filters CT {ctid} (cluster.fw and {ctid}.fw enable: 1, net0"
+        " firewall=1), so the suite adds no second filter in the CT: put these first in"
+        f" /etc/pve/firewall/{ctid}.fw [RULES]: `IN ACCEPT -source {host} -p tcp -dport"
+        f" {PORT}` then `IN DROP -p tcp -dport {PORT}`; nothing was changed"
+    )
+
+
 class CtFirewall(Fix):
     """Install the guard's rules and unit, check the rules with `nft -c`, enable and start it."""
 
@@ -66,6 +80,8 @@ class CtFirewall(Fix):
             raise NotRemediable(
                 f"the host's address on the CT's network is unknown ({how}); nothing was changed"
             )
+        if pve_firewall(s).active():
+            raise NotRemediable(pve_rules_to_add(ctx.target.ctid, host))
         rules = RULES.format(host=host)
         guard = s[Guard]
         if not guard.nft:

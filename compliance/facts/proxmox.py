@@ -1,7 +1,9 @@
-"""Facts of the Proxmox host about a container: its status and its config; the host's init."""
+"""Facts of the Proxmox host about a container: its status, its config and firewall files; the
+host's init."""
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass, field
@@ -9,6 +11,10 @@ from shlex import quote
 from typing import Self
 
 from compliance.facts import Fact, Scope
+from compliance.facts.files import file_states, files_command
+from compliance.syntax.pve_firewall import GuestFirewall, parse
+
+PVE_FIREWALL_DIR = "/etc/pve/firewall"
 
 
 @dataclass(frozen=True)
@@ -73,6 +79,43 @@ class PctConfig(Fact):
             return str(ipaddress.IPv4Interface(self.net0.get("ip", "")).ip)
         except ValueError:
             return None
+
+
+@dataclass(frozen=True)
+class PveFirewall(Fact):
+    """Proxmox's firewall files for the cluster and this CT (`cluster.fw`, `<ctid>.fw`), by
+    name; a missing file is absent (the firewall's defaults: off)."""
+
+    files: dict[str, str] = field(default_factory=dict)
+    where = "host"
+    per_ct = True
+    hardened = True
+    label = "cat /etc/pve/firewall/cluster.fw and <ctid>.fw"
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        ctid = quote(scope.ctid)
+        return files_command(f"{PVE_FIREWALL_DIR}/cluster.fw", f"{PVE_FIREWALL_DIR}/{ctid}.fw")
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        return cls({path.rsplit("/", 1)[-1]: f.text for path, f in file_states(output).items()})
+
+    def for_ct(self, ctid: str, nic: dict[str, str]) -> GuestFirewall:
+        """The firewall pve-firewall compiles for this CT's NIC (`pct config`'s net0)."""
+        guest_file = f"{ctid}.fw"
+        return GuestFirewall(
+            parse(self.files.get("cluster.fw", "")),
+            parse(self.files.get(guest_file, "")),
+            guest_file,
+            nic.get("firewall") == "1",
+        )
+
+    def drift(self) -> dict[str, str]:
+        return {
+            name: "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:12]
+            for name, text in self.files.items()
+        }
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from lab import config, lan, states
+from lab import config, faults, lan, states
 from lab.faults import FAULTS
 from lab.plan import site_for
 from selftests.lab.harness import CHECKS, HARDENED_CHECKS, run_suite
@@ -145,3 +145,42 @@ def test_hardened_fix_from_the_host_itself_closes_the_port_to_the_lan(tmp_path):
     assert "proof: the ruleset loaded in the CT" in evidence, evidence
     assert "loaded at boot by ollama-guard.service" in evidence, evidence
     assert audit.failed == set(), audit.explain()
+
+
+def _guard_files(ctid: int = 955) -> str:
+    return states.ct_run(ctid, "ls /etc/ollama-guard.nft 2>/dev/null; true").stdout
+
+
+def test_proxmox_firewall_that_closes_the_port_is_judged_and_gets_no_second_filter(tmp_path):
+    """The runner is the host; Proxmox's firewall is on for the CT and its rules admit only
+    the host on 11434: exposure passes from those files (the proof says so) and --fix adds no
+    filter of its own in the CT. The lab runs no pve-firewall: this proves how the suite reads
+    the files, not what pve-firewall then does to packets."""
+    states.make_compliant()
+    faults.pve_firewall_on(
+        955,
+        f"IN ACCEPT -source {config.BRIDGE_ADDRESS} -p tcp -dport 11434\n"
+        "IN DROP -p tcp -dport 11434\n",
+    )
+    fix = run_suite("--profile=hardened", "--fix", tmp_path=tmp_path / "fix")
+    assert fix.rc == 0, fix.explain()
+    row = fix.checks["exposure"]
+    assert row.status == "passed", fix.explain()
+    assert row.properties.get("result") != "fixed", fix.explain()
+    assert "proof: the Proxmox firewall's files for CT 955" in row.properties["evidence"]
+    assert _guard_files() == ""
+
+
+def test_proxmox_firewall_that_drops_the_host_is_named_and_refused(tmp_path):
+    """Proxmox's firewall on with its default policy_in DROP and no rule for the host: the
+    proxy's own traffic would be dropped. exposure names it; --fix refuses in one line with the
+    rules to add there and changes nothing in the CT."""
+    states.make_compliant()
+    faults.pve_firewall_on(955, "")
+    fix = run_suite("--profile=hardened", "--fix", tmp_path=tmp_path)
+    assert fix.rc == 1, fix.explain()
+    row = fix.checks["exposure"]
+    assert "the Proxmox host (10.0.3.1) is drop by the Proxmox firewall" in row.message, row.message
+    assert row.properties["fix_status"] == "not remediable"
+    assert "`IN ACCEPT -source 10.0.3.1 -p tcp -dport 11434`" in row.message, row.message
+    assert _guard_files() == ""

@@ -41,7 +41,7 @@ from compliance.facts.http import (
 )
 from compliance.facts.net import CtAddresses, HostAddresses, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, HostInit, PctConfig
+from compliance.facts.proxmox import CtStatus, HostInit, PctConfig, PveFirewall
 from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
@@ -316,6 +316,7 @@ def hardened() -> dict[Key, Fact]:
     values[(ReachFromRunner, (EXPOSURE_URL,))] = ReachFromRunner(None)  # no answer from 11434
     values[(ReachFromNetns, ("lan", EXPOSURE_URL))] = ReachFromNetns(None)
     values[CtRuleset] = RULESET_OK
+    values[PveFirewall] = PveFirewall()  # no firewall files: Proxmox's firewall off
     values[Guard] = Guard(
         {fix_firewall.RULES_PATH: GUARD_RULES, fix_firewall.UNIT_PATH: ""}, nft=True, loaded=True
     )

@@ -22,7 +22,7 @@ from compliance.facts.firewall import CtRuleset, Guard
 from compliance.facts.http import HttpReply, ProxiedTags, ReachFromRunner
 from compliance.facts.net import CtAddresses, HostAddresses, Listener, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, HostInit, PctConfig
+from compliance.facts.proxmox import CtStatus, HostInit, PctConfig, PveFirewall
 from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
@@ -1321,6 +1321,20 @@ def hardened_site(old: str, new: str) -> SiteConfig:
 RULESET_PROOF = "proof: the ruleset loaded in the CT (no client other than the Proxmox host)"
 
 
+PVE_PROOF = (
+    "proof: the Proxmox firewall's files for CT 955 (cluster.fw, 955.fw, net0 firewall=1;"
+    " no client other than the Proxmox host)"
+)
+NIC_FIREWALL = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",firewall=1,type=veth"))
+PVE_RULES = f"IN ACCEPT -source {BRIDGE_IP} -p tcp -dport 11434\nIN DROP -p tcp -dport 11434\n"
+
+
+def pve(rules: str = PVE_RULES, options: str = "") -> PveFirewall:
+    """Proxmox's firewall on for the cluster and CT 955, with these [RULES]."""
+    guest = f"[OPTIONS]\nenable: 1\n{options}\n[RULES]\n{rules}"
+    return PveFirewall({"cluster.fw": "[OPTIONS]\nenable: 1\n", "955.fw": guest})
+
+
 def ruleset(
     rules: list[dict[str, Any]], policy: str = "accept", enabled: tuple[str, ...] = ()
 ) -> CtRuleset:
@@ -1639,6 +1653,77 @@ HARDENED_ROWS = [
         fails("no IPv4 address found in the CT", "the CT's IPv4, to try its port from the LAN"),
         CtAddresses=(),
     ),
+    case(
+        hardened.exposure,
+        "Proxmox's firewall closes the port itself: no filter in the CT needed",
+        passes(
+            f"{PVE_PROOF}: a LAN client 10.0.3.2 is dropped (955.fw line 6 `IN DROP -p tcp"
+            f" -dport 11434`), the host {BRIDGE_IP} accepted (955.fw line 5 `IN ACCEPT -source"
+            f" {BRIDGE_IP} -p tcp -dport 11434`); pve-firewall applies them at boot"
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(),
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        hardened.exposure,
+        "Proxmox's firewall drops the host too",
+        fails(
+            f"the Proxmox host ({BRIDGE_IP}) is drop by the Proxmox firewall: 955.fw:"
+            " policy_in DROP (no rule matched); the proxy cannot reach the CT",
+            notes=(PVE_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(""),
+        PctConfig=NIC_FIREWALL,
+    ),
+    case(
+        hardened.exposure,
+        "Proxmox's firewall admits everyone; the CT's own filter closes the port",
+        passes(
+            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input drops"
+            f" it), the host {BRIDGE_IP} accepted; loaded at boot by nftables.service"
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve("", "policy_in: ACCEPT\n"),
+        PctConfig=NIC_FIREWALL,
+    ),
+    case(
+        hardened.exposure,
+        "Proxmox's firewall admits everyone and the CT has no filter",
+        fails(
+            "the Proxmox firewall filters the CT but does not close the port: a LAN client"
+            " (10.0.3.2) is accept: 955.fw: policy_in ACCEPT (no rule matched); and in the CT:"
+            " nft is not installed in the CT: no filter at all",
+            notes=(PVE_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve("", "policy_in: ACCEPT\n"),
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        hardened.exposure,
+        "Proxmox's firewall files on, but net0 has no firewall=1: the CT's filter judged",
+        fails("nft is not installed in the CT: no filter at all", notes=(RULESET_PROOF,)),
+        host_address="127.0.0.1",
+        PveFirewall=pve(),
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        hardened.exposure,
+        "the LAN namespace gets an answer the Proxmox firewall let through",
+        fails(
+            "it answers netns:lan (HTTP 200): anyone on the CT's network reaches the"
+            " unauthenticated API, bypassing the proxy; the Proxmox firewall filters the CT and"
+            " lets it through: 955.fw line 5 `IN ACCEPT -p tcp -dport 11434`"
+        ),
+        settings=LAN,
+        facts={NETNS: 200},
+        PveFirewall=pve("IN ACCEPT -p tcp -dport 11434\n"),
+        PctConfig=NIC_FIREWALL,
+    ),
     # -- proxy_streams ----------------------------------------------------------------------
     case(
         hardened.proxy_streams,
@@ -1747,8 +1832,9 @@ def test_every_hardened_fact_is_read_by_some_check():
         check.judge(subject(table, settings=STREAMING))
     unread = set(table.values) - table.keys_asked()
     # Guard is the firewall fix's fact; the LAN namespace is tried only with netns:NAME; the
-    # CT's ruleset is read only when the runner is the host itself (no second client).
-    assert unread == {HostInit, Binary, Guard, NETNS, CtRuleset}
+    # CT's ruleset and Proxmox's firewall files are read only when the runner is the host
+    # itself (no second client) or a live try got an answer.
+    assert unread == {HostInit, Binary, Guard, NETNS, CtRuleset, PveFirewall}
     host_runner = with_hardened()
     hardened.exposure(subject(host_runner, settings=HARDENED_SETTINGS, host_address="127.0.0.1"))
     assert CtRuleset in host_runner.keys_asked()

@@ -24,7 +24,7 @@ from compliance.facts.firewall import Guard
 from compliance.facts.http import DirectTags, HttpReply
 from compliance.facts.net import CtAddresses, Listener, Listeners
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, HostInit, PctConfig
+from compliance.facts.proxmox import CtStatus, HostInit, PctConfig, PveFirewall
 from compliance.facts.shell import Binary, ProfileScript
 from compliance.facts.systemd import (
     Journal,
@@ -1495,3 +1495,32 @@ def test_ct_firewall_without_nft_is_not_remediable():
 def test_ct_firewall_without_the_hosts_address_is_not_remediable():
     with pytest.raises(NotRemediable, match="host's address on the CT's network is unknown"):
         firewall_plan({CtAddresses: (("eth0", "192.168.77.5"),), PctConfig: {}})
+
+
+def test_ct_firewall_adds_no_second_filter_when_proxmox_filters_the_ct():
+    """Proxmox's firewall on for the CT (cluster, CT file, net0 firewall=1): refused up front
+    with the two exact rules to add there; nothing planned in the CT."""
+    on = "[OPTIONS]\nenable: 1\n"
+    firewall = PveFirewall({"cluster.fw": on, "955.fw": on})
+    nic = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",firewall=1,type=veth"))
+    with pytest.raises(NotRemediable) as refused:
+        firewall_plan(
+            {Guard: Guard({}, nft=True, loaded=False), PveFirewall: firewall, PctConfig: nic}
+        )
+    assert str(refused.value) == (
+        "the Proxmox firewall filters CT 955 (cluster.fw and 955.fw enable: 1, net0 firewall=1),"
+        " so the suite adds no second filter in the CT: put these first in"
+        " /etc/pve/firewall/955.fw [RULES]: `IN ACCEPT -source 10.0.3.1 -p tcp -dport 11434`"
+        " then `IN DROP -p tcp -dport 11434`; nothing was changed"
+    )
+
+
+def test_ct_firewall_installs_the_guard_when_proxmox_firewall_is_off_for_the_nic():
+    on = "[OPTIONS]\nenable: 1\n"
+    plan = firewall_plan(
+        {
+            Guard: Guard({}, nft=True, loaded=False),
+            PveFirewall: PveFirewall({"cluster.fw": on, "955.fw": on}),
+        }
+    )
+    assert len(plan.diffs) == 2
