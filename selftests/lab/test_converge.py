@@ -14,7 +14,7 @@ from lab import config, container, plan, snapshot, states
 from lab.faults import FAULTS
 from lab.plan import site_for
 from lab.shell import ct_run
-from selftests.lab.harness import CHECKS, REPO, SSH_CONFIG, run_suite
+from selftests.lab.harness import CHECKS, REPO, SSH_CONFIG, computed_failing, run_suite
 from selftests.lab.test_audit import manual_setup_fails
 
 CONVERGEABLE = (
@@ -56,7 +56,7 @@ def test_fix_converges_then_changes_nothing(state, tmp_path, record_property):
     assert fix.with_status("failed") == set(), fix.explain()
     assert re.search(r"\b[1-9]\d* fix\(es\) applied", fix.output), fix.explain()
     # Every check the state fails is credited to its fix, in any catalogue order.
-    failing = manual_setup_fails() if state == "manual_setup" else set(FAULTS[state].breaks)
+    failing = manual_setup_fails() if state == "manual_setup" else computed_failing(state)
     fixed = {c for c, row in fix.checks.items() if row.properties.get("result") == "fixed"}
     assert fixed == failing, fix.explain()
     audit = run_suite(tmp_path=tmp_path / "audit")
@@ -257,7 +257,7 @@ def test_frozen_container_fails_fast_and_fix_changes_nothing(tmp_path):
         states.reset()
     assert audit.rc == 1, audit.explain()
     assert audit.seconds < 60, audit.explain()
-    assert audit.failed == set(FAULTS["ct_frozen"].breaks), audit.explain()
+    assert audit.failed == computed_failing("ct_frozen"), audit.explain()
     assert "no answer within" in audit.checks["unit_active"].message
     assert "Traceback" not in audit.output
     assert fix.rc == 1, fix.explain()
@@ -275,7 +275,7 @@ def test_site_nginx_does_not_serve_is_refused_up_front_naming_the_cause(fault, t
     text = site.file.read_text()
     run = run_suite("--fix", tmp_path=tmp_path)
     assert run.rc == 1, run.explain()
-    assert run.failed == set(FAULTS[fault].breaks), run.explain()
+    assert run.failed == computed_failing(fault), run.explain()
     message = run.checks["site_served"].message
     refusal = message.partition("refused before any change: ")[2].splitlines()
     assert refusal, message
