@@ -70,6 +70,8 @@ from selftests.unit.factsets import (
 )
 
 Changes = Mapping[Any, Any]
+# site_text(old, new, base) replaces text that must be there: every description below changes
+# what it says it changes.
 DROPIN = f"{UNIT_PATH}.d/override.conf"
 ENV_PATH = '"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin"'
 LAB_NETNS = "lan"  # the lab's namespace is ollama-lan; the fact sets name it `lan`
@@ -115,7 +117,7 @@ def _unit_file(text: str = UNIT_TEXT, mode: int = 0o644, **dropins: str) -> Unit
 
 def _crash_loop(command: str, argv: str, **props: str) -> Changes:
     """The unit's ExecStart replaced by a command that exits at once, Restart=always."""
-    text = UNIT_TEXT.replace(f"ExecStart={plan.UNIT.exec_start}", f"ExecStart={argv}")
+    text = site_text(f"ExecStart={plan.UNIT.exec_start}", f"ExecStart={argv}", UNIT_TEXT)
     return {
         UnitState: unit(
             **{
@@ -149,7 +151,9 @@ SITE_STALE_IP = site_text(
 )
 HEADER_LINE = "        proxy_set_header X-Forwarded-Proto $scheme;\n"
 OPEN_RULE = "[OPTIONS]\nenable: 1\n\n[RULES]\nIN ACCEPT -p tcp -dport 11434\n"
-NIC_FIREWALL = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",firewall=1,type=veth"))
+NIC_FIREWALL = PctConfig.parse(
+    0, site_text(",type=veth", ",firewall=1,type=veth", samples.PCT_CONFIG)
+)
 LOOPBACK_ENV = f"OLLAMA_HOST=127.0.0.1:11434 {ENV_PATH}"
 LOOPBACK_DROPIN = '[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1:11434"\n'
 LOOPBACK: Changes = {
@@ -161,11 +165,11 @@ LOOPBACK: Changes = {
     Listeners: Listeners.parse(0, samples.SS_LO4),
     ProxiedTags: BAD_GATEWAY,
 }
-CLOBBERING_PROFILE = plan.PROFILE_TEXT.replace('"$PATH:/usr/local/bin"', "/usr/bin:/bin")
+CLOBBERING_PROFILE = site_text('"$PATH:/usr/local/bin"', "/usr/bin:/bin", plan.PROFILE_TEXT)
 COPY_LINK = "/etc/nginx/sites-enabled/00-ollama-copy"
-NO_SITES_CONF = factsets.NGINX_CONF.replace("    include /etc/nginx/sites-enabled/*;\n", "")
-INSTALLER_UNIT = UNIT_TEXT.replace("User=root\n", "User=ollama\n").replace(
-    "Group=root\n", "Group=ollama\n"
+NO_SITES_CONF = site_text("    include /etc/nginx/sites-enabled/*;\n", "", factsets.NGINX_CONF)
+INSTALLER_UNIT = site_text(
+    "Group=root\n", "Group=ollama\n", site_text("User=root\n", "User=ollama\n", UNIT_TEXT)
 )
 NOT_ENABLED: Changes = {
     SiteLink: factsets.LINK_MISSING,
@@ -177,9 +181,7 @@ NOT_ENABLED: Changes = {
 PLAN: dict[str, Changes] = {
     "no_profile_script": {ProfileScript: MISSING_PROFILE},
     "profile_clobbers_path": {
-        ProfileScript: profile(
-            plan.PROFILE_TEXT.replace('"$PATH:/usr/local/bin"', "/usr/bin:/bin")
-        ),
+        ProfileScript: profile(CLOBBERING_PROFILE),
         LoginPath: LoginPath.parse(0, "/usr/bin:/bin\n"),
         LoginWhich: LoginWhich.parse(1, ""),
     },
@@ -188,7 +190,7 @@ PLAN: dict[str, Changes] = {
     "unit_dropin_loopback": LOOPBACK,
     "unit_not_reloaded": {
         UnitState: unit(NeedDaemonReload="yes"),
-        UnitFiles: _unit_file(UNIT_TEXT.replace("RestartSec=3\n", "RestartSec=10\n")),
+        UnitFiles: _unit_file(site_text("RestartSec=3\n", "RestartSec=10\n", UNIT_TEXT)),
     },
     "unit_disabled": {UnitEnabled: UnitEnabled("disabled")},
     "unit_stopped": {
@@ -260,28 +262,23 @@ PLAN: dict[str, Changes] = {
         NginxTest: NginxTest.parse(0, samples.NGINX_T_WARN),
         NginxLoaded: loaded(
             (DEFAULT_LINK, DEFAULT_SITE),
-            (
-                "/etc/nginx/sites-enabled/00-ollama-copy",
-                site_text("location /ollama/", "location /other/"),
-            ),
+            (COPY_LINK, site_text("location /ollama/", "location /other/")),
             (SITE.site_link, SITE_TEXT),
         ),
         ProxiedTags: NOT_FOUND,
     },
     "nginx_conf_no_sites": {
-        NginxLoaded: loaded(
-            main=factsets.NGINX_CONF.replace("    include /etc/nginx/sites-enabled/*;\n", "")
-        ),
+        NginxLoaded: loaded(main=NO_SITES_CONF),
         ProxiedTags: None,
     },
     "unit_immutable": {
         UnitState: unit(RestartUSec="10s"),
-        UnitFiles: _unit_file(UNIT_TEXT.replace("RestartSec=3\n", "RestartSec=10\n")),
+        UnitFiles: _unit_file(site_text("RestartSec=3\n", "RestartSec=10\n", UNIT_TEXT)),
     },
     "site_writable": {SiteConfig: site_state(mode=0o666)},
     "unit_masked": {
         UnitState: UnitState.parse(
-            0, samples.UNIT_SHOW_MISSING.replace("LoadState=not-found", "LoadState=masked")
+            0, site_text("LoadState=not-found", "LoadState=masked", samples.UNIT_SHOW_MISSING)
         ),
         UnitFiles: UnitFiles({}),
         UnitEnabled: UnitEnabled("masked"),
@@ -304,11 +301,7 @@ PLAN: dict[str, Changes] = {
     },
     "installer_layout": {
         UnitState: unit(User="ollama", Group="ollama"),
-        UnitFiles: _unit_file(
-            UNIT_TEXT.replace("User=root\n", "User=ollama\n").replace(
-                "Group=root\n", "Group=ollama\n"
-            )
-        ),
+        UnitFiles: _unit_file(INSTALLER_UNIT),
     },
 }
 HARDENED: dict[str, Changes] = {
@@ -317,7 +310,7 @@ HARDENED: dict[str, Changes] = {
         ProxiedVersion: ProxiedVersion(HttpReply(200, "application/json", '{"version":"0.17.0"}')),
     },
     "ct_onboot_off": {
-        PctConfig: PctConfig.parse(0, samples.PCT_CONFIG.replace("onboot: 1", "onboot: 0"))
+        PctConfig: PctConfig.parse(0, site_text("onboot: 1", "onboot: 0", samples.PCT_CONFIG))
     },
     "site_plan_only": {**_site(SITE_TEXT), ProxiedDelete: ProxiedDelete(NOT_FOUND)},
     "site_manage_open": {
