@@ -9,6 +9,7 @@ the host's address on the lab bridge).
 
 from __future__ import annotations
 
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -95,14 +96,25 @@ def ensure() -> str:
         argv = ["lxc-create", "-n", NAME, "-t", "debian", "--", "-r", "bookworm"]
         host_run([*argv, f"--packages={config.CT_PACKAGES}"], timeout=1800)
         done.append("created")
-    if _write_config() and container.state(NAME) != "STOPPED":
+    running = container.state(NAME) != "STOPPED"
+    if running and (_write_config() or not _mounts_live()):
         host_run(["lxc-stop", "-n", NAME, "-t", "20"], check=False, timeout=40)
         done.append("restarted for its mounts")
+    elif not running:
+        _write_config()
     if container.state(NAME) != "RUNNING":
         host_run(["lxc-start", "-n", NAME])
     wait_until(f"{NAME} to run systemd", _systemd_up, 90)
     _install_forwards()
     return f"{NAME}: {', '.join(done) or 'running'}"
+
+
+def _mounts_live() -> bool:
+    """The checkout mounted inside is this one: a checkout deleted and cloned again at the same
+    path leaves a running container's bind mount on the old, empty directory."""
+    repo = shlex.quote(str(config.REPO_DIR))
+    inside = run(f"test -f {repo}/pyproject.toml && stat -c %i {repo}", check=False, timeout=20)
+    return inside.stdout.strip() == str(config.REPO_DIR.stat().st_ino)
 
 
 def _systemd_up() -> bool:
