@@ -3,6 +3,7 @@ pytest-html columns and environment, JUnit names and messages, the Markdown summ
 
 from __future__ import annotations
 
+import html
 import os
 import time
 from collections.abc import Generator
@@ -321,6 +322,11 @@ class HtmlColumns:
 
     def pytest_html_results_table_header(self, cells: list[str]) -> None:
         cells[1:1] = audit_html.header_cells()
+
+    def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
+        """A skipped check's detail is its reason, not pytest's (file, line, message) tuple."""
+        if getattr(report, "is_check", False) and report.skipped and data:
+            data[0] = html.escape(outcomes.skip_reason(report.longrepr)) + "\n"
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:
         row = row_of(report)

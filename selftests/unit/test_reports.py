@@ -185,6 +185,8 @@ def test_html_report_reads_as_an_audit(suite):
     skipped = rows[("listener", "local/ct955")]
     assert report.outcome(skipped) == "skipped"
     assert "CT 955 on local is stopped" in " ".join(skipped["resultsTableRow"])
+    # its detail is the reason, not pytest's (file, line, message) tuple
+    assert skipped["log"] == "CT 955 on local is stopped: see ct_running\n", skipped["log"]
     failed = rows[("profile_script", "local/ct955")]
     assert report.outcome(failed) == "failed"
     assert "found: it does not exist | &lt;none&gt;" in " ".join(failed["resultsTableRow"])
