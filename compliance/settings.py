@@ -42,7 +42,12 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
         "30",
         "seconds a remote command may run before its target fails (1-600)",
     ),
-    ("ollama_profile", "--profile", "plan", "which checks run: plan | hardened (plan + hardening)"),
+    (
+        "ollama_profile",
+        "--compliance-profile",
+        "plan",
+        "which checks run: plan | hardened (plan + hardening)",
+    ),
     (
         "ollama_advisories",
         "--advisories",
@@ -303,16 +308,45 @@ OVERRIDABLE = {
 }
 
 
+# Old spellings kept while no other plugin claims them (pytest-profiling owns --profile).
+DEPRECATED_FLAGS = {"--profile": "--compliance-profile"}
+
+
+def _taken(parser: pytest.Parser) -> set[str]:
+    """The option strings other plugins already declared."""
+    groups = [parser._anonymous, *parser._groups]
+    return {name for group in groups for option in group.options for name in option.names()}
+
+
 def add_options(parser: pytest.Parser) -> None:
     """Declare every setting as an ini key and a CLI flag."""
     group = parser.getgroup("ollama", "Ollama LXC compliance settings")
+    taken = _taken(parser)
     for key, flag, default, help_text in SETTINGS:
         parser.addini(key, f"{help_text} (CLI: {flag})", default=default)
         group.addoption(flag, dest=key, default=None, help=f"{help_text} [ini: {key}]")
+    for old, new in DEPRECATED_FLAGS.items():
+        if old not in taken:
+            key = next(k for k, flag, _d, _h in SETTINGS if flag == new)
+            group.addoption(old, dest=_old_dest(key), default=None, help=f"deprecated: use {new}")
     parser.addini(CONTAINERS_KEY, CONTAINERS_HELP, type="linelist", default=[])
     group.addoption(
         CONTAINERS_FLAG, dest=CONTAINERS_KEY, action="append", default=None, help=CONTAINERS_HELP
     )
+
+
+def _old_dest(key: str) -> str:
+    return f"{key}_deprecated_flag"
+
+
+def deprecated_used(config: pytest.Config) -> list[str]:
+    """`--profile is deprecated: use --compliance-profile`, for each old spelling used."""
+    used = []
+    for old, new in DEPRECATED_FLAGS.items():
+        key = next(k for k, flag, _d, _h in SETTINGS if flag == new)
+        if getattr(config.option, _old_dest(key), None) is not None:
+            used.append(f"{old} is deprecated: use {new}")
+    return used
 
 
 def raw_values(config: pytest.Config) -> dict[str, str]:
@@ -320,6 +354,8 @@ def raw_values(config: pytest.Config) -> dict[str, str]:
     values = {}
     for key, _flag, _default, _help in SETTINGS:
         cli = config.getoption(key)
+        if cli is None:
+            cli = getattr(config.option, _old_dest(key), None)
         values[key] = str(cli if cli is not None else config.getini(key)).strip()
     lines = config.getoption(CONTAINERS_KEY) or config.getini(CONTAINERS_KEY)
     values[CONTAINERS_KEY] = "\n".join(str(line) for line in lines)

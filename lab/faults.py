@@ -1,8 +1,9 @@
 """The fault catalogue: each fault breaks one thing on top of the compliant state.
 
-`breaks` names the catalogue checks (compliance/catalogue) the fault makes fail; checks that
-depend on a stopped container skip. `own` is the check the fault is about and `phrase` what
-that check's failure must say. `converges` is False for faults `--fix` must refuse (not ours,
+The checks a fault makes fail are not listed here: they are computed host-free from the facts
+the fault leaves (selftests/unit/fault_facts.py), and the lab tests hold the live audit equal
+to that computation. `own` is the check the fault is about and `phrase` what that check's
+failure must say. `converges` is False for faults `--fix` must refuse (not ours,
 not remediable). `shared` marks faults on the one nginx all lab containers share (a broken
 config, a stopped or unreloaded nginx): a test using one must not run beside tests on other
 containers, whose resets reload nginx. The self-tests derive their lists from this table.
@@ -27,7 +28,6 @@ class Fault:
 
     name: str
     description: str
-    breaks: tuple[str, ...]
     apply: Callable[[int], None]
     shared: bool = False
     own: str = ""
@@ -305,7 +305,6 @@ _CATALOGUE = [
     Fault(
         "no_profile_script",
         "/etc/profile.d/ollama.sh removed",
-        ("profile_script", "profile_is_file"),
         _ct(f"rm -f {config.CT_PROFILE}"),
         own="profile_script",
         phrase="does not exist",
@@ -313,7 +312,6 @@ _CATALOGUE = [
     Fault(
         "profile_clobbers_path",
         "ollama.sh sets PATH=/usr/bin:/bin, so login shells lose /usr/local/bin",
-        ("profile_script", "login_path", "which_ollama"),
         _ct(f"printf '#!/bin/sh\\nexport PATH=/usr/bin:/bin\\n' > {config.CT_PROFILE}"),
         own="login_path",
         phrase="/usr/local/bin",
@@ -321,7 +319,6 @@ _CATALOGUE = [
     Fault(
         "profile_writable",
         "ollama.sh made group/world-writable (0666): any local user could change root's PATH",
-        ("profile_script",),
         _ct(f"chmod 0666 {config.CT_PROFILE}"),
         own="profile_script",
         phrase="mode 666",
@@ -329,7 +326,6 @@ _CATALOGUE = [
     Fault(
         "binary_missing",
         f"/usr/local/bin/ollama moved to {config.CT_HIDDEN_BINARY}; the service keeps running",
-        ("which_ollama",),
         _ct(f"mv -f {config.CT_BINARY} {config.CT_HIDDEN_BINARY}"),
         own="which_ollama",
         phrase="No such file",
@@ -338,7 +334,6 @@ _CATALOGUE = [
     Fault(
         "unit_dropin_loopback",
         "drop-in override.conf sets OLLAMA_HOST=127.0.0.1:11434; reloaded and restarted",
-        ("unit_settings", "listener", "proxy_parity"),
         _unit_dropin_loopback,
         own="listener",
         phrase="found:    127.0.0.1:11434",
@@ -346,7 +341,6 @@ _CATALOGUE = [
     Fault(
         "unit_not_reloaded",
         "unit file edited on disk (RestartSec=10) without daemon-reload: NeedDaemonReload=yes",
-        ("unit_settings",),
         _unit_not_reloaded,
         own="unit_settings",
         phrase="NeedDaemonReload=yes",
@@ -354,7 +348,6 @@ _CATALOGUE = [
     Fault(
         "unit_disabled",
         "systemctl disable ollama (still running)",
-        ("unit_enabled",),
         _ct("systemctl disable ollama.service 2>/dev/null"),
         own="unit_enabled",
         phrase="disabled",
@@ -362,7 +355,6 @@ _CATALOGUE = [
     Fault(
         "unit_stopped",
         "systemctl stop ollama (still enabled)",
-        ("unit_active", "listener", "direct_api", "proxy_parity"),
         _ct("systemctl stop ollama.service"),
         own="unit_active",
         phrase="inactive (dead)",
@@ -370,7 +362,6 @@ _CATALOGUE = [
     Fault(
         "journal_panic",
         "a role-less /api/chat request makes the server log 'panic recovered' (500)",
-        ("journal_clean",),
         _journal_panic,
         own="journal_clean",
         phrase="panic recovered",
@@ -378,7 +369,6 @@ _CATALOGUE = [
     Fault(
         "service_hung",
         "SIGSTOP to the service's MainPID: still active and listening, requests hang",
-        ("direct_api", "proxy_parity"),
         _service_hung,
         own="direct_api",
         phrase="no HTTP reply",
@@ -386,7 +376,6 @@ _CATALOGUE = [
     Fault(
         "site_stale_ip",
         f"proxy_pass points at http://{config.STALE_UPSTREAM}:11434; reloaded",
-        ("site_file", "proxy_parity"),
         _site_stale_ip,
         own="site_file",
         phrase="proxy_pass http://127.0.0.55:11434",
@@ -394,7 +383,6 @@ _CATALOGUE = [
     Fault(
         "site_wrong_port",
         "the site listens on 8080 instead of the plan's 80; reloaded",
-        ("site_file", "site_served", "proxy_parity"),
         _site_wrong_port,
         own="site_file",
         phrase="listen 8080 (want 80)",
@@ -402,7 +390,6 @@ _CATALOGUE = [
     Fault(
         "site_not_enabled",
         "the sites-enabled symlink removed; reloaded",
-        ("site_enabled", "site_served", "proxy_parity"),
         _site_not_enabled,
         own="site_enabled",
         phrase="missing",
@@ -410,7 +397,6 @@ _CATALOGUE = [
     Fault(
         "site_syntax_error",
         "an invalid directive added to the site file; not reloaded (old config still serves)",
-        ("nginx_valid", "nginx_running", "site_served"),
         _site_syntax_error,
         shared=True,
         own="nginx_valid",
@@ -419,7 +405,6 @@ _CATALOGUE = [
     Fault(
         "other_site_broken",
         "sites-enabled/zz-lab-broken has an unknown directive; not reloaded",
-        ("nginx_valid", "nginx_running", "site_served"),
         _other_site_broken,
         shared=True,
         own="nginx_valid",
@@ -429,7 +414,6 @@ _CATALOGUE = [
     Fault(
         "nginx_stopped",
         "nginx -s quit: nothing listens on port 80",
-        ("nginx_running", "proxy_parity"),
         lambda ctid: nginx.quit_(),
         shared=True,
         own="nginx_running",
@@ -438,7 +422,6 @@ _CATALOGUE = [
     Fault(
         "nginx_not_reloaded",
         "nginx serves a stale-ip site; the correct file is back on disk, newer than the workers",
-        ("nginx_running", "proxy_parity"),
         _nginx_not_reloaded,
         shared=True,
         own="nginx_running",
@@ -447,7 +430,6 @@ _CATALOGUE = [
     Fault(
         "ct_stopped",
         "the container is stopped (lxc-stop); checks inside it skip",
-        ("ct_running",),
         _ct_stopped,
         own="ct_running",
         phrase="CT 955 stopped",
@@ -456,17 +438,6 @@ _CATALOGUE = [
         "all_convergeable",
         "no_profile_script + unit_dropin_loopback + unit_disabled + site_stale_ip"
         " + site_not_enabled together: one --fix run must repair all",
-        (
-            "profile_script",
-            "profile_is_file",
-            "unit_settings",
-            "unit_enabled",
-            "listener",
-            "site_file",
-            "site_enabled",
-            "site_served",
-            "proxy_parity",
-        ),
         _all_convergeable,
     ),
 ]
@@ -475,7 +446,6 @@ _CATALOGUE += [
     Fault(
         "unit_crash_loop",
         "the unit's ExecStart=/bin/false (Restart=always): a crash loop; reloaded, restarting",
-        ("unit_settings", "unit_active", "journal_clean", "listener", "direct_api", "proxy_parity"),
         _unit_crash_loop,
         own="unit_active",
         phrase="activating (auto-restart)",
@@ -484,7 +454,6 @@ _CATALOGUE += [
         "unit_crash_loop_restarted",
         'ExecStart=/bin/sh -c "exit 1" (Restart=always), restarted by hand a second before'
         " the run: the first automatic restart still pending",
-        ("unit_settings", "unit_active", "journal_clean", "listener", "direct_api", "proxy_parity"),
         _unit_crash_loop_restarted,
         own="unit_active",
         phrase="restarted",
@@ -492,7 +461,6 @@ _CATALOGUE += [
     Fault(
         "unit_gave_up",
         "ExecStart=/bin/false with RestartSec=100ms: systemd stops restarting it (failed)",
-        ("unit_settings", "unit_active", "journal_clean", "listener", "direct_api", "proxy_parity"),
         _unit_gave_up,
         own="unit_active",
         phrase="failed (failed)",
@@ -500,7 +468,6 @@ _CATALOGUE += [
     Fault(
         "unit_writable",
         "the unit file made world-writable (0666): anyone could change what runs as root",
-        ("unit_settings",),
         _ct(f"chmod 0666 {config.CT_UNIT}"),
         own="unit_settings",
         phrase="mode 666 is group/world-writable",
@@ -508,7 +475,6 @@ _CATALOGUE += [
     Fault(
         "site_link_dangling",
         "the sites-enabled link points at a file that does not exist; nginx -t fails there",
-        ("site_enabled", "nginx_valid", "nginx_running", "site_served"),
         _site_link_dangling,
         shared=True,
         own="nginx_valid",
@@ -517,7 +483,6 @@ _CATALOGUE += [
     Fault(
         "site_file_missing",
         "the site file removed, its link left dangling; nginx -t fails on the link",
-        ("site_file", "proxy_headers", "site_enabled", "nginx_valid", "site_served"),
         _site_file_missing,
         shared=True,
         own="nginx_valid",
@@ -526,7 +491,6 @@ _CATALOGUE += [
     Fault(
         "site_link_wrong",
         "the sites-enabled link points at nginx's default site: a duplicate default server",
-        ("site_enabled", "nginx_valid", "nginx_running", "site_served"),
         _site_link_wrong,
         shared=True,
         own="nginx_valid",
@@ -538,7 +502,6 @@ _CATALOGUE += [
     Fault(
         "profile_symlink",
         "/etc/profile.d/ollama.sh a symlink to the same script kept elsewhere",
-        ("profile_is_file",),
         _profile_symlink,
         own="profile_is_file",
         phrase="a symlink to",
@@ -546,7 +509,6 @@ _CATALOGUE += [
     Fault(
         "site_header_missing",
         "the site's `proxy_set_header X-Forwarded-Proto $scheme;` line removed",
-        ("proxy_headers",),
         _site_header_missing,
         own="proxy_headers",
         phrase="X-Forwarded-Proto missing",
@@ -555,7 +517,6 @@ _CATALOGUE += [
         "site_shadowed",
         "another enabled site (00-ollama-copy, sorting first) claims our server_name on port 80;"
         " nginx -t only warns, /ollama/ answers 404",
-        ("site_served", "proxy_parity"),
         _site_shadowed,
         own="site_served",
         phrase="00-ollama-copy:1 claims server_name",
@@ -564,7 +525,6 @@ _CATALOGUE += [
     Fault(
         "nginx_conf_no_sites",
         "nginx.conf no longer includes /etc/nginx/sites-enabled/*: our link is never read",
-        ("site_served", "proxy_parity"),
         _nginx_conf_no_sites,
         shared=True,
         own="site_served",
@@ -574,7 +534,6 @@ _CATALOGUE += [
     Fault(
         "unit_immutable",
         "RestartSec=10 in the unit, pinned by `chattr +i` as admins do: no fix can replace it",
-        ("unit_settings",),
         _ct(
             f"sed -i 's/^RestartSec=3$/RestartSec=10/' {config.CT_UNIT}"
             f" && systemctl daemon-reload && chattr +i {config.CT_UNIT}"
@@ -586,7 +545,6 @@ _CATALOGUE += [
     Fault(
         "site_writable",
         "the site file made world-writable (0666): anyone could repoint the proxy",
-        ("site_file",),
         _site_mode_0666,
         own="site_file",
         phrase="mode 666 is group/world-writable",
@@ -594,15 +552,6 @@ _CATALOGUE += [
     Fault(
         "unit_masked",
         "the unit stopped, removed and masked (-> /dev/null): the admin chose it never runs",
-        (
-            "unit_settings",
-            "unit_enabled",
-            "unit_active",
-            "journal_clean",
-            "listener",
-            "direct_api",
-            "proxy_parity",
-        ),
         _ct(
             f"systemctl stop ollama.service && rm -f {config.CT_UNIT}"
             " && systemctl mask ollama.service && systemctl daemon-reload"
@@ -615,7 +564,6 @@ _CATALOGUE += [
         "operator_dropin_unit_disabled",
         "a `systemctl edit` drop-in with OLLAMA_HOST=0.0.0.0:11434 and the operator's own"
         " OLLAMA_MODELS (models moved there); the unit disabled",
-        ("unit_enabled",),
         _operator_dropin_unit_disabled,
         own="unit_enabled",
         phrase="disabled",
@@ -623,7 +571,6 @@ _CATALOGUE += [
     Fault(
         "installer_layout",
         "Ollama's installer layout: User=ollama, models in /usr/share/ollama/.ollama/models",
-        ("unit_settings",),
         _installer_layout,
         own="unit_settings",
         phrase="User=ollama (want root)",
@@ -632,20 +579,6 @@ _CATALOGUE += [
     Fault(
         "ct_frozen",
         "the CT frozen (lxc-freeze, as vzdump --mode suspend does): commands never run",
-        (
-            "profile_script",
-            "profile_is_file",
-            "login_path",
-            "which_ollama",
-            "unit_settings",
-            "unit_enabled",
-            "unit_active",
-            "journal_clean",
-            "listener",
-            "direct_api",
-            "site_file",
-            "proxy_parity",
-        ),
         _ct_frozen,
         own="unit_active",
         phrase="timed out",
@@ -733,7 +666,6 @@ _CATALOGUE += [
     Fault(
         "ollama_outdated",
         "the server reports Ollama 0.17.0 (below the advisories' floor)",
-        ("version_floor",),
         _standin_outdated,
         own="version_floor",
         phrase="CVE-2026-7020",
@@ -743,7 +675,6 @@ _CATALOGUE += [
     Fault(
         "ct_onboot_off",
         "pct set -onboot 0: the CT stays down after a host reboot",
-        ("ct_onboot",),
         _onboot_off,
         own="ct_onboot",
         phrase="onboot: 0",
@@ -752,7 +683,6 @@ _CATALOGUE += [
     Fault(
         "site_plan_only",
         "the plan's site without hardening: nginx defaults, model management open",
-        ("proxy_llm_ready", "manage_closed"),
         _site_plan_only,
         own="manage_closed",
         phrase="guard: none",
@@ -761,7 +691,6 @@ _CATALOGUE += [
     Fault(
         "site_manage_open",
         "the write-endpoint guard says `allow all` instead of `deny all`",
-        ("manage_closed",),
         _site_manage_open,
         own="manage_closed",
         phrase="guard: none",
@@ -770,7 +699,6 @@ _CATALOGUE += [
     Fault(
         "ct_port_open",
         "no firewall in the CT: another machine on the bridge reaches 11434 directly",
-        ("exposure",),
         _ct_port_open,
         own="exposure",
         phrase="it answers netns:ollama-lan (HTTP 200)",
@@ -779,7 +707,6 @@ _CATALOGUE += [
     Fault(
         "pve_firewall_open",
         "Proxmox's firewall filters the CT but admits 11434 from anyone; no filter in the CT",
-        ("exposure",),
         _pve_firewall_open,
         own="exposure",
         phrase="the Proxmox firewall filters the CT and lets it through",
@@ -789,7 +716,6 @@ _CATALOGUE += [
     Fault(
         "site_buffered",
         "proxy_buffering on (nginx's default): streamed tokens may come in bursts",
-        ("proxy_llm_ready",),
         _site_buffered,
         own="proxy_llm_ready",
         phrase="proxy_buffering on",
@@ -798,7 +724,6 @@ _CATALOGUE += [
     Fault(
         "site_gzip_stream",
         "buffering back on, with gzip for application/x-ndjson: nginx holds the stream to the end",
-        ("proxy_llm_ready", "proxy_streams"),
         _site_gzip_stream,
         own="proxy_streams",
         phrase="the first chunk well before the last",
@@ -807,7 +732,6 @@ _CATALOGUE += [
     Fault(
         "site_short_timeout",
         "proxy_read_timeout 60s: slow model loads and long generations end with 504",
-        ("proxy_llm_ready",),
         _site_short_timeout,
         own="proxy_llm_ready",
         phrase="proxy_read_timeout 60s (want >= 600s)",

@@ -6,7 +6,7 @@ API for the suite's self-tests:
     reset(ctid=955)                  manual-setup state, from any state
     make_compliant(ctid=955)         reset, then PLAN.md sections 3-5 by hand
     apply_fault(name, ctid=955)      make_compliant, then break one thing (see FAULTS)
-    FAULTS: dict[str, Fault]         name, description, breaks (check ids), apply, shared
+    FAULTS: dict[str, Fault]         name, description, apply, shared, own, phrase
     ct_ip(ctid) / ct_run(ctid, cmd) / host_run(cmd) / snapshot(ctid) / site_for(ctid)
 """
 

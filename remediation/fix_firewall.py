@@ -10,7 +10,7 @@ no second filter is added to fight it: the fix refuses and gives the two rules t
 
 from __future__ import annotations
 
-from compliance.catalogue.hardened import pve_firewall
+from compliance.catalogue.exposure import pve_firewall
 from compliance.catalogue.upstream import container_ip, host_bridge_address
 from compliance.facts.firewall import GUARD_RULES, GUARD_UNIT, Guard
 from compliance.plan import PORT

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from compliance.catalogue.proxy import shadowed_by
+from compliance.catalogue.served import shadowed_by
 from compliance.catalogue.upstream import container_ip
 from compliance.facts.nginx import NginxState, NginxTest, SiteConfig, SiteLink
 from compliance.facts.proxmox import HostInit

@@ -28,7 +28,6 @@ STAGING = "/run/ollama-compliance/ollama.service"
 VENDOR_DIRS = ("/lib/systemd/system/", "/usr/lib/systemd/system/")  # ours in /etc overrides
 START_TIMEOUT_S = 20.0
 STABLE_S = 2.0  # a restarted service must keep its process this long after it is verified
-SERVICE_HEALTH = ("unit_active", "journal_clean", "listener", "direct_api")
 
 
 @dataclass
@@ -45,11 +44,13 @@ class Steps:
 
 
 def unhealthy(s: Subject) -> str | None:
-    """The first service-health check that fails (a restart is the remedy), or None."""
-    for name in SERVICE_HEALTH:
-        verdict = load()[name].judge(s)
+    """The first check a restart heals (`@check(..., restart_heals=True)`) that fails, or None."""
+    for check in load().values():
+        if not check.restart_heals:
+            continue
+        verdict = check.judge(s)
         if not verdict.ok:
-            return f"{name}: {verdict.line()}"
+            return f"{check.id}: {verdict.line()}"
     return None
 
 

@@ -39,19 +39,55 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
+FIX_MARKER = "fix"
+
+
+def fix_of(item: pytest.Item) -> str | None:
+    """The fix that answers for an item: its check's, or a plain test's `@pytest.mark.fix`."""
+    check = getattr(item, "check", None)
+    if check is not None:
+        return str(check.fix)
+    marker = item.get_closest_marker(FIX_MARKER)
+    return str(marker.args[0]) if marker is not None and marker.args else None
+
+
+def _unknown_fix(name: str, whose: str) -> pytest.UsageError:
+    return pytest.UsageError(
+        f"{whose} names fix {name!r}, which does not exist (known: {', '.join(sorted(FIXES))})"
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every check's fix is a fix of the fix catalogue (a typo is one line, not a crash)."""
+    """Every check's and test's fix is a fix of the fix catalogue (a typo is one line)."""
     for check in catalogue.load().values():
         if check.fix not in FIXES:
+            raise _unknown_fix(check.fix, f"check {check.id} ({check.module})")
+    for item in items:
+        marker = item.get_closest_marker(FIX_MARKER)
+        if marker is None:
+            continue
+        if len(marker.args) != 1 or not isinstance(marker.args[0], str):
+            raise pytest.UsageError(f"{item.nodeid}: @pytest.mark.fix takes one fix name")
+        if marker.args[0] not in FIXES:
+            raise _unknown_fix(marker.args[0], item.nodeid)
+        if target_of(item) is None:
             raise pytest.UsageError(
-                f"check {check.id} ({check.module}) names fix {check.fix!r}, which does not exist"
-                f" (known: {', '.join(sorted(FIXES))})"
+                f"{item.nodeid}: @pytest.mark.fix needs a target: use the `host` or `ct` fixture"
             )
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers",
+        f"{FIX_MARKER}(name): under --fix, when this test fails, apply fix `name` (one of "
+        f"{', '.join(sorted(FIXES))}) to its target, then run the test again",
+    )
     if config.getoption("dry_run") and not config.getoption("fix"):
         raise pytest.UsageError("--dry-run only makes sense with --fix")
+    if config.getoption("fix") and not getattr(config.option, "hosts", None):
+        raise pytest.UsageError(
+            "--fix changes hosts: name them with --hosts (--hosts=local:// for this machine)"
+        )
     if config.getoption("fix"):
         config.pluginmanager.register(Remediator(config), "ollama-remediator")
 
@@ -111,11 +147,10 @@ class Remediator:
         try:
             return (yield)
         except Exception as failure:
-            target_id = target_of(item)
-            if target_id is None:
+            target_id, name = target_of(item), fix_of(item)
+            if target_id is None or name is None:
                 raise
             boxes = fleet_of(self.config).cts_of(target_id)
-            name = item.check.fix  # type: ignore[attr-defined]
             if all((name, box.label) in self.outcomes for box in boxes):
                 # The fix already ran here and the facts were re-read after it: no lock and
                 # no re-read, only its outcome and the re-check.

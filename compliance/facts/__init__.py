@@ -73,6 +73,7 @@ class Fact:
     hardened: ClassVar[bool] = False  # gathered only under --profile=hardened
     on_demand: ClassVar[bool] = False  # not in the batch: read when a check asks (arguments)
     label: ClassVar[str] = ""  # shown in evidence instead of a long command
+    bound: ClassVar[float] = 10.0  # seconds its command may run inside its target's batch
 
     def __init_subclass__(cls, register: bool = True, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

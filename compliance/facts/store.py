@@ -11,6 +11,7 @@ it is gathered again on its next read.
 from __future__ import annotations
 
 import secrets
+import shlex
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -24,15 +25,26 @@ Key = tuple[type[Fact], str, tuple[str, ...]]  # (fact, the ctid it is about or 
 F = TypeVar("F", bound=Fact)
 
 TIMED_OUT = (124, 137)  # coreutils `timeout`: TERM at the deadline, KILL if that was ignored
+KILL_AFTER_S = 1  # a fact's command that ignores TERM at its bound is killed this much later
 
 
 class GatherError(RuntimeError):
     """The batch itself failed (transport down, container gone, garbled output)."""
 
 
+class FactTimedOut(GatherError):
+    """One fact's command ran past its own bound (its batch's other facts were read)."""
+
+
 def key_name(key: Key) -> str:
     fact, ctid, args = key
     return ":".join((fact.name(), ctid, *args)) if ctid or args else fact.name()
+
+
+def bounded(command: str, seconds: float) -> str:
+    """`command` under its own deadline: a fact that blocks ends at its bound (exit 124),
+    and the batch goes on with the next fact."""
+    return f"timeout -k {KILL_AFTER_S} {seconds:g} /bin/sh -c {shlex.quote(command)}"
 
 
 def batch_script(commands: Iterable[tuple[str, str]], marker: str) -> str:
@@ -69,6 +81,13 @@ def parse_batch(output: str, marker: str) -> dict[str, tuple[int, str]]:
 
 
 Reading = tuple[Any, Observation]
+
+
+def _unless_timed_out(reading: Reading) -> Reading:
+    """A reading, or its fact's own timeout raised (the checks that read it fail, saying so)."""
+    if isinstance(reading[0], FactTimedOut):
+        raise reading[0]
+    return reading
 
 
 class FactStore:
@@ -110,11 +129,11 @@ class FactStore:
         answered first) or, `live`, from the target as it is since the last change."""
         with self._lock:
             if not live and key in self._first:
-                return self._first[key]
+                return _unless_timed_out(self._first[key])
             if key not in self._live:
                 missing = [k for k in self.batch if k not in self._live]
                 self._gather([*missing, *([key] if key not in missing else [])])
-            return self._live[key]
+            return _unless_timed_out(self._live[key])
 
     def prefetch(self) -> None:
         """Gather the whole batch now (the session warms all targets in parallel)."""
@@ -151,14 +170,33 @@ class FactStore:
             name: key[0].command(self.scope(key[1]), *key[2]) for name, key in named.items()
         }
         self.round_trips += 1
-        results = self._execute(commands)
+        results = self._execute(self._bounded(commands, named))
         for name, key in named.items():
             rc, text = results[name]
             fact = key[0]
             observation = Observation(name, self.label, commands[name], rc, text, fact.label)
-            reading = (fact.parse(rc, text), observation)
+            value: Any = fact.parse(rc, text)
+            if rc in TIMED_OUT and self.bounds_facts:
+                value = FactTimedOut(
+                    f"{self.label}: {name} gave no answer within its bound of "
+                    f"{self._bound(fact):g} s ({fact.label or commands[name]})"
+                )
+            reading = (value, observation)
             self._live[key] = reading
             self._first.setdefault(key, reading)
+
+    bounds_facts = True  # shell facts run under their own deadline (the runner's are requests)
+
+    def _bound(self, fact: type[Fact]) -> float:
+        return min(fact.bound, float(self.settings.command_timeout))
+
+    def _bounded(self, commands: dict[str, str], named: dict[str, Key]) -> dict[str, str]:
+        if not self.bounds_facts:
+            return commands
+        return {
+            name: bounded(command, self._bound(named[name][0]))
+            for name, command in commands.items()
+        }
 
     def _execute(self, commands: dict[str, str]) -> dict[str, tuple[int, str]]:
         marker = secrets.token_hex(6)
@@ -192,6 +230,7 @@ class RunnerStore(FactStore):
         )
         self._request = request  # `<METHOD> <url>` -> (rc, output)
 
+    bounds_facts = False  # each request carries its own deadline
     def _execute(self, commands: dict[str, str]) -> dict[str, tuple[int, str]]:
         """Every request at once (each bounded by its own deadline)."""
         if len(commands) == 1:

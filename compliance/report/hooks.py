@@ -13,14 +13,14 @@ from typing import Any
 import pytest
 from _pytest import junitxml
 
-from compliance import settings
+from compliance import catalogue, settings
 from compliance.facts.store import GatherError
 from compliance.report import drift, metrics, outcomes
 from compliance.report import html as audit_html
 from compliance.report.evidence import ReportedFailure
 from compliance.report.extras import attach_html
 from compliance.report.outcomes import Row
-from compliance.suite.session import fleet_of, is_check, settings_of, target_of
+from compliance.suite.session import fleet_of, is_audit, is_check, settings_of, target_of
 from compliance.transport import backends
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -30,8 +30,8 @@ def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup(
         "ollama-reports",
         "Ollama LXC compliance reports. Exit codes: 0 compliant (every judged check passes), "
-        "1 a check failed, 101 nothing failed but a check could not be judged, 3 a host was "
-        "unreachable, 4 bad settings",
+        "1 a check or test failed, 101 nothing failed but a check could not be judged, 102 a "
+        "host could not be used, 4 bad settings or options",
     )
     group.addoption(
         "--summary",
@@ -54,9 +54,32 @@ def add_options(parser: pytest.Parser) -> None:
     )
 
 
+RUNNER = "runner"  # the target of a plain test that uses neither `host` nor `ct`
+
+
 def target_name(config: pytest.Config, target_id: str) -> str:
     """`proxmox-ct955` -> `proxmox/ct955`; a host's id is its name."""
     return fleet_of(config).target(target_id).name
+
+
+OWN_SECTION = "own"  # the section column of a person's own test
+
+
+def describe(item: pytest.Item) -> tuple[str, str, str, str]:
+    """(id, section, where, control) of an item's row: a check's from the catalogue; a plain
+    test's id is its node id in tests/ without parameters (`test_mine.py::test_x`), it runs
+    in the container if it uses `ct`, on the host if `host`, else from the runner, and its
+    control is its docstring's first line."""
+    check = getattr(item, "check", None)
+    if is_check(item) and check is not None:
+        return check.id, check.section, check.where, check.control
+    nodeid = item.nodeid.split("[", 1)[0]
+    own_id = nodeid.removeprefix(f"{catalogue.CHECKS_PACKAGE}/")
+    names = getattr(item, "fixturenames", ())
+    where = "ct" if "ct" in names else "host" if "host" in names else "runner"
+    doc = (getattr(getattr(item, "obj", None), "__doc__", None) or "").strip()
+    control = " ".join(doc.split("\n\n", 1)[0].split())
+    return own_id, OWN_SECTION, where, control
 
 
 @pytest.hookimpl(wrapper=True)
@@ -64,12 +87,18 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if is_check(item):
-        target = target_of(item) or ""
-        report.is_check = True  # type: ignore[attr-defined]
-        report.check_id = item.check.id  # type: ignore[attr-defined]
-        report.target_id = target  # type: ignore[attr-defined]
-        report.target = target_name(item.config, target)  # type: ignore[attr-defined]
+    if not is_audit(item.config):
+        return report
+    target = target_of(item) or ""
+    check_id, section, where, control = describe(item)
+    report.in_audit = True  # type: ignore[attr-defined]  # a row of the audit
+    report.check_id = check_id  # type: ignore[attr-defined]
+    report.target_id = target  # type: ignore[attr-defined]
+    report.target = target_name(item.config, target) if target else RUNNER  # type: ignore[attr-defined]
+    report.section = section  # type: ignore[attr-defined]
+    report.where = where  # type: ignore[attr-defined]
+    report.control = control  # type: ignore[attr-defined]
+    report.own_test = not is_check(item)  # type: ignore[attr-defined]
     one_line = (ReportedFailure, GatherError)  # the message is the whole story
     if call.excinfo is not None and isinstance(call.excinfo.value, one_line):
         report.longrepr = str(call.excinfo.value)
@@ -109,22 +138,33 @@ class FailureText:
 
 
 def row_of(report: pytest.TestReport) -> Row | None:
-    """The check row a report stands for (None: not a check, or a passed setup/teardown)."""
-    if not getattr(report, "is_check", False):
+    """The row a report stands for (None: not in the audit, or a passed setup/teardown)."""
+    if not getattr(report, "in_audit", False):
         return None
     check_id, target = getattr(report, "check_id", ""), getattr(report, "target", "")
+    about = {
+        "section": getattr(report, "section", ""),
+        "where": getattr(report, "where", ""),
+        "control": getattr(report, "control", ""),
+    }
     fix_status = getattr(report, "fix_status", "")
     fix = getattr(report, "fix_summary", "")
+    if hasattr(report, "wasxfail"):  # the person declared it expected to fail: not judged
+        if report.when != "call" and not report.skipped:
+            return None
+        why = f"expected to fail (xfail){': ' + report.wasxfail if report.wasxfail else ''}"
+        return Row(check_id, target, outcomes.NOT_REQUESTED, why, **about)
     if report.skipped:
         reason = outcomes.skip_reason(report.longrepr)
-        return Row(check_id, target, outcomes.skip_outcome(reason), reason)
+        return Row(check_id, target, outcomes.skip_outcome(reason), reason, **about)
     if report.failed:
         outcome = outcomes.outcome_of("failed", fix_status)
-        return Row(check_id, target, outcome, outcomes.finding_of(report.longreprtext), fix)
+        finding = outcomes.finding_of(report.longreprtext)
+        return Row(check_id, target, outcome, finding, fix, **about)
     if report.when != "call":
         return None
     outcome = outcomes.outcome_of("passed", fix_status)
-    return Row(check_id, target, outcome, getattr(report, "fixed_finding", ""), fix)
+    return Row(check_id, target, outcome, getattr(report, "fixed_finding", ""), fix, **about)
 
 
 def mode(config: pytest.Config) -> str:
@@ -163,7 +203,7 @@ class CheckTally:
 
     @pytest.hookimpl(tryfirst=True)  # before junitxml and the terminal read the report
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        if not getattr(report, "is_check", False):
+        if not getattr(report, "in_audit", False):
             return
         if report.failed and isinstance(report.longrepr, str):
             report.longrepr = FailureText(report.longrepr)  # type: ignore[assignment]
@@ -178,9 +218,9 @@ class CheckTally:
 
     def _junit_name(self, report: pytest.TestReport) -> None:
         """JUnit names a check's testcase by its check id and target: `listener[proxmox-ct955]`
-        (the classname says which catalogue module)."""
+        (the classname says which module of tests/); a person's own test keeps pytest's name."""
         xml = self.config.stash.get(junitxml.xml_key, None)
-        if xml is not None:
+        if xml is not None and not getattr(report, "own_test", False):
             name = f"{report.check_id}[{report.target_id}]"
             xml.node_reporter(report).add_attribute("name", name)
 
@@ -197,8 +237,8 @@ class CheckTally:
             pytest.ExitCode.TESTS_FAILED,
         ):
             session.exitstatus = outcomes.exit_code(self.rows)  # the verdict's, not pytest's
-        if self._rows or any(is_check(item) for item in session.items):
-            self._write_summaries()  # also when the run stopped before its checks (exit 3)
+        if self._rows or is_audit(session.config):
+            self._write_summaries()  # also when the run stopped before its checks (exit 102)
         self._write_metrics(int(session.exitstatus))
 
     def _write_metrics(self, exit_code: int) -> None:
@@ -246,7 +286,8 @@ class CheckTally:
                 red=True,
                 bold=True,
             )
-        terminalreporter.write_line(f"remote commands this run: {self.remote_commands()}")
+        if self._rows or is_audit(config):
+            terminalreporter.write_line(f"remote commands this run: {self.remote_commands()}")
         if self._rows:
             said = self.verdict()
             good = outcomes.is_compliant(self.rows)
@@ -325,7 +366,7 @@ class HtmlColumns:
 
     def pytest_html_results_table_html(self, report: pytest.TestReport, data: list[str]) -> None:
         """A skipped check's detail is its reason, not pytest's (file, line, message) tuple."""
-        if getattr(report, "is_check", False) and report.skipped and data:
+        if getattr(report, "in_audit", False) and report.skipped and data:
             data[0] = html.escape(outcomes.skip_reason(report.longrepr)) + "\n"
 
     def pytest_html_results_table_row(self, report: pytest.TestReport, cells: list[str]) -> None:

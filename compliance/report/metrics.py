@@ -63,7 +63,7 @@ def registry(run: RunResult) -> CollectorRegistry:
         "verdict", "1 if the run is compliant; the label is the summary's word", ("verdict",)
     )
     verdict.labels(heading(run)).set(1 if compliant else 0)
-    gauge("exit_code", "the run's exit code (0 compliant, 1, 101, 3, 4)").set(run.exit_code)
+    gauge("exit_code", "the run's exit code (0 compliant, 1, 101, 102, 4)").set(run.exit_code)
     gauge("run_duration_seconds", "wall-clock seconds of the run").set(run.duration)
     gauge("run_end_timestamp_seconds", "unix time the run ended").set(run.end_time)
     info = gauge("info", "the suite that wrote this file", ("version", "mode", "profile"))

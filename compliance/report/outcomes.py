@@ -32,10 +32,12 @@ FAILED, NOT_REMEDIABLE, FIXED, SKIPPED, NOT_REQUESTED, PASSED = (
 OUTCOMES = (FAILED, NOT_REMEDIABLE, FIXED, SKIPPED, NOT_REQUESTED, PASSED)
 FAILING = (FAILED, NOT_REMEDIABLE)
 
-# Exit codes: pytest's own for a pass (0), a failure (1), an interrupted run, a usage error or
-# bad settings (4); the suite's for a host it could not reach (3) and, as InSpec's 101, for a
-# run in which nothing failed but some check could not be judged.
-EXIT_COMPLIANT, EXIT_FAILED, EXIT_UNREACHABLE, EXIT_BAD_SETTINGS, EXIT_NOT_JUDGED = 0, 1, 3, 4, 101
+# Exit codes: pytest's own for a pass (0), a failure (1), an interrupted run (2), a usage error
+# or bad settings (4), nothing collected (5); the suite's own, above pytest's range as InSpec's
+# are: 101 for a run in which nothing failed but some check could not be judged, 102 for a
+# host it could not use (pytest's 3 is its internal error).
+EXIT_COMPLIANT, EXIT_FAILED, EXIT_BAD_SETTINGS = 0, 1, 4
+EXIT_NOT_JUDGED, EXIT_UNREACHABLE = 101, 102
 FINDING_CHARS = 300  # a finding is one line: JUnit's message, a cell of the Markdown table
 
 REPO = Path(__file__).resolve().parents[2]
@@ -86,10 +88,12 @@ def skip_reason(longrepr: object) -> str:
 
 @dataclass(frozen=True)
 class Row:
-    """One check on one target, as the reports show it.
+    """One check (or a person's own test) on one target, as the reports show it.
 
     `finding` is what was wrong: the `found:` line of a failure, what a fixed check found
     before its fix, the reason of a skip. `fix` is the fix's name and status under --fix.
+    `section`, `where` and `control` describe the check; left empty, they are the
+    catalogue's for `check_id`.
     """
 
     check_id: str
@@ -97,21 +101,16 @@ class Row:
     outcome: str
     finding: str = ""
     fix: str = ""
+    section: str = ""
+    where: str = ""
+    control: str = ""
 
-    @property
-    def section(self) -> str:
+    def __post_init__(self) -> None:
         check = catalogue.load().get(self.check_id)
-        return check.section if check else ""
-
-    @property
-    def where(self) -> str:
-        check = catalogue.load().get(self.check_id)
-        return check.where if check else ""
-
-    @property
-    def control(self) -> str:
-        check = catalogue.load().get(self.check_id)
-        return check.control if check else ""
+        if check is not None:
+            for name in ("section", "where", "control"):
+                if not getattr(self, name):
+                    object.__setattr__(self, name, getattr(check, name))
 
 
 def counts(rows: Iterable[Row]) -> dict[str, int]:

@@ -64,7 +64,7 @@ def point_latest(state_dir: Path, folder: Path) -> None:
 
 
 def run(s: Schedule) -> int:
-    """One scheduled audit; its exit code is the audit's (0 compliant, 1, 101, 3, 4)."""
+    """One scheduled audit; its exit code is the audit's (0 compliant, 1, 101, 102, 4)."""
     folder = run_folder(s.state_dir)
     code = subprocess.call(pytest_argv(s, folder), cwd=s.suite_dir)
     point_latest(s.state_dir, folder)

@@ -1,16 +1,17 @@
 """pytest items made from the catalogue: one per check and target, nothing restated.
 
-Each module of compliance/catalogue/ is a pytest file whose items are its checks, one per
-target of the check's scope, named `{check id}[{target id}]` (`listener[proxmox-ct955]`), so
-`-k listener` selects a check; the hardened profile's checks exist only under
-`--profile=hardened`. An item judges its check on the audit view of its target's facts
-(what the target answered at preflight), or on the live view once a fix changed its host.
+Each module of the suite's `tests/` directory is a pytest module whose items are its checks,
+one per target of the check's scope, named `{check id}[{target id}]`
+(`tests/test_service.py::listener[proxmox-ct955]`), so `-k listener` selects a check, followed
+by the plain pytest tests a person wrote there. The hardened profile's checks exist only under
+`--profile=hardened`. An item judges its check on the audit view of its target's facts (what
+the target answered at preflight), or on the live view once a fix changed its host.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,46 +21,51 @@ from compliance.catalogue.verdict import Verdict
 from compliance.facts.store import GatherError
 from compliance.report.evidence import CheckFailed, EvidenceLog
 from compliance.suite.fleet import Fleet, Target
-from compliance.suite.session import changed_hosts, fleet_of, settings_of
-
-CATALOGUE_DIR = Path(catalogue.__file__).parent
+from compliance.suite.session import changed_hosts, fleet_of, mark_audit, settings_of
 
 
-def pytest_collect_file(file_path: Path, parent: pytest.Collector) -> pytest.File | None:
-    """A catalogue module is a pytest file (its support modules are not)."""
-    if file_path.parent != CATALOGUE_DIR or file_path.suffix != ".py":
+def pytest_pycollect_makemodule(
+    module_path: Path, parent: pytest.Collector
+) -> pytest.Module | None:
+    """A module of the suite's tests/ holds checks besides any plain tests."""
+    if module_path.parent != catalogue.CHECKS_DIR:
         return None
-    if file_path.stem in catalogue.SUPPORT or file_path.stem.startswith("_"):
-        return None
-    module: CatalogueModule = CatalogueModule.from_parent(parent, path=file_path)
+    module: SuiteModule = SuiteModule.from_parent(parent, path=module_path)
     return module
 
 
-class CatalogueModule(pytest.File):
-    """The checks one catalogue module defines, as items for every target."""
+class SuiteModule(pytest.Module):
+    """A test module of the suite: its checks, for every target, then its plain tests."""
 
-    def collect(self) -> Iterator[pytest.Item]:
-        name = f"{catalogue.__name__}.{self.path.stem}"
+    def collect(self) -> list[pytest.Item | pytest.Collector]:
+        plain = super().collect()  # imports the module: its checks register themselves
+        name = self.obj.__name__
         fleet = fleet_of(self.config)
+        checks: list[pytest.Item | pytest.Collector] = []
         for check in catalogue.in_profile(settings_of(self.config).profile):
             if check.module != name:
                 continue
             for target in fleet.targets(check):
-                yield CheckItem.from_parent(
-                    self, name=f"{check.id}[{target.label}]", check=check, target_id=target.label
+                checks.append(
+                    CheckItem.from_parent(
+                        self,
+                        name=f"{check.id}[{target.label}]",
+                        check=check,
+                        target_id=target.label,
+                    )
                 )
+        return checks + list(plain)
 
 
 class CheckItem(pytest.Item):
     """One check judged on one target; its docstring (the control) is the check's."""
 
-    def __init__(self, *, check: Check, target_id: str, **kwargs: object) -> None:
-        super().__init__(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, *, check: Check, target_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.check = check
         self.target_id = target_id
         self.live = False  # set for a re-check after a fix
         self.evidence = EvidenceLog()
-        self.add_marker(pytest.mark.xdist_group(target_id))  # honoured by --dist loadgroup
 
     def runtest(self) -> None:
         """Judge the check; fail with expected/found and evidence, or skip saying why.
@@ -96,11 +102,16 @@ class CheckItem(pytest.Item):
         return self.path, self.check.judge.__code__.co_firstlineno - 1, self.name
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group markers
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Run in the catalogue's order (the container exists, then inside it, then the host's
-    nginx, then end to end); other items keep theirs, after the checks."""
+@pytest.hookimpl(trylast=True)  # after reordering plugins (pytest-randomly): the plan's order
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The checks run first in the catalogue's order (the container exists, then inside it,
+    then the host's nginx, then end to end), other items after them in theirs; the run is an
+    audit when it has checks or hosts (then every item counts in the verdict)."""
     rank = {check_id: n for n, check_id in enumerate(catalogue.load())}
-    items.sort(
-        key=lambda item: rank.get(getattr(getattr(item, "check", None), "id", ""), len(rank))
-    )
+    items.sort(key=lambda item: rank.get(_check_id(item), len(rank)))
+    mark_audit(config, items)
+
+
+def _check_id(item: pytest.Item) -> str:
+    check = getattr(item, "check", None)
+    return check.id if isinstance(check, Check) else ""

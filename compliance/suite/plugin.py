@@ -1,7 +1,8 @@
 """pytest wiring for the audit: options, settings, and the plugins that make the suite.
 
-The items come from the catalogue (compliance/suite/items.py); preflight, xdist glue and
-the reports live in their own modules, loaded with this one.
+The items come from the suite's tests/ (compliance/suite/items.py: the checks; fixtures.py:
+`host` and `ct` for a person's own tests); preflight, xdist glue and the reports live in
+their own modules, loaded with this one.
 """
 
 from __future__ import annotations
@@ -10,13 +11,18 @@ import gc
 
 import pytest
 
-from compliance import settings
+from compliance import catalogue, settings
 from compliance.catalogue import advisories
 from compliance.report import drift
 from compliance.report import hooks as reporting
 from compliance.suite.session import fleet_of, settings_of
 
-pytest_plugins = ["compliance.suite.items", "compliance.suite.xdist", "compliance.suite.preflight"]
+pytest_plugins = [
+    "compliance.suite.items",
+    "compliance.suite.fixtures",
+    "compliance.suite.xdist",
+    "compliance.suite.preflight",
+]
 
 
 REPORT_HTML = "reports/report.html"
@@ -26,15 +32,23 @@ REPORT_JUNIT = "reports/junit.xml"
 @pytest.hookimpl(tryfirst=True)  # before pytest-html and junitxml read their paths
 def pytest_cmdline_main(config: pytest.Config) -> None:
     """An audit (`--hosts` given) writes its HTML and JUnit reports to reports/ unless told
-    where; other runs (the self-tests) write none."""
+    where; other runs (the self-tests, --collect-only, --fixtures, --help) write none."""
     option = config.option
-    if not getattr(option, "hosts", None):
+    if not getattr(option, "hosts", None) or not runs_tests(config):
         return
     if hasattr(option, "htmlpath") and not option.htmlpath:
         option.htmlpath = REPORT_HTML
         option.self_contained_html = True
     if not option.xmlpath:
         option.xmlpath = REPORT_JUNIT
+
+
+def runs_tests(config: pytest.Config) -> bool:
+    """False for the runs that only show something (--collect-only, --fixtures, --markers,
+    --help, --version): they write no report."""
+    option = config.option
+    shows = ("collectonly", "showfixtures", "show_fixtures_per_test", "markers", "help", "version")
+    return not any(getattr(option, name, False) for name in shows)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -47,6 +61,7 @@ def pytest_configure(config: pytest.Config) -> None:
     # the collector's sight, so the automatic collections and pytest's five gc.collect() calls
     # at exit stop re-scanning them (about 0.3 s of a 1.5 s audit on 2 cores).
     gc.freeze()
+    catalogue.load()  # every check registered before collection, whatever files it reads
     if settings_of(config).hardened:  # a bad advisories file is one line, before any check
         try:
             advisories.load(settings_of(config).advisories)
@@ -61,7 +76,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.pluginmanager.register(reporting.HtmlColumns(tally), "compliance-html")
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    settings = settings_of(config)
-    extra = " (the plan's checks and the hardening)" if settings.hardened else ""
-    return f"profile: {settings.profile}{extra}"
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    chosen = settings_of(config)
+    extra = " (the plan's checks and the hardening)" if chosen.hardened else ""
+    return [f"profile: {chosen.profile}{extra}", *settings.deprecated_used(config)]

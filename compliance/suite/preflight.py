@@ -1,6 +1,6 @@
 """Preflight: reach every host once and gather every target's facts before any check runs.
 
-A host that cannot be used ends the session with one line (exit 3) instead of a failure per
+A host that cannot be used ends the session with one line (exit 102) instead of a failure per
 check: unreachable, host key unknown or changed, authentication failed, sudo refused or asking
 for a password, or a login that is not root without --sudo (the lines are in
 compliance/transport/connect_errors.py). Under xdist the controller does this while its
@@ -14,8 +14,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import pytest
 
+from compliance.report.outcomes import EXIT_UNREACHABLE
 from compliance.suite.fleet import Host
-from compliance.suite.session import fleet_of, is_check, target_of
+from compliance.suite.session import fleet_of, target_of
 from compliance.transport import backends
 from compliance.transport.connect_errors import one_line
 
@@ -28,10 +29,10 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     if CONTROLLER_REACH in session.config.stash:
         _controller_preflight(session.config)
         return
-    if session.config.option.collectonly or not any(is_check(i) for i in session.items):
+    wanted = {t for t in map(target_of, session.items) if t}
+    if session.config.option.collectonly or not wanted:
         return
     fleet = fleet_of(session.config)
-    wanted = {t for t in map(target_of, session.items) if t}
     needed = {id(fleet.host_of(t)) for t in wanted}
     hosts = [h for h in fleet.hosts if id(h) in needed]
     worker = hasattr(session.config, "workerinput")
@@ -50,7 +51,10 @@ def pytest_runtestloop(session: pytest.Session) -> None:
         for host, job in zip(hosts, jobs, strict=False):
             if job.exception():
                 why = one_line(str(job.exception()))
-                pytest.exit(f"{host.label}: host facts could not be read: {why}", returncode=3)
+                pytest.exit(
+                    f"{host.label}: host facts could not be read: {why}",
+                    returncode=EXIT_UNREACHABLE,
+                )
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's controller spawns its workers
@@ -65,17 +69,17 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 
 
 def _controller_preflight(config: pytest.Config) -> None:
-    """One line and exit 3 if a host is down, before any worker's preflight could crash xdist."""
+    """One line and exit 102 if a host is down, before any worker's preflight could crash xdist."""
     down = [line for job in config.stash[CONTROLLER_REACH] if (line := job.result())]
     if down:
-        pytest.exit("; ".join(down), returncode=3)
+        pytest.exit("; ".join(down), returncode=EXIT_UNREACHABLE)
 
 
 def _stop_if_unreachable(pool: ThreadPoolExecutor, hosts: list[Host]) -> None:
-    """Connect to every host at once; end the session (exit 3) naming each one that is down."""
+    """Connect to every host at once; end the session (exit 102) naming each one that is down."""
     down = [line for line in pool.map(_reach, hosts) if line]
     if down:
-        pytest.exit("; ".join(down), returncode=3)
+        pytest.exit("; ".join(down), returncode=EXIT_UNREACHABLE)
 
 
 def _reach(host: Host) -> str | None:

@@ -54,10 +54,32 @@ def changed_hosts(config: pytest.Config) -> set[str]:
     return config.stash.setdefault(CHANGED_HOSTS, set())
 
 
+TARGET_PARAM = "_ollama_target"  # the parameter that gives a plain test its target
+AUDIT = pytest.StashKey[bool]()
+
+
 def target_of(item: pytest.Item) -> str | None:
-    """The target id a check item runs against (None for other items)."""
-    return getattr(item, "target_id", None)
+    """The target id an item runs against: a check's, or the `host`/`ct` fixture's of a plain
+    test (None for a test that uses neither)."""
+    target = getattr(item, "target_id", None)
+    if target is None:
+        callspec = getattr(item, "callspec", None)
+        target = callspec.params.get(TARGET_PARAM) if callspec is not None else None
+    return target if isinstance(target, str) else None
 
 
 def is_check(item: pytest.Item) -> bool:
-    return target_of(item) is not None
+    """A check of the catalogue (as opposed to a plain test a person wrote)."""
+    return hasattr(item, "check")
+
+
+def is_audit(config: pytest.Config) -> bool:
+    """This run audits targets (`--hosts` given, or the suite's checks collected): then every
+    item it runs is in the verdict and the reports. The project's own self-tests are not."""
+    return config.stash.get(AUDIT, False)
+
+
+def mark_audit(config: pytest.Config, items: list[pytest.Item]) -> None:
+    config.stash[AUDIT] = bool(getattr(config.option, "hosts", None)) or any(
+        is_check(item) for item in items
+    )

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from compliance.suite.session import proxmox_hosts
+from compliance.suite.session import proxmox_hosts, target_of
 
 AUTO_WORKERS = pytest.StashKey[str]()
 
@@ -36,6 +36,18 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
         else "-n auto: one host, no xdist workers (its containers are read in parallel threads)"
     )
     return workers
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the markers
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under xdist, each target's items share a group (`--dist loadgroup` keeps them on one
+    worker); without xdist there is no such marker to add."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        target = target_of(item)
+        if target is not None:
+            item.add_marker(pytest.mark.xdist_group(target))
 
 
 def pytest_report_header(config: pytest.Config) -> str | None:

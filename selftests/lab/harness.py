@@ -24,8 +24,7 @@ NEEDS_CT = frozenset(c.id for c in CATALOGUE.values() if c.needs_ct)
 
 def computed_failing(fault: str) -> frozenset[str]:
     """The checks a lab fault fails, computed host-free from its facts
-    (selftests/unit/fault_facts.py, held equal to the fault's `breaks` by a unit test): the
-    lab proves that the live audit fails exactly these."""
+    (selftests/unit/fault_facts.py): the lab proves that the live audit fails exactly these."""
     from selftests.unit import fault_facts
 
     return frozenset(fault_facts.failing(fault))

@@ -2,9 +2,8 @@
 compliant fact set (`factsets.compliant()`, or `hardened()` for a hardened fault).
 
 Judging the whole catalogue on a fault's facts gives the checks it fails (`failing(name)`):
-a unit test holds that equal to the fault's `breaks`, and the lab's audit tests compare the
-live run with this computation, so a new check that changes what a fault breaks fails a unit
-test at once, not only on the lab. A fault whose commands never run (a frozen CT) is
+no one keeps that list by hand. The lab's audit tests compare the live run with this
+computation, so a fault whose facts are described wrong fails there. A fault whose commands never run (a frozen CT) is
 described by the container's batch failing, as the fleet sees it.
 """
 

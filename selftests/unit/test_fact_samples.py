@@ -1,8 +1,10 @@
 """Every fact's parser on sample outputs, discovered from selftests/unit/facts/.
 
 A sample is `facts/<fact name>/<case>.json` (the name is `FactClass.name()`, as a batch
-names it), holding `{"rc": exit code, "output": what the command printed (stdout and stderr
-merged), "value": {attribute: expected}}`. `value` lists only what the case is about: a
+names it), holding `{"command": the command it answers (for the default settings, as
+pyinfra's fact tests pin theirs), "rc": exit code, "output": what the command printed (stdout
+and stderr merged), "value": {attribute: expected}}`. A fact whose command changes fails its
+samples until each is checked against the new command's real output and re-pinned. `value` lists only what the case is about: a
 field, a property, or a method taking no arguments (called), or a dotted path of those
 (`dump.paths`); the attribute is compared as
 plain JSON (dataclasses as objects of their fields, tuples as lists, dict keys and other
@@ -76,7 +78,7 @@ def attribute(value: object, path: str) -> object:
 
 def load(path: Path) -> dict[str, object]:
     case = json.loads(path.read_text())
-    assert set(case) == {"rc", "output", "value"}, f"{path}: keys rc, output, value"
+    assert set(case) == {"command", "rc", "output", "value"}, f"{path}: command rc output value"
     assert isinstance(case["rc"], int), path
     assert isinstance(case["output"], str), path
     assert isinstance(case["value"], dict), path
@@ -93,6 +95,8 @@ def test_sample(path):
     case = load(path)
     fact = FACTS.get(path.parent.name)
     assert fact is not None, f"{path.parent.name}: no registered fact of that name"
+    command = fact.command(samples.default_scope(), *ARGS.get(path.parent.name, ()))
+    assert case["command"] == command, f"{path}: the fact's command changed since this sample"
     parsed = fact.parse(case["rc"], case["output"])
     assert isinstance(parsed, fact)
     wrong = {}

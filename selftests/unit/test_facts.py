@@ -3,6 +3,7 @@ and the registry of fact classes."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -17,6 +18,7 @@ from compliance.facts import Fact, Observation, Scope, batch_facts
 from compliance.facts.http import ProxiedTags
 from compliance.facts.store import (
     FactStore,
+    FactTimedOut,
     GatherError,
     RunnerStore,
     batch_script,
@@ -135,8 +137,8 @@ def counter(path) -> type[Raw]:
     )
 
 
-def store_of(run, *batch: type[Fact], label: str = "ct 955 on pve") -> FactStore:
-    store = FactStore("selftest", label, run, SETTINGS)
+def store_of(run, *batch: type[Fact], label: str = "ct 955 on pve", settings=SETTINGS) -> FactStore:
+    store = FactStore("selftest", label, run, settings)
     assert store.batch == []  # no registered fact runs on a `selftest` target
     store.batch = [(fact, "", ()) for fact in batch]
     return store
@@ -291,10 +293,13 @@ def test_gather_error_says_where_and_why(runner, words):
 
 
 def test_batch_killed_midway_is_a_gather_error_and_retried(sh, tmp_path):
-    flag = tmp_path / "killed-once"
+    flag, batch_pid = tmp_path / "killed-once", tmp_path / "batch-pid"
     before, after = raw("Before", "echo b"), raw("After", "echo a")
-    killer = raw("Killer", f"[ -e {flag} ] || {{{{ touch {flag}; kill -9 $$; }}}}; echo alive")
-    store = store_of(sh, before, killer, after)
+    killer = raw(
+        "Killer",
+        f"[ -e {flag} ] || {{{{ touch {flag}; kill -9 $(cat {batch_pid}); }}}}; echo alive",
+    )
+    store = store_of(lambda script: sh(f"echo $$ > {batch_pid}\n{script}"), before, killer, after)
     with pytest.raises(GatherError, match="exit -9"):
         store.read((after, "", ()))
     assert value(store, before).output == "b"  # nothing half-cached: the retry ran them all
@@ -302,11 +307,34 @@ def test_batch_killed_midway_is_a_gather_error_and_retried(sh, tmp_path):
     assert store.round_trips == 2
 
 
+def test_a_fact_past_its_own_bound_fails_alone_and_the_batch_goes_on():
+    """Each fact's command runs under its own bound: one that blocks is ended there (its
+    reading raises, naming it and the bound), and the facts after it are read in the same
+    round trip."""
+    local = testinfra.get_host("local://")
+    hung = type("Hung", (Raw,), {"script": "sleep 30", "label": "", "bound": 1}, register=False)
+    after = raw("After", "echo a")
+    store = store_of(lambda script: run_text(local, script, deadline=20), hung, after)
+    began = time.monotonic()
+    assert value(store, after).output == "a"
+    with pytest.raises(FactTimedOut, match="hung gave no answer within its bound of 1 s"):
+        store.read((hung, "", ()))
+    assert time.monotonic() - began < 5
+    assert store.round_trips == 1
+
+
 def test_a_hung_fact_ends_the_batch_at_the_deadline():
     """A command that never returns does not hang the run: the batch fails, naming it."""
     local = testinfra.get_host("local://")
     quick, hung = raw("Quick", "echo ok"), raw("Hung", "sleep 30")
-    store = store_of(lambda script: run_text(local, script, deadline=1), quick, hung, label="local")
+    quick_deadline = dataclasses.replace(SETTINGS, command_timeout=1)  # as --command-timeout=1
+    store = store_of(
+        lambda script: run_text(local, script, deadline=1),
+        quick,
+        hung,
+        label="local",
+        settings=quick_deadline,
+    )
     began = time.monotonic()
     with pytest.raises(GatherError, match="timed out before hung finished"):
         store.read((quick, "", ()))

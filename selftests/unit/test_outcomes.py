@@ -300,7 +300,7 @@ def report(outcome: str, when: str = "call", longrepr: object = None, **attrs) -
     made = TestReport(
         "tests/t.py::test_ct_x[proxmox-ct955]", ("t.py", 1, "x"), {}, outcome, longrepr, when
     )
-    made.is_check = True  # type: ignore[attr-defined]
+    made.in_audit = True  # type: ignore[attr-defined]
     made.check_id = "unit_enabled"  # type: ignore[attr-defined]
     made.target = CT  # type: ignore[attr-defined]
     for name, value in attrs.items():
@@ -332,7 +332,7 @@ def test_rows_from_reports():
     )
     assert reporting.row_of(report("passed", "setup")) is None
     plain = report("passed")
-    plain.is_check = False  # type: ignore[attr-defined]
+    plain.in_audit = False  # type: ignore[attr-defined]
     assert reporting.row_of(plain) is None
 
 

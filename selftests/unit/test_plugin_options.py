@@ -61,7 +61,7 @@ def test_a_check_naming_no_fix_is_one_line(suite, monkeypatch):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     (line,) = error_lines(result)
     assert line == (
-        "ERROR: check typo (compliance.catalogue.proxy) names fix 'ngnix_site', which does not"
+        "ERROR: check typo (tests.test_proxy) names fix 'ngnix_site', which does not"
         " exist (known: ct_firewall, ct_onboot, ct_start, nginx_site, profile_d, systemd_unit, "
         "upgrade_ollama)"
     )

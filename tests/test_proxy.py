@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import posixpath
-
 from compliance import plan
 from compliance.catalogue import check
 from compliance.catalogue.ollama_api import parity_differences
+from compliance.catalogue.served import shadowed_by
 from compliance.catalogue.upstream import container_ip
 from compliance.catalogue.verdict import Subject, Verdict, failed, passed, skipped
 from compliance.facts.http import DirectTags, ProxiedTags
@@ -134,44 +133,6 @@ def nginx_running(s: Subject) -> Verdict:
     if stale:
         return failed("no config change since the workers started", f"changed: {', '.join(stale)}")
     return passed()
-
-
-def shadowed_by(s: Subject) -> str | None:
-    """Why nginx serves another file's server block or location for our site, in one line (a
-    cause the site's fix cannot touch: it never edits a file it does not own), else None."""
-    loaded = s[NginxLoaded]
-    if not loaded.ok:
-        return None
-    settings = s.container
-    link = settings.site_link
-    if link not in loaded.dump.paths:
-        patterns = loaded.includes()
-        if not any(nginx_loaded.reads(pattern, link) for pattern in patterns):
-            return (
-                f"nginx.conf includes no file of {posixpath.dirname(link)}/ "
-                f"(its includes: {', '.join(patterns) or 'none'})"
-            )
-        return None  # not loaded because the link is missing or wrong: the fix links it
-    name = settings.server_name_for(s.host_address)
-    port = plan.SITE.listen_port
-    choice = loaded.choose(port, name)
-    if choice.server is None:
-        return None  # no server on the port: our site's own listen is wrong, its fix repairs it
-    if choice.server.file not in s.our_paths:
-        if choice.by_name:
-            return (
-                f"{choice.server.where} claims server_name {name} on port {port} before our "
-                f"site: nginx ignores ours (conflicting server name)"
-            )
-        return None  # ours does not name the host on the port: site_file says so, fixably
-    location = nginx_loaded.location_for(choice.server, plan.PROBE_URI)
-    if location is not None and location.directive.file not in s.our_paths:
-        pattern = " ".join(filter(None, (location.modifier, location.pattern)))
-        return (
-            f"`location {pattern}` of {location.directive.where} answers {plan.PROBE_URI} "
-            "in our server block"
-        )
-    return None
 
 
 @check("host", "5", "nginx_site")

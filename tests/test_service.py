@@ -84,7 +84,7 @@ def _history(s: Subject) -> str:
     return "; ".join(event.message for event in events) or "no messages from systemd"
 
 
-@check("ct", "6.1.2", "systemd_unit")
+@check("ct", "6.1.2", "systemd_unit", restart_heals=True)
 def unit_active(s: Subject) -> Verdict:
     """ollama.service is active (running) and not crash-looping."""
     if (missing := _unit_loaded(s)) is not None:
@@ -115,7 +115,7 @@ def unit_active(s: Subject) -> Verdict:
     return passed()
 
 
-@check("ct", "6.1.2", "systemd_unit")
+@check("ct", "6.1.2", "systemd_unit", restart_heals=True)
 def journal_clean(s: Subject) -> Verdict:
     """Since the last start the journal has `Listening on` and no bind/panic/permission error."""
     journal = s[Journal]
@@ -131,7 +131,7 @@ def journal_clean(s: Subject) -> Verdict:
     return passed()
 
 
-@check("ct", "6.1.3", "systemd_unit")
+@check("ct", "6.1.3", "systemd_unit", restart_heals=True)
 def listener(s: Subject) -> Verdict:
     """11434 listens on all interfaces (0.0.0.0, * or [::]), owned by the unit's MainPID."""
     listeners = s[Listeners].items
@@ -148,7 +148,7 @@ def listener(s: Subject) -> Verdict:
     return passed(f"listener {where}: {wide[0].stacks} stack")
 
 
-@check("ct", "6.1.4", "systemd_unit")
+@check("ct", "6.1.4", "systemd_unit", restart_heals=True)
 def direct_api(s: Subject) -> Verdict:
     """GET 127.0.0.1:11434/api/tags in the CT is 200 JSON with a well-formed `models` list."""
     models, problems = tags_problems(s[DirectTags].reply)
