@@ -70,7 +70,7 @@ class Fact:
 
     where: ClassVar[str] = "ct"
     per_ct: ClassVar[bool] = False  # a host fact about one container
-    hardened: ClassVar[bool] = False  # gathered only under --profile=hardened
+    hardened: ClassVar[bool] = False  # gathered only under --compliance-profile=hardened
     on_demand: ClassVar[bool] = False  # not in the batch: read when a check asks (arguments)
     label: ClassVar[str] = ""  # shown in evidence instead of a long command
     bound: ClassVar[float] = 10.0  # seconds its command may run inside its target's batch

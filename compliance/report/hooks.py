@@ -159,12 +159,21 @@ def row_of(report: pytest.TestReport) -> Row | None:
         return Row(check_id, target, outcomes.skip_outcome(reason), reason, **about)
     if report.failed:
         outcome = outcomes.outcome_of("failed", fix_status)
-        finding = outcomes.finding_of(report.longreprtext)
+        finding = outcomes.finding_of(_failure_text(report))
         return Row(check_id, target, outcome, finding, fix, **about)
     if report.when != "call":
         return None
     outcome = outcomes.outcome_of("passed", fix_status)
     return Row(check_id, target, outcome, getattr(report, "fixed_finding", ""), fix, **about)
+
+
+def _failure_text(report: pytest.TestReport) -> str:
+    """A check's failure text (its `found:` line is the finding); for a person's own test,
+    pytest's crash line (`AssertionError: assert False`), not the source it printed first."""
+    crash = getattr(getattr(report, "longrepr", None), "reprcrash", None)
+    if getattr(report, "own_test", False) and crash is not None:
+        return str(getattr(crash, "message", "")) or report.longreprtext
+    return report.longreprtext
 
 
 def mode(config: pytest.Config) -> str:

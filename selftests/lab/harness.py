@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 SSH_CONFIG = REPO / "lab" / "ssh_config"
 CATALOGUE = catalogue.load()
 CHECKS = tuple(c.id for c in catalogue.in_profile("plan"))  # the default run's
-HARDENED_CHECKS = tuple(CATALOGUE)  # every check id: what --profile=hardened runs
+HARDENED_CHECKS = tuple(CATALOGUE)  # every check id: what --compliance-profile=hardened runs
 HOST_CHECKS = frozenset(c.id for c in CATALOGUE.values() if c.scope == "host")
 NEEDS_CT = frozenset(c.id for c in CATALOGUE.values() if c.needs_ct)
 

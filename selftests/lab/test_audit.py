@@ -6,6 +6,7 @@ import re
 
 import pytest
 
+from compliance.report.outcomes import EXIT_UNREACHABLE
 from lab import config, plan, states
 from lab.faults import FAULTS
 from lab.shell import ct_run
@@ -127,7 +128,7 @@ def test_unreachable_host_stops_early_with_one_line(parallel, tmp_path):
     bad = tmp_path / "ssh_config"
     bad.write_text(re.sub(r"Port \d+", "Port 2299", SSH_CONFIG.read_text()))
     run = run_suite(*parallel, tmp_path=tmp_path / "r", ssh_config=bad)
-    assert run.rc == 3, run.explain()
+    assert run.rc == EXIT_UNREACHABLE, run.explain()
     lines = [ln for ln in run.output.splitlines() if "unreachable" in ln]
     assert len(lines) == 1, run.explain()
     assert "INTERNALERROR" not in run.output

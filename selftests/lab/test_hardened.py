@@ -12,7 +12,7 @@ from lab.plan import site_for
 from selftests.lab.harness import CHECKS, HARDENED_CHECKS, computed_failing, run_suite
 
 HARDENED = (
-    "--profile=hardened",
+    "--compliance-profile=hardened",
     f"--exposure-from=netns:{config.LAN_NETNS}",
     "--probe-streaming=on",
 )
@@ -119,7 +119,7 @@ def test_the_guard_is_proven_from_the_lan_client(tmp_path):
 
 def test_streaming_probe_is_skipped_unless_asked_and_says_so(tmp_path):
     states.make_hardened()
-    run = run_suite("--profile=hardened", tmp_path=tmp_path)
+    run = run_suite("--compliance-profile=hardened", tmp_path=tmp_path)
     assert run.rc == 0, run.explain()
     assert "--probe-streaming=on" in run.checks["proxy_streams"].message
     assert run.checks["proxy_streams"].status == "skipped"
@@ -132,14 +132,14 @@ def test_hardened_fix_from_the_host_itself_closes_the_port_to_the_lan(tmp_path):
     states.make_compliant()
     url = f"http://{states.ct_ip(955)}:11434/api/version"
     assert lan.reaches(url)  # the plan alone: wide open to the LAN
-    before = run_suite("--profile=hardened", tmp_path=tmp_path / "before")
+    before = run_suite("--compliance-profile=hardened", tmp_path=tmp_path / "before")
     assert "a LAN client" in before.checks["exposure"].message, before.explain()
-    fix = run_suite("--profile=hardened", "--fix", tmp_path=tmp_path / "fix")
+    fix = run_suite("--compliance-profile=hardened", "--fix", tmp_path=tmp_path / "fix")
     assert fix.rc == 0, fix.explain()
     assert fix.checks["exposure"].properties.get("result") == "fixed", fix.explain()
     assert not lan.reaches(url)
     assert _status("GET", site_for(955).proxy_url + "api/tags") == "200"
-    audit = run_suite("--profile=hardened", tmp_path=tmp_path / "audit")
+    audit = run_suite("--compliance-profile=hardened", tmp_path=tmp_path / "audit")
     assert audit.rc == 0, audit.explain()
     evidence = audit.checks["exposure"].properties["evidence"]
     assert "proof: the ruleset loaded in the CT" in evidence, evidence
@@ -162,7 +162,7 @@ def test_proxmox_firewall_that_closes_the_port_is_judged_and_gets_no_second_filt
         f"IN ACCEPT -source {config.BRIDGE_ADDRESS} -p tcp -dport 11434\n"
         "IN DROP -p tcp -dport 11434\n",
     )
-    fix = run_suite("--profile=hardened", "--fix", tmp_path=tmp_path / "fix")
+    fix = run_suite("--compliance-profile=hardened", "--fix", tmp_path=tmp_path / "fix")
     assert fix.rc == 0, fix.explain()
     row = fix.checks["exposure"]
     assert row.status == "passed", fix.explain()
@@ -177,7 +177,7 @@ def test_proxmox_firewall_that_drops_the_host_is_named_and_refused(tmp_path):
     rules to add there and changes nothing in the CT."""
     states.make_compliant()
     faults.pve_firewall_on(955, "")
-    fix = run_suite("--profile=hardened", "--fix", tmp_path=tmp_path)
+    fix = run_suite("--compliance-profile=hardened", "--fix", tmp_path=tmp_path)
     assert fix.rc == 1, fix.explain()
     row = fix.checks["exposure"]
     assert "the Proxmox host (10.0.3.1) is drop by the Proxmox firewall" in row.message, row.message

@@ -1,5 +1,5 @@
 """Every way in, on the lab: each transport audits and converges (--fix); each way a connection
-fails stops the run before any test with one exact line and exit 3.
+fails stops the run before any test with one exact line and exit 102.
 
 The logins, keys, bastion and known_hosts are the lab's own (lab/sshlab.py, lab/ssh_config).
 """
@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from compliance.report.outcomes import EXIT_UNREACHABLE
 from lab import config, sshlab, states
 from selftests.lab.harness import CHECKS, SSH_CONFIG, run_suite
 from selftests.unit.test_connect_errors import ATTACK, AUTH, PATH, REFUSED
@@ -296,7 +297,7 @@ CASE_IDS = [
 
 def assert_one_line(run, line: str) -> None:
     """Exit 3 before any test, and the line exactly once; nothing of a transport's internals."""
-    assert run.rc == 3, run.explain()
+    assert run.rc == EXIT_UNREACHABLE, run.explain()
     assert "no tests ran" in run.output, run.explain()
     said = [
         ln.removeprefix("! _pytest.outcomes.Exit: ").removesuffix(" !")

@@ -111,7 +111,7 @@ def test_a_bad_advisories_file_is_one_line(suite, content, why):
     path = suite.path / "advisories.json"
     if content is not None:
         path.write_text(content)
-    result = run(suite, "--profile=hardened", f"--advisories={path}")
+    result = run(suite, "--compliance-profile=hardened", f"--advisories={path}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     (line,) = error_lines(result)
     assert line.startswith("ERROR: setting ollama_advisories (--advisories): advisories file")
