@@ -346,6 +346,16 @@ _CATALOGUE = [
         phrase="NeedDaemonReload=yes",
     ),
     Fault(
+        "unit_no_network_order",
+        "the unit's `After=network-online.target` line removed (daemon-reloaded): at boot "
+        "Ollama may start before the network is up",
+        _ct(
+            f"sed -i '/^After=network-online.target$/d' {config.CT_UNIT} && systemctl daemon-reload"
+        ),
+        own="unit_ordering",
+        phrase="After=(none)",
+    ),
+    Fault(
         "unit_disabled",
         "systemctl disable ollama (still running)",
         _ct("systemctl disable ollama.service 2>/dev/null"),

@@ -1,4 +1,4 @@
-"""Beyond the plan (--compliance-profile=hardened): what breaks or exposes this deployment in real use."""
+"""Beyond the plan (--compliance-profile=hardened): what breaks or exposes the deployment."""
 
 from __future__ import annotations
 

@@ -16,6 +16,7 @@ from compliance.facts.systemd import (
     UnitHistory,
     UnitState,
 )
+from compliance.syntax import systemd
 from compliance.syntax.ollama import ollama_host
 
 ORDER = 3
@@ -69,6 +70,34 @@ def unit_settings(s: Subject) -> Verdict:
     if wrong:
         return failed("the plan's [Service] settings in effect", "; ".join(wrong), *notes)
     return passed(*notes)
+
+
+NETWORK_ONLINE = "network-online.target"
+
+
+def _ordered_after(files: dict[str, str]) -> list[str]:
+    """`After=` as systemd merges it: the unit file's, then each drop-in's in file-name order
+    (an empty `After=` clears what came before)."""
+    dropins = sorted((p for p in files if p != plan.UNIT_PATH), key=lambda p: p.rsplit("/", 1)[1])
+    paths = [plan.UNIT_PATH, *dropins]
+    after: list[str] = []
+    for path in paths:
+        for key, value in systemd.unit_file(files[path]).get("Unit", ()):
+            if key == "After":
+                after = after + value.split() if value else []
+    return after
+
+
+@check("ct", "4", "systemd_unit")
+def unit_ordering(s: Subject) -> Verdict:
+    """The unit (with its drop-ins) orders itself `After=network-online.target`."""
+    files = {path: state.text for path, state in s[UnitFiles].files.items()}
+    if plan.UNIT_PATH not in files:
+        return failed(f"{plan.UNIT_PATH} with After={NETWORK_ONLINE}", "no unit file")
+    after = _ordered_after(files)
+    if NETWORK_ONLINE not in after:
+        return failed(f"After={NETWORK_ONLINE}", f"After={' '.join(after) or '(none)'}")
+    return passed()
 
 
 @check("ct", "6.1.2", "systemd_unit")

@@ -157,6 +157,7 @@ LOOPBACK = Listener("127.0.0.1", 11434, (MAIN_PID,))
 CRASH_NOTE = "no crash loop (a process Restart= brought back stays up 30 s)"
 DROPIN = "/etc/systemd/system/ollama.service.d/override.conf"
 UNIT_PATH = plan.UNIT_PATH
+UNIT_TEXT = plan.UNIT_TEXT
 IP_NOTE = f"container IP {CT_IP}: pct config net0 ip= (live in the CT)"
 
 
@@ -588,6 +589,29 @@ ROWS = [
         UnitState=unit(DropInPaths=f"{DROPIN} /run/x.conf", User="ollama", Group="ollama"),
     ),
     # -- unit_enabled ---------------------------------------------------------------------
+    case(checks.unit_ordering, "the plan's unit", passes()),
+    case(
+        checks.unit_ordering,
+        "no After= line",
+        fails("After=(none)", "After=network-online.target"),
+        UnitFiles={UNIT_PATH: UNIT_TEXT.replace("After=network-online.target\n", "")},
+    ),
+    case(
+        checks.unit_ordering,
+        "a drop-in clears it",
+        fails("After=(none)"),
+        UnitFiles={UNIT_PATH: UNIT_TEXT, DROPIN: "[Unit]\nAfter=\n"},
+    ),
+    case(
+        checks.unit_ordering,
+        "cleared, then set again by a later drop-in",
+        passes(),
+        UnitFiles={
+            UNIT_PATH: UNIT_TEXT.replace("After=network-online.target\n", "After=\n"),
+            DROPIN: "[Unit]\nAfter=network.target network-online.target\n",
+        },
+    ),
+    case(checks.unit_ordering, "no unit file", fails("no unit file"), UnitFiles={}),
     case(checks.unit_enabled, "enabled", passes()),
     case(checks.unit_enabled, "disabled", fails("disabled", "enabled"), UnitEnabled="disabled"),
     case(checks.unit_enabled, "masked", fails("masked"), UnitEnabled="masked"),
