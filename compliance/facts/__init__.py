@@ -14,6 +14,10 @@ nothing else lists it. Where a fact runs:
 An `on_demand` fact (one that takes arguments: `s.fact(ReachFromNetns, netns, url)`) is read
 when a check asks.
 Values inside commands are shell-quoted by the fact.
+
+Every fact names the part of the deployment it observes (`observes`, one of PARTS): a lab
+fault states what it does to each part it touches (selftests/unit/fault_facts.py), so a new
+fact of a part is either stated by the faults that touch that part or fails a unit test.
 """
 
 from __future__ import annotations
@@ -28,6 +32,19 @@ from typing import ClassVar, Self
 from compliance.settings import Settings, Site
 
 FACTS: list[type[Fact]] = []
+
+# The parts of the deployment a fact observes (`Fact.observes`), and what each covers.
+PARTS: dict[str, str] = {
+    "container": "the CT as Proxmox sees it: whether it runs, its config, its addresses",
+    "profile": "login shells in the CT: the profile script, their PATH, the binary they find",
+    "unit": "systemd's view of ollama.service: its files, settings, state, journal, process",
+    "service": "what the running Ollama server answers in the CT: its sockets and its API",
+    "site": "our nginx site on the host: the site file and its sites-enabled link",
+    "nginx": "the host's nginx: its processes and the configuration it tests and loads",
+    "proxy": "HTTP through the proxy, as the runner sends it",
+    "firewall": "what filters 11434: the CT's ruleset and guard, Proxmox's firewall, LAN tries",
+    "host": "the Proxmox host's own setup: its addresses and its init system",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +91,7 @@ class Fact:
     on_demand: ClassVar[bool] = False  # not in the batch: read when a check asks (arguments)
     label: ClassVar[str] = ""  # shown in evidence instead of a long command
     bound: ClassVar[float] = 10.0  # seconds its command may run inside its target's batch
+    observes: ClassVar[str] = ""  # the part of the deployment it observes (one of PARTS)
 
     def __init_subclass__(cls, register: bool = True, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

@@ -23,6 +23,7 @@ class Guard(Fact):
     loaded: bool = False
     hardened = True
     label = "cat the guard's rules and unit; is nft there, is the table loaded"
+    observes = "firewall"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -49,6 +50,7 @@ class CtRuleset(Fact):
     enabled: tuple[str, ...] = ()  # of BOOT_UNITS
     hardened = True
     label = "nft -j list ruleset; systemctl is-enabled ollama-guard nftables"
+    observes = "firewall"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:

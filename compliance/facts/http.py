@@ -88,6 +88,8 @@ class HttpFact(Fact, register=False):
 class DirectTags(HttpFact):
     """GET 127.0.0.1:11434/api/tags inside the container (curl)."""
 
+    observes = "service"
+
     def drift(self) -> dict[str, str]:
         """The models served, by name (or why there is no list)."""
         return {"models": served_models(self.reply)}
@@ -101,6 +103,7 @@ class DirectVersion(HttpFact):
     """GET 127.0.0.1:11434/api/version inside the container (curl)."""
 
     hardened = True
+    observes = "service"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -130,6 +133,7 @@ class ProxiedTags(RunnerRequest):
     """GET <proxy>/api/tags from the runner (requests, no proxy variables)."""
 
     path = plan.API_PATH.lstrip("/")
+    observes = "proxy"
 
 
 class ProxiedVersion(RunnerRequest):
@@ -137,6 +141,7 @@ class ProxiedVersion(RunnerRequest):
 
     path = "api/version"
     hardened = True
+    observes = "proxy"
 
 
 class ProxiedPs(RunnerRequest):
@@ -144,6 +149,7 @@ class ProxiedPs(RunnerRequest):
 
     path = "api/ps"
     hardened = True
+    observes = "proxy"
 
 
 class ProxiedDelete(RunnerRequest):
@@ -153,6 +159,7 @@ class ProxiedDelete(RunnerRequest):
     path = "api/delete"
     hardened = True
     on_demand = True
+    observes = "proxy"
 
 
 class ReachFromRunner(HttpFact):
@@ -160,6 +167,7 @@ class ReachFromRunner(HttpFact):
 
     where = "runner"
     on_demand = True
+    observes = "firewall"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:

@@ -52,6 +52,7 @@ class Listeners(Fact):
     """The sockets listening on the plan's port in the container, with their processes."""
 
     items: tuple[Listener, ...] = ()
+    observes = "service"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -77,6 +78,7 @@ class CtAddresses(Fact):
     """The container's global IPv4 addresses, by interface."""
 
     items: tuple[tuple[str, str], ...] = ()
+    observes = "container"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -93,6 +95,7 @@ class HostAddresses(Fact):
 
     items: tuple[tuple[str, IPv4Interface], ...] = ()
     where = "host"
+    observes = "host"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -111,6 +114,7 @@ class ReachFromNetns(Fact):
     status: int | None
     where = "host"
     on_demand = True
+    observes = "firewall"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:

@@ -26,6 +26,7 @@ class NginxTest(Fact):
     error_file: str = ""
     warnings: tuple[str, ...] = ()
     where = "host"
+    observes = "nginx"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -73,6 +74,7 @@ class NginxState(Fact):
     config_mtimes: dict[str, float] = field(default_factory=dict)
     where = "host"
     label = "nginx state: master pid, worker start times, mtimes of every file nginx -T reads"
+    observes = "nginx"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -128,6 +130,7 @@ class NginxLoaded(Fact):
     dump: nginx_loaded.Dump
     where = "host"
     label = "nginx -T (the files nginx loads, in order)"
+    observes = "nginx"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -164,6 +167,7 @@ class SiteConfig(FileState, Fact):
     config: Config = field(default_factory=lambda: Config(()))
     where = "host"
     per_ct = True
+    observes = "site"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -272,6 +276,7 @@ class SiteLink(Fact):
     dangling: bool = False
     where = "host"
     per_ct = True
+    observes = "site"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:

@@ -24,6 +24,7 @@ class CtStatus(Fact):
     status: str
     where = "host"
     per_ct = True
+    observes = "container"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -49,6 +50,7 @@ class PctConfig(Fact):
     values: dict[str, str] = field(default_factory=dict)
     where = "host"
     per_ct = True
+    observes = "container"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -91,6 +93,7 @@ class PveFirewall(Fact):
     per_ct = True
     hardened = True
     label = "cat /etc/pve/firewall/cluster.fw and <ctid>.fw"
+    observes = "firewall"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -124,6 +127,7 @@ class HostInit(Fact):
 
     kind: str
     where = "host"
+    observes = "host"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:

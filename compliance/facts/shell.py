@@ -15,6 +15,8 @@ from compliance.facts.files import FileState, file_command, file_state
 class ProfileScript(FileState, Fact):
     """/etc/profile.d/ollama.sh: kind, owner, mode and exact content."""
 
+    observes = "profile"
+
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
         return file_command(plan.PROFILE_SCRIPT)
@@ -32,6 +34,7 @@ class LoginPath(Fact):
     started: bool
     path: tuple[str, ...]
     raw: str
+    observes = "profile"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -49,6 +52,7 @@ class LoginWhich(Fact):
 
     found: str
     executable: bool
+    observes = "profile"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -68,6 +72,7 @@ class Binary(Fact):
     """Whether the plan's binary (the unit's ExecStart) is there."""
 
     present: bool
+    observes = "profile"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:

@@ -23,6 +23,7 @@ class ProxiedStream(Fact):
     where = "runner"
     hardened = True
     on_demand = True  # argument: the model to stream from
+    observes = "proxy"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:

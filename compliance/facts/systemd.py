@@ -59,6 +59,7 @@ class UnitState(Fact):
 
     props: dict[str, str] = field(default_factory=dict)
     label = "systemctl show ollama.service -p <the plan's settings and its state>"
+    observes = "unit"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -147,6 +148,7 @@ class UnitFiles(Fact):
 
     files: dict[str, FileState] = field(default_factory=dict)
     label = "cat the unit and every drop-in systemd reads for it"
+    observes = "unit"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -169,6 +171,7 @@ class UnitEnabled(Fact):
     """`systemctl is-enabled ollama.service`: enabled, disabled, masked, ..."""
 
     state: str
+    observes = "unit"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -188,6 +191,7 @@ class MainProcessEnv(Fact):
 
     running: bool
     env: dict[str, str] = field(default_factory=dict)
+    observes = "unit"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -216,6 +220,7 @@ class Journal(Fact):
     recorded: bool
     listening: bool
     errors: tuple[str, ...]
+    observes = "unit"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -254,6 +259,7 @@ class UnitHistory(Fact):
 
     events: tuple[UnitEvent, ...] = ()
     label = f"journalctl _PID=1 UNIT={plan.UNIT_NAME} -n {HISTORY_LINES} -o json"
+    observes = "unit"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:

@@ -491,12 +491,16 @@ def host_subject(
     **changes: Any,
 ) -> Subject:
     """A host-wide Subject (as Fleet.subject builds it for a host): no container, and only the
-    host's facts (reading a container's fact is a KeyError, as it is an error live)."""
+    host's facts (reading a container's fact is a KeyError, as it is an error live). A
+    StaticFacts table goes on recording what is read."""
     assert table is None or not changes, "give a table or changes, not both"
     if table is None:
         table = with_(**changes)
-    values = table.values if isinstance(table, StaticFacts) else table
-    return Subject(StaticFacts(host_facts(values)), settings, host_address, None, OUR_PATHS)
+    if isinstance(table, StaticFacts):  # its kind kept, and its records (`asked`) shared
+        host = dataclasses.replace(table, values=host_facts(table.values))
+    else:
+        host = StaticFacts(host_facts(table))
+    return Subject(host, settings, host_address, None, OUR_PATHS)
 
 
 # -- the whole catalogue on a fact set ------------------------------------------------------

@@ -5,12 +5,19 @@ Judging the whole catalogue on a fault's facts gives the checks it fails (`faili
 no one keeps that list by hand. The lab's audit tests compare the live run with this
 computation, so a fault whose facts are described wrong fails there. A fault whose commands
 never run (a frozen CT) is described by the container's batch failing, as the fleet sees it.
+
+A description also names the parts of the deployment the fault touches (`Described.touches`,
+compliance.facts.PARTS). Every fact of a touched part that the catalogue reads on the fault's
+facts is stated: changed, or listed in `same` (left as it was, on purpose). A new fact is so
+never silently left compliant by the faults that break its part (`unstated`, held empty by
+test_fault_facts.py).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 from compliance import plan
@@ -24,17 +31,22 @@ from compliance.facts.http import (
     DirectVersion,
     HttpReply,
     ProxiedDelete,
+    ProxiedPs,
     ProxiedTags,
     ProxiedVersion,
     ReachFromRunner,
 )
-from compliance.facts.net import Listeners, ReachFromNetns
+from compliance.facts.net import CtAddresses, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
 from compliance.facts.proxmox import CtStatus, PctConfig, PveFirewall
 from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
 from compliance.facts.store import GatherError
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
+    PROCESS_EXITED,
+    RESTART_SCHEDULED,
+    UNIT_STARTED,
+    UNIT_STOP_MESSAGES,
     Journal,
     MainProcessEnv,
     UnitEnabled,
@@ -48,6 +60,8 @@ from selftests.unit.factsets import (
     DEFAULT_SITE,
     EXPOSURE_URL,
     HARDENED_SITE_TEXT,
+    HISTORY_OK,
+    INVOCATION,
     MISSING_PROFILE,
     MISSING_SITE,
     SITE,
@@ -55,9 +69,11 @@ from selftests.unit.factsets import (
     STREAM_MODEL,
     UNIT_PATH,
     UNIT_TEXT,
+    F,
     Key,
     StaticFacts,
     exec_start,
+    history_line,
     link_state,
     loaded,
     nginx_state,
@@ -69,6 +85,24 @@ from selftests.unit.factsets import (
 )
 
 Changes = Mapping[Any, Any]
+
+
+@dataclass(frozen=True)
+class Described:
+    """A fault's facts: the parts of the deployment it touches (compliance.facts.PARTS), what
+    it changes there (over the profile's compliant facts), and the facts of those parts it
+    leaves as they were (`same`: stated, not forgotten)."""
+
+    touches: frozenset[str]
+    changes: Changes
+    same: tuple[type[Fact], ...] = ()
+
+
+def touches(parts: str, changes: Changes, same: tuple[type[Fact], ...] = ()) -> Described:
+    """`touches("unit service", {UnitState: ...}, same=(Journal,))`: a fault's description."""
+    return Described(frozenset(parts.split()), changes, same)
+
+
 # site_text(old, new, base) replaces text that must be there: every description below changes
 # what it says it changes.
 DROPIN = f"{UNIT_PATH}.d/override.conf"
@@ -89,6 +123,82 @@ STOPPED_SERVICE: Changes = {
 }
 BROKEN_CONF = "nginx: configuration file /etc/nginx/nginx.conf test failed\n"
 
+# A reloaded nginx runs workers newer than every config file, as in the compliant state; its
+# `nginx -t` still passes.
+RELOADED = (NginxTest, NginxState)
+
+# systemd's messages about the unit after the compliant start (factsets.HISTORY_OK).
+SERVICE = "ollama.service - Ollama Service"  # as HISTORY_OK names the unit
+STOPPING, STOPPED = UNIT_STOP_MESSAGES
+UNIT_FAILED = "be02cf6855d2428ba40df7e9d022f03d"  # SD_MESSAGE_UNIT_FAILED
+RESTART_S = 3  # the plan's RestartSec
+JOB_AT = factsets.NOW - 5  # when the fault's own systemctl job ran: seconds before the audit
+
+
+def _invocation(n: int) -> str:
+    """The n-th invocation of the unit after the compliant one (factsets.INVOCATION)."""
+    return f"{n:032x}"
+
+
+def _history(*lines: str) -> UnitHistory:
+    """The compliant history, then these messages of systemd's (factsets.history_line)."""
+    return UnitHistory(HISTORY_OK.events + UnitHistory.parse(0, "\n".join(lines)).events)
+
+
+def _stop(at: int) -> list[str]:
+    """A job stops the compliant invocation."""
+    return [
+        history_line(at, INVOCATION, STOPPING, f"Stopping {SERVICE}..."),
+        history_line(at, INVOCATION, STOPPED, f"Stopped {SERVICE}."),
+    ]
+
+
+def _start(at: int, invocation: str) -> str:
+    return history_line(at, invocation, UNIT_STARTED, f"Started {SERVICE}.")
+
+
+def _restarted(**props: str) -> Changes:
+    """The unit restarted by a job seconds before the audit, with these properties: a new
+    invocation (its process keeps the compliant pid, so the listener stays the unit's), and
+    systemd's stop and start messages."""
+    new = _invocation(1)
+    return {
+        UnitState: unit(InvocationID=new, ExecMainStartTimestamp=f"@{JOB_AT}", **props),
+        UnitHistory: _history(*_stop(JOB_AT), _start(JOB_AT, new)),
+    }
+
+
+def _crashes(restarts: int, step: int, gave_up: bool) -> UnitHistory:
+    """A job restarts the unit into a command that exits 1 at once; Restart= starts it again
+    `restarts` times, `step` seconds apart; then the next restart is pending, or (`gave_up`)
+    the start limit refused it."""
+    first = factsets.NOW - 2 - step * restarts
+    lines = _stop(first)
+    for n in range(restarts + 1):
+        at, invocation = first + step * n, _invocation(n + 1)
+        if n:
+            counter = f"ollama.service: Scheduled restart job, restart counter is at {n}."
+            lines.append(history_line(at, _invocation(n), RESTART_SCHEDULED, counter))
+        lines += [
+            _start(at, invocation),
+            history_line(
+                at,
+                invocation,
+                PROCESS_EXITED,
+                "ollama.service: Main process exited, code=exited, status=1/FAILURE",
+                "1",
+            ),
+            history_line(at, invocation, "", "ollama.service: Failed with result 'exit-code'."),
+        ]
+    if gave_up:  # the restarts came too fast: the start limit refused the next one
+        at, last = first + step * restarts, _invocation(restarts + 1)
+        lines += [
+            history_line(at, last, "", "ollama.service: Start request repeated too quickly."),
+            history_line(at, last, "", "ollama.service: Failed with result 'start-limit-hit'."),
+            history_line(at, last, UNIT_FAILED, f"Failed to start {SERVICE}."),
+        ]
+    return _history(*lines)
+
 
 def _nginx_fails(error: str) -> Changes:
     """`nginx -t` and `nginx -T` fail with this [emerg] line."""
@@ -108,14 +218,20 @@ def _hardened_site(old: str, new: str) -> Changes:
     return _site(site_text(old, new, HARDENED_SITE_TEXT))
 
 
-def _unit_file(text: str = UNIT_TEXT, mode: int = 0o644, **dropins: str) -> UnitFiles:
+def _unit_file(
+    text: str = UNIT_TEXT, mode: int = 0o644, dropins: Mapping[str, str] | None = None
+) -> UnitFiles:
+    """The unit file, and these drop-ins ({name: text}) beside it."""
     files: dict[str, str | FileState] = {UNIT_PATH: FileState(True, "root:root", mode, text)}
-    files.update({f"{UNIT_PATH}.d/{name}": body for name, body in dropins.items()})
+    files.update({f"{UNIT_PATH}.d/{name}": body for name, body in (dropins or {}).items()})
     return unit_files(files)
 
 
-def _crash_loop(command: str, argv: str, **props: str) -> Changes:
-    """The unit's ExecStart replaced by a command that exits at once, Restart=always."""
+def _crash_loop(
+    command: str, argv: str, restarts: int = 4, gave_up: bool = False, **props: str
+) -> Changes:
+    """The unit's ExecStart replaced by a command that exits at once (Restart=always) and the
+    unit restarted: it crashed, restarted `restarts` times; nothing answers."""
     text = site_text(f"ExecStart={plan.UNIT.exec_start}", f"ExecStart={argv}", UNIT_TEXT)
     return {
         UnitState: unit(
@@ -124,11 +240,13 @@ def _crash_loop(command: str, argv: str, **props: str) -> Changes:
                 "ActiveState": "activating",
                 "SubState": "auto-restart",
                 "MainPID": "0",
-                "NRestarts": "4",
+                "NRestarts": str(restarts),
+                "InvocationID": _invocation(restarts + 1),
                 **props,
             }
         ),
         UnitFiles: _unit_file(text),
+        UnitHistory: _crashes(restarts, 0 if gave_up else RESTART_S, gave_up),
         Journal: Journal.parse(1, ""),  # no `Listening on` in this invocation
         **STOPPED_SERVICE,
     }
@@ -155,15 +273,25 @@ NIC_FIREWALL = PctConfig.parse(
 )
 LOOPBACK_ENV = f"OLLAMA_HOST=127.0.0.1:11434 {ENV_PATH}"
 LOOPBACK_DROPIN = '[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1:11434"\n'
-LOOPBACK: Changes = {
-    UnitState: unit(Environment=LOOPBACK_ENV, DropInPaths=DROPIN),
-    UnitFiles: _unit_file(
-        **{"override.conf": '[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1:11434"\n'}
-    ),
-    MainProcessEnv: MainProcessEnv(True, {"OLLAMA_HOST": "127.0.0.1:11434"}),
-    Listeners: Listeners.parse(0, samples.SS_LO4),
-    ProxiedTags: BAD_GATEWAY,
-}
+
+
+def _loopback(**props: str) -> Changes:
+    """The drop-in that sets OLLAMA_HOST=127.0.0.1:11434, the unit restarted with it."""
+    return {
+        **_restarted(Environment=LOOPBACK_ENV, DropInPaths=DROPIN, **props),
+        UnitFiles: _unit_file(dropins={"override.conf": LOOPBACK_DROPIN}),
+        MainProcessEnv: MainProcessEnv(True, {"OLLAMA_HOST": "127.0.0.1:11434"}),
+        Listeners: Listeners.parse(0, samples.SS_LO4),
+        ProxiedTags: BAD_GATEWAY,
+    }
+
+
+OPERATOR_DROPIN = (
+    "[Service]\nEnvironment=OLLAMA_HOST=0.0.0.0:11434\nEnvironment=OLLAMA_MODELS=/srv/models\n"
+)
+OUTDATED = "0.17.0"  # the version the lab's stand-in reports with its drop-in
+OUTDATED_VERSION = HttpReply(200, "application/json", f'{{"version":"{OUTDATED}"}}')
+OUTDATED_DROPIN = f"[Service]\nEnvironment=OLLAMA_STANDIN_VERSION={OUTDATED}\n"
 CLOBBERING_PROFILE = site_text('"$PATH:/usr/local/bin"', "/usr/bin:/bin", plan.PROFILE_TEXT)
 COPY_LINK = "/etc/nginx/sites-enabled/00-ollama-copy"
 NO_SITES_CONF = site_text("    include /etc/nginx/sites-enabled/*;\n", "", factsets.NGINX_CONF)
@@ -175,174 +303,368 @@ NOT_ENABLED: Changes = {
     NginxLoaded: loaded((DEFAULT_LINK, DEFAULT_SITE)),
     ProxiedTags: NOT_FOUND,
 }
+# The proxied reads of the hardened profile a fault leaves answering as before.
+PROXY_AS_IT_WAS = (ProxiedTags, ProxiedVersion, ProxiedPs, ProxiedDelete, ProxiedStream)
 
 # Each fault's facts, by name (plan faults over compliant(), hardened ones over hardened()).
-PLAN: dict[str, Changes] = {
-    "no_profile_script": {ProfileScript: MISSING_PROFILE},
-    "profile_clobbers_path": {
-        ProfileScript: profile(CLOBBERING_PROFILE),
-        LoginPath: LoginPath.parse(0, "/usr/bin:/bin\n"),
-        LoginWhich: LoginWhich.parse(1, ""),
-    },
-    "profile_writable": {ProfileScript: profile(mode=0o666)},
-    "binary_missing": {LoginWhich: LoginWhich.parse(1, ""), Binary: Binary(False)},
-    "unit_dropin_loopback": LOOPBACK,
-    "unit_not_reloaded": {
-        UnitState: unit(NeedDaemonReload="yes"),
-        UnitFiles: _unit_file(site_text("RestartSec=3\n", "RestartSec=10\n", UNIT_TEXT)),
-    },
-    "unit_no_network_order": {
-        UnitFiles: _unit_file(site_text("After=network-online.target\n", "", UNIT_TEXT))
-    },
-    "unit_disabled": {UnitEnabled: UnitEnabled("disabled")},
-    "unit_stopped": {
-        UnitState: unit(ActiveState="inactive", SubState="dead", MainPID="0"),
-        **STOPPED_SERVICE,
-    },
-    "journal_panic": {
-        Journal: Journal.parse(
-            0, samples.JOURNAL_OK + "[Recovery] 2026/11/02 - 16:51:00 panic recovered:\n"
-        )
-    },
-    "service_hung": {
-        DirectTags: DirectTags.parse(28, "curl: (28) Operation timed out after 5001 ms"),
-        ProxiedTags: HttpReply(504, "text/html", "<center>nginx</center>"),
-    },
-    "site_stale_ip": {**_site(SITE_STALE_IP), ProxiedTags: BAD_GATEWAY},
-    "site_wrong_port": {
-        **_site(site_text("    listen 80;\n", "    listen 8080;\n")),
-        ProxiedTags: NOT_FOUND,
-    },
-    "site_not_enabled": NOT_ENABLED,
-    "site_syntax_error": {
-        SiteConfig: site_state(site_text("    listen 80;\n", "    listen 80;\n    bogus on;\n")),
-        NginxState: nginx_state(changed={SITE.site_file: 1100.0}),
-        **_nginx_fails(f'unknown directive "bogus" in {SITE.site_link}:3'),
-    },
-    "other_site_broken": {
-        NginxState: nginx_state(changed={"/etc/nginx/sites-enabled/zz-lab-broken": 1100.0}),
-        **_nginx_fails('unknown directive "bogus" in /etc/nginx/sites-enabled/zz-lab-broken:1'),
-    },
-    "nginx_stopped": {NginxState: nginx_state(running=False), ProxiedTags: None},
-    "nginx_not_reloaded": {
-        NginxState: nginx_state(changed={SITE.site_file: 1100.0}),
-        ProxiedTags: BAD_GATEWAY,
-    },
-    "ct_stopped": {CtStatus: CtStatus("stopped")},
-    "all_convergeable": {
-        ProfileScript: MISSING_PROFILE,
-        **LOOPBACK,
-        UnitEnabled: UnitEnabled("disabled"),
-        SiteConfig: site_state(SITE_STALE_IP),
-        **NOT_ENABLED,
-    },
-    "unit_crash_loop": _crash_loop("/bin/false", "/bin/false"),
-    "unit_crash_loop_restarted": _crash_loop("/bin/sh", '/bin/sh -c "exit 1"', NRestarts="0"),
-    "unit_gave_up": _crash_loop(
-        "/bin/false", "/bin/false", ActiveState="failed", SubState="failed", RestartUSec="100ms"
+PLAN: dict[str, Described] = {
+    # Debian's /etc/profile puts /usr/local/bin on root's login PATH without our script.
+    "no_profile_script": touches(
+        "profile", {ProfileScript: MISSING_PROFILE}, same=(LoginPath, LoginWhich, Binary)
     ),
-    "unit_writable": {UnitFiles: _unit_file(mode=0o666)},
-    "site_link_dangling": {
-        SiteLink: link_state("link /usr/local/phoenix_hypervisor/etc/nginx/gone\ndangling\n"),
-        NginxState: nginx_state(changed={SITE.site_link: 1100.0}),
-        **_nginx_fails(f'open() "{SITE.site_link}" failed (2: No such file or directory)'),
-    },
-    "site_file_missing": {
-        SiteConfig: MISSING_SITE,
-        SiteLink: link_state(f"link {SITE.site_file}\ndangling\n"),
-        NginxState: NginxState(4242, 1000.0, {"/etc/nginx/nginx.conf": 500.0}),
-        **_nginx_fails(f'open() "{SITE.site_link}" failed (2: No such file or directory)'),
-    },
-    "site_link_wrong": {
-        SiteLink: link_state("link /etc/nginx/sites-available/default\n"),
-        NginxState: nginx_state(changed={SITE.site_link: 1100.0}),
-        **_nginx_fails(f"a duplicate default server for 0.0.0.0:80 in {SITE.site_link}:2"),
-    },
-    "profile_symlink": {ProfileScript: profile(link="/usr/local/lib/ollama-profile.sh")},
-    "site_header_missing": _site(site_text(HEADER_LINE, "")),
-    "site_shadowed": {
-        NginxTest: NginxTest.parse(0, samples.NGINX_T_WARN),
-        NginxLoaded: loaded(
-            (DEFAULT_LINK, DEFAULT_SITE),
-            (COPY_LINK, site_text("location /ollama/", "location /other/")),
-            (SITE.site_link, SITE_TEXT),
+    "profile_clobbers_path": touches(
+        "profile",
+        {
+            ProfileScript: profile(CLOBBERING_PROFILE),
+            LoginPath: LoginPath.parse(0, "/usr/bin:/bin\n"),
+            LoginWhich: LoginWhich.parse(1, ""),
+        },
+        same=(Binary,),
+    ),
+    "profile_writable": touches(
+        "profile", {ProfileScript: profile(mode=0o666)}, same=(LoginPath, LoginWhich, Binary)
+    ),
+    "binary_missing": touches(  # the running service keeps its (moved) executable
+        "profile",
+        {LoginWhich: LoginWhich.parse(1, ""), Binary: Binary(False)},
+        same=(ProfileScript, LoginPath),
+    ),
+    "unit_dropin_loopback": touches(
+        "unit service proxy", _loopback(), same=(UnitEnabled, Journal, DirectTags)
+    ),
+    "unit_not_reloaded": touches(
+        "unit",
+        {
+            UnitState: unit(NeedDaemonReload="yes"),
+            UnitFiles: _unit_file(site_text("RestartSec=3\n", "RestartSec=10\n", UNIT_TEXT)),
+        },
+        same=(UnitEnabled, MainProcessEnv, Journal, UnitHistory),
+    ),
+    "unit_no_network_order": touches(  # daemon-reloaded; the running service is untouched
+        "unit",
+        {UnitFiles: _unit_file(site_text("After=network-online.target\n", "", UNIT_TEXT))},
+        same=(UnitState, UnitEnabled, MainProcessEnv, Journal, UnitHistory),
+    ),
+    "unit_disabled": touches(  # still running
+        "unit",
+        {UnitEnabled: UnitEnabled("disabled"), UnitState: unit(UnitFileState="disabled")},
+        same=(UnitFiles, MainProcessEnv, Journal, UnitHistory),
+    ),
+    "unit_stopped": touches(  # its last invocation's journal stays recorded
+        "unit service proxy",
+        {
+            UnitState: unit(ActiveState="inactive", SubState="dead", MainPID="0"),
+            UnitHistory: _history(*_stop(JOB_AT)),
+            **STOPPED_SERVICE,
+        },
+        same=(UnitFiles, UnitEnabled, Journal),
+    ),
+    "journal_panic": touches(  # the server answers the bad request 500 and runs on
+        "unit",
+        {
+            Journal: Journal.parse(
+                0, samples.JOURNAL_OK + "[Recovery] 2026/11/02 - 16:51:00 panic recovered:\n"
+            )
+        },
+        same=(UnitState, UnitFiles, UnitEnabled, MainProcessEnv, UnitHistory),
+    ),
+    "service_hung": touches(  # systemd and ss see the stopped process as before
+        "service proxy",
+        {
+            DirectTags: DirectTags.parse(28, "curl: (28) Operation timed out after 5001 ms"),
+            ProxiedTags: HttpReply(504, "text/html", "<center>nginx</center>"),
+        },
+        same=(Listeners,),
+    ),
+    "site_stale_ip": touches(
+        "site nginx proxy",
+        {**_site(SITE_STALE_IP), ProxiedTags: BAD_GATEWAY},
+        same=(SiteLink, *RELOADED),
+    ),
+    "site_wrong_port": touches(
+        "site nginx proxy",
+        {**_site(site_text("    listen 80;\n", "    listen 8080;\n")), ProxiedTags: NOT_FOUND},
+        same=(SiteLink, *RELOADED),
+    ),
+    "site_not_enabled": touches("site nginx proxy", NOT_ENABLED, same=(SiteConfig, *RELOADED)),
+    "site_syntax_error": touches(
+        "site nginx",
+        {
+            SiteConfig: site_state(
+                site_text("    listen 80;\n", "    listen 80;\n    bogus on;\n")
+            ),
+            NginxState: nginx_state(changed={SITE.site_file: 1100.0}),
+            **_nginx_fails(f'unknown directive "bogus" in {SITE.site_link}:3'),
+        },
+        same=(SiteLink,),
+    ),
+    "other_site_broken": touches(
+        "nginx",
+        {
+            NginxState: nginx_state(changed={"/etc/nginx/sites-enabled/zz-lab-broken": 1100.0}),
+            **_nginx_fails('unknown directive "bogus" in /etc/nginx/sites-enabled/zz-lab-broken:1'),
+        },
+    ),
+    "nginx_stopped": touches(  # `nginx -t` and `nginx -T` read the files, no process
+        "nginx proxy",
+        {NginxState: nginx_state(running=False), ProxiedTags: None},
+        same=(NginxTest, NginxLoaded),
+    ),
+    "nginx_not_reloaded": touches(  # the site file rewritten, its text the compliant one
+        "site nginx proxy",
+        {NginxState: nginx_state(changed={SITE.site_file: 1100.0}), ProxiedTags: BAD_GATEWAY},
+        same=(SiteConfig, SiteLink, NginxTest, NginxLoaded),
+    ),
+    # A stopped CT: no fact inside it is read, nor the runner's through it (CtDown), so only
+    # Proxmox's view of it is stated.
+    "ct_stopped": touches(
+        "container profile unit service proxy",
+        {CtStatus: CtStatus("stopped")},
+        same=(PctConfig,),
+    ),
+    "all_convergeable": touches(
+        "profile unit service proxy site nginx",
+        {
+            ProfileScript: MISSING_PROFILE,
+            **_loopback(UnitFileState="disabled"),
+            UnitEnabled: UnitEnabled("disabled"),
+            SiteConfig: site_state(SITE_STALE_IP),
+            **NOT_ENABLED,
+        },
+        same=(LoginPath, LoginWhich, Binary, Journal, DirectTags, *RELOADED),
+    ),
+    "unit_crash_loop": touches(
+        "unit service proxy", _crash_loop("/bin/false", "/bin/false"), same=(UnitEnabled,)
+    ),
+    "unit_crash_loop_restarted": touches(  # restarted a second before the run
+        "unit service proxy",
+        _crash_loop("/bin/sh", '/bin/sh -c "exit 1"', restarts=0),
+        same=(UnitEnabled,),
+    ),
+    "unit_gave_up": touches(
+        "unit service proxy",
+        _crash_loop(
+            "/bin/false",
+            "/bin/false",
+            gave_up=True,
+            ActiveState="failed",
+            SubState="failed",
+            RestartUSec="100ms",
         ),
-        ProxiedTags: NOT_FOUND,
-    },
-    "nginx_conf_no_sites": {
-        NginxLoaded: loaded(main=NO_SITES_CONF),
-        ProxiedTags: None,
-    },
-    "unit_immutable": {
-        UnitState: unit(RestartUSec="10s"),
-        UnitFiles: _unit_file(site_text("RestartSec=3\n", "RestartSec=10\n", UNIT_TEXT)),
-    },
-    "site_writable": {SiteConfig: site_state(mode=0o666)},
-    "unit_masked": {
-        UnitState: UnitState.parse(
-            0, site_text("LoadState=not-found", "LoadState=masked", samples.UNIT_SHOW_MISSING)
-        ),
-        UnitFiles: UnitFiles({}),
-        UnitEnabled: UnitEnabled("masked"),
-        Journal: Journal.parse(1, "no invocation of the unit\n"),
-        UnitHistory: UnitHistory.parse(0, ""),
-        **STOPPED_SERVICE,
-    },
-    "operator_dropin_unit_disabled": {
-        UnitState: unit(
-            Environment=f"OLLAMA_HOST=0.0.0.0:11434 OLLAMA_MODELS=/srv/models {ENV_PATH}",
-            DropInPaths=DROPIN,
-        ),
-        UnitFiles: _unit_file(
-            **{
-                "override.conf": "[Service]\nEnvironment=OLLAMA_HOST=0.0.0.0:11434\n"
-                "Environment=OLLAMA_MODELS=/srv/models\n"
-            }
-        ),
-        UnitEnabled: UnitEnabled("disabled"),
-    },
-    "installer_layout": {
-        UnitState: unit(User="ollama", Group="ollama"),
-        UnitFiles: _unit_file(INSTALLER_UNIT),
-    },
+        same=(UnitEnabled,),
+    ),
+    "unit_writable": touches(
+        "unit",
+        {UnitFiles: _unit_file(mode=0o666)},
+        same=(UnitState, UnitEnabled, MainProcessEnv, Journal, UnitHistory),
+    ),
+    "site_link_dangling": touches(
+        "site nginx",
+        {
+            SiteLink: link_state("link /usr/local/phoenix_hypervisor/etc/nginx/gone\ndangling\n"),
+            NginxState: nginx_state(changed={SITE.site_link: 1100.0}),
+            **_nginx_fails(f'open() "{SITE.site_link}" failed (2: No such file or directory)'),
+        },
+        same=(SiteConfig,),
+    ),
+    "site_file_missing": touches(
+        "site nginx",
+        {
+            SiteConfig: MISSING_SITE,
+            SiteLink: link_state(f"link {SITE.site_file}\ndangling\n"),
+            NginxState: NginxState(4242, 1000.0, {"/etc/nginx/nginx.conf": 500.0}),
+            **_nginx_fails(f'open() "{SITE.site_link}" failed (2: No such file or directory)'),
+        },
+    ),
+    "site_link_wrong": touches(
+        "site nginx",
+        {
+            SiteLink: link_state("link /etc/nginx/sites-available/default\n"),
+            NginxState: nginx_state(changed={SITE.site_link: 1100.0}),
+            **_nginx_fails(f"a duplicate default server for 0.0.0.0:80 in {SITE.site_link}:2"),
+        },
+        same=(SiteConfig,),
+    ),
+    "profile_symlink": touches(
+        "profile",
+        {ProfileScript: profile(link="/usr/local/lib/ollama-profile.sh")},
+        same=(LoginPath, LoginWhich, Binary),
+    ),
+    "site_header_missing": touches(  # the header is for the server: the replies stay
+        "site nginx proxy",
+        _site(site_text(HEADER_LINE, "")),
+        same=(SiteLink, *RELOADED, ProxiedTags),
+    ),
+    "site_shadowed": touches(  # another site, not ours
+        "nginx proxy",
+        {
+            NginxTest: NginxTest.parse(0, samples.NGINX_T_WARN),
+            NginxLoaded: loaded(
+                (DEFAULT_LINK, DEFAULT_SITE),
+                (COPY_LINK, site_text("location /ollama/", "location /other/")),
+                (SITE.site_link, SITE_TEXT),
+            ),
+            ProxiedTags: NOT_FOUND,
+        },
+        same=(NginxState,),
+    ),
+    "nginx_conf_no_sites": touches(
+        "nginx proxy",
+        {NginxLoaded: loaded(main=NO_SITES_CONF), ProxiedTags: None},
+        same=RELOADED,
+    ),
+    "unit_immutable": touches(  # daemon-reloaded, not restarted: RestartSec applies next time
+        "unit",
+        {
+            UnitState: unit(RestartUSec="10s"),
+            UnitFiles: _unit_file(site_text("RestartSec=3\n", "RestartSec=10\n", UNIT_TEXT)),
+        },
+        same=(UnitEnabled, MainProcessEnv, Journal, UnitHistory),
+    ),
+    "site_writable": touches("site", {SiteConfig: site_state(mode=0o666)}, same=(SiteLink,)),
+    "unit_masked": touches(
+        "unit service proxy",
+        {
+            UnitState: UnitState.parse(
+                0, site_text("LoadState=not-found", "LoadState=masked", samples.UNIT_SHOW_MISSING)
+            ),
+            UnitFiles: UnitFiles({}),
+            UnitEnabled: UnitEnabled("masked"),
+            Journal: Journal.parse(1, "no invocation of the unit\n"),
+            UnitHistory: _history(*_stop(JOB_AT)),
+            **STOPPED_SERVICE,
+        },
+    ),
+    # `systemctl edit` as Ollama's docs configure the service, restarted and disabled; the
+    # models moved to the operator's OLLAMA_MODELS: the same server answers.
+    "operator_dropin_unit_disabled": touches(
+        "unit service",
+        {
+            **_restarted(
+                Environment=f"OLLAMA_HOST=0.0.0.0:11434 OLLAMA_MODELS=/srv/models {ENV_PATH}",
+                DropInPaths=DROPIN,
+                UnitFileState="disabled",
+            ),
+            UnitFiles: _unit_file(dropins={"override.conf": OPERATOR_DROPIN}),
+            UnitEnabled: UnitEnabled("disabled"),
+            MainProcessEnv: MainProcessEnv(
+                True, {"OLLAMA_HOST": "0.0.0.0:11434", "OLLAMA_MODELS": "/srv/models"}
+            ),
+        },
+        same=(Journal, Listeners, DirectTags),
+    ),
+    # Ollama's installer layout, restarted: its user finds the models in its home.
+    "installer_layout": touches(
+        "unit service",
+        {**_restarted(User="ollama", Group="ollama"), UnitFiles: _unit_file(INSTALLER_UNIT)},
+        same=(UnitEnabled, MainProcessEnv, Journal, Listeners, DirectTags),
+    ),
 }
-HARDENED: dict[str, Changes] = {
-    "ollama_outdated": {
-        DirectVersion: DirectVersion(HttpReply(200, "application/json", '{"version":"0.17.0"}')),
-        ProxiedVersion: ProxiedVersion(HttpReply(200, "application/json", '{"version":"0.17.0"}')),
-    },
-    "ct_onboot_off": {
-        PctConfig: PctConfig.parse(0, site_text("onboot: 1", "onboot: 0", samples.PCT_CONFIG))
-    },
-    "site_plan_only": {**_site(SITE_TEXT), ProxiedDelete: ProxiedDelete(NOT_FOUND)},
-    "site_manage_open": {
-        **_hardened_site("            deny all;\n", "            allow all;\n"),
-        ProxiedDelete: ProxiedDelete(NOT_FOUND),
-    },
-    "ct_port_open": _ct_port_open(),
-    "pve_firewall_open": {
-        **_ct_port_open(),
-        PveFirewall: PveFirewall({"cluster.fw": "[OPTIONS]\nenable: 1\n", "955.fw": OPEN_RULE}),
-        PctConfig: NIC_FIREWALL,
-    },
-    "site_buffered": _hardened_site("proxy_buffering off;", "proxy_buffering on;"),
-    "site_gzip_stream": {
-        **_hardened_site(
-            "proxy_buffering off;",
-            "proxy_buffering on;\n        gzip on;\n        gzip_types application/x-ndjson;",
+HARDENED: dict[str, Described] = {
+    # The lab's stand-in reports the version a drop-in gives it: the unit restarted with it.
+    "ollama_outdated": touches(
+        "unit service proxy",
+        {
+            **_restarted(
+                Environment=f"OLLAMA_HOST=0.0.0.0:11434 {ENV_PATH}"
+                f" OLLAMA_STANDIN_VERSION={OUTDATED}",
+                DropInPaths=f"{UNIT_PATH}.d/lab-version.conf",
+            ),
+            UnitFiles: _unit_file(dropins={"lab-version.conf": OUTDATED_DROPIN}),
+            MainProcessEnv: MainProcessEnv(
+                True, {"OLLAMA_HOST": "0.0.0.0:11434", "OLLAMA_STANDIN_VERSION": OUTDATED}
+            ),
+            DirectVersion: DirectVersion(OUTDATED_VERSION),
+            ProxiedVersion: ProxiedVersion(OUTDATED_VERSION),
+        },
+        same=(
+            UnitEnabled,
+            Journal,
+            Listeners,
+            DirectTags,
+            ProxiedTags,
+            ProxiedPs,
+            ProxiedDelete,
+            ProxiedStream,
         ),
-        (ProxiedStream, (STREAM_MODEL,)): ProxiedStream.parse(
-            0, "status 200 chunks 15 first 0.155 last 0.160"
-        ),
-    },
-    "site_short_timeout": _hardened_site("proxy_read_timeout 600s;", "proxy_read_timeout 60s;"),
+    ),
+    "ct_onboot_off": touches(  # the CT keeps running
+        "container",
+        {PctConfig: PctConfig.parse(0, site_text("onboot: 1", "onboot: 0", samples.PCT_CONFIG))},
+        same=(CtStatus, CtAddresses),
+    ),
+    "site_plan_only": touches(
+        "site nginx proxy",
+        {**_site(SITE_TEXT), ProxiedDelete: ProxiedDelete(NOT_FOUND)},
+        same=(SiteLink, *RELOADED, ProxiedTags, ProxiedVersion, ProxiedPs, ProxiedStream),
+    ),
+    "site_manage_open": touches(
+        "site nginx proxy",
+        {
+            **_hardened_site("            deny all;\n", "            allow all;\n"),
+            ProxiedDelete: ProxiedDelete(NOT_FOUND),
+        },
+        same=(SiteLink, *RELOADED, ProxiedTags, ProxiedVersion, ProxiedPs, ProxiedStream),
+    ),
+    "ct_port_open": touches("firewall", _ct_port_open(), same=(PveFirewall,)),
+    "pve_firewall_open": touches(  # the CT keeps running
+        "firewall container",
+        {
+            **_ct_port_open(),
+            PveFirewall: PveFirewall({"cluster.fw": "[OPTIONS]\nenable: 1\n", "955.fw": OPEN_RULE}),
+            PctConfig: NIC_FIREWALL,
+        },
+        same=(CtStatus, CtAddresses),
+    ),
+    # nginx's buffering passes a stream on as it comes, unless gzip holds it (site_gzip_stream).
+    "site_buffered": touches(
+        "site nginx proxy",
+        _hardened_site("proxy_buffering off;", "proxy_buffering on;"),
+        same=(SiteLink, *RELOADED, *PROXY_AS_IT_WAS),
+    ),
+    "site_gzip_stream": touches(
+        "site nginx proxy",
+        {
+            **_hardened_site(
+                "proxy_buffering off;",
+                "proxy_buffering on;\n        gzip on;\n        gzip_types application/x-ndjson;",
+            ),
+            (ProxiedStream, (STREAM_MODEL,)): ProxiedStream.parse(
+                0, "status 200 chunks 15 first 0.155 last 0.160"
+            ),
+        },
+        same=(SiteLink, *RELOADED, ProxiedTags, ProxiedVersion, ProxiedPs, ProxiedDelete),
+    ),
+    "site_short_timeout": touches(  # the probes end well within 60 s
+        "site nginx proxy",
+        _hardened_site("proxy_read_timeout 600s;", "proxy_read_timeout 60s;"),
+        same=(SiteLink, *RELOADED, *PROXY_AS_IT_WAS),
+    ),
 }
+# A frozen CT runs no command: its batch fails (FrozenCt), so no fact inside it is read and
+# none is stated; Proxmox still lists it running, its config as it was. A request through the
+# proxy would hang: once a check reads one, this description must state it.
+FROZEN_CT = touches("container profile unit service proxy", {}, same=(CtStatus, PctConfig))
+DESCRIPTIONS: dict[str, Described] = {**PLAN, **HARDENED, "ct_frozen": FROZEN_CT}
 
 
-class FrozenCt(StaticFacts):
+@dataclass
+class FaultFacts(StaticFacts):
+    """A fault's fact set, noting each fact a check read from it (`read`): a fact of a
+    stopped or frozen CT is refused, not read."""
+
+    read: set[Key] = field(default_factory=set)
+
+    def get(self, fact: type[F], ctid: str, args: tuple[str, ...]) -> F:
+        value = super().get(fact, ctid, args)
+        self.read.add((fact, args) if args else fact)
+        return value
+
+
+class FrozenCt(FaultFacts):
     """A container whose commands never return (frozen): its batch fails as the fleet's does."""
 
-    def get(self, fact: type[Any], ctid: str, args: tuple[str, ...]) -> Any:
+    def get(self, fact: type[F], ctid: str, args: tuple[str, ...]) -> F:
         if fact.where == "ct":
             raise GatherError("ct 955 on proxmox: facts could not be read (exit 124): timed out")
         return super().get(fact, ctid, args)
@@ -350,36 +672,37 @@ class FrozenCt(StaticFacts):
 
 def facts_of(name: str) -> dict[Key, Fact]:
     """The fact set a fault leaves (KeyError for a fault this module does not describe)."""
-    if name == "ct_frozen":
-        return factsets.compliant()
-    if name in HARDENED:
-        return factsets.changed(factsets.hardened(), HARDENED[name], {})
-    return factsets.changed(factsets.compliant(), PLAN[name], {})
+    base = factsets.hardened() if name in HARDENED else factsets.compliant()
+    return factsets.changed(base, DESCRIPTIONS[name].changes, {})
 
 
-def _judge(check: Check, table: StaticFacts, host: bool, settings: Any) -> Verdict:
-    values = table.values
-    s = (
-        factsets.host_subject(values, settings=settings)
-        if host
-        else factsets.subject(table, settings=settings)
-    )
+def _judge(check: Check, table: StaticFacts, settings: Any) -> Verdict:
+    if check.scope == "host":
+        s = factsets.host_subject(table, settings=settings)
+    else:
+        s = factsets.subject(table, settings=settings)
     try:
         return factsets.judge(check, s)
     except GatherError as error:  # as the fleet reports a target that did not answer
         return Verdict(False, "facts read", str(error))
 
 
-def verdicts(name: str) -> dict[str, Verdict]:
-    """Every check of the fault's profile judged on its facts, with the lab's audit settings."""
+def _judged(name: str) -> tuple[dict[str, Verdict], FaultFacts]:
+    """Every check of the fault's profile judged on its facts (the lab's audit settings), and
+    the table that noted what they read."""
     hardened = name in HARDENED
     settings = AUDIT if hardened else factsets.SETTINGS
-    values = facts_of(name)
-    table = FrozenCt(values) if name == "ct_frozen" else StaticFacts(values)
-    return {
-        check.id: _judge(check, table, check.scope == "host", settings)
+    table = (FrozenCt if name == "ct_frozen" else FaultFacts)(facts_of(name))
+    found = {
+        check.id: _judge(check, table, settings)
         for check in in_profile("hardened" if hardened else "plan")
     }
+    return found, table
+
+
+def verdicts(name: str) -> dict[str, Verdict]:
+    """Every check of the fault's profile judged on its facts, with the lab's audit settings."""
+    return _judged(name)[0]
 
 
 def failing(name: str) -> set[str]:
@@ -387,4 +710,33 @@ def failing(name: str) -> set[str]:
     return {check for check, verdict in verdicts(name).items() if not verdict.ok}
 
 
-DESCRIBED: frozenset[str] = frozenset({*PLAN, *HARDENED, "ct_frozen"})
+def read(name: str) -> set[Key]:
+    """The facts (an on-demand one with its arguments) the fault's fact set answered the
+    checks of its profile."""
+    return _judged(name)[1].read
+
+
+def _fact(key: Key) -> type[Fact]:
+    return key[0] if isinstance(key, tuple) else key
+
+
+def _shown(key: Key) -> str:
+    return f"{key[0].__name__}{list(key[1])}" if isinstance(key, tuple) else key.__name__
+
+
+def unstated(name: str) -> list[str]:
+    """What the fault's description forgot: each fact the catalogue reads on its facts, of a
+    part it touches, that it neither changes nor lists in `same` (one message each)."""
+    described = DESCRIPTIONS[name]
+    return [
+        f"{name}: the catalogue reads {_shown(key)}, which observes `{_fact(key).observes}`,"
+        f" a part the fault touches: state its value in the fault's changes, or list"
+        f" {_fact(key).__name__} in same"
+        for key in sorted(read(name), key=_shown)
+        if _fact(key).observes in described.touches
+        and key not in described.changes
+        and _fact(key) not in described.same
+    ]
+
+
+DESCRIBED: frozenset[str] = frozenset(DESCRIPTIONS)

@@ -426,6 +426,20 @@ def test_fact_names():
     assert ProxiedTags.name() == "proxied_tags"
 
 
+@pytest.mark.parametrize("fact", facts.load(), ids=lambda fact: fact.__name__)
+def test_every_fact_names_the_part_of_the_deployment_it_observes(fact):
+    """The lab faults that touch a part state its facts (test_fault_facts): a fact without a
+    part would escape them."""
+    assert fact.observes in facts.PARTS, (
+        f"{fact.__name__}.observes = {fact.observes!r}: set it to one of {sorted(facts.PARTS)}"
+    )
+
+
+def test_every_part_is_observed_by_some_fact():
+    """The vocabulary stays the parts the facts observe, no more."""
+    assert {fact.observes for fact in facts.load()} == set(facts.PARTS)
+
+
 @pytest.mark.parametrize(
     ("where", "profile", "hardened_in"),
     [("ct", "plan", False), ("ct", "hardened", True), ("runner", "hardened", True)],
