@@ -154,13 +154,13 @@ def comparisons() -> list[Comparison]:
             Side("1 CT", [*SUITE, *containers(FLEET[:1])], fleet_compliant),
             None,
         ),
-        Comparison(  # issue 11: OpenSSH with its connection reused across runs (ControlPersist)
+        Comparison(  # OpenSSH with its connection reused across runs (ControlPersist)
             "audit over ssh:// (OpenSSH) vs paramiko",
             Side("audit ssh://", SUITE_SSH, compliant),
             audit,
             1.05,
         ),
-        Comparison(  # issue 17: what a scheduled run adds (metrics file, drift baseline)
+        Comparison(  # what a scheduled run adds (metrics file, drift baseline)
             "audit with --metrics and --drift vs audit",
             Side("scheduled", [*SUITE, *SCHEDULED], compliant),
             audit,

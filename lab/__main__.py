@@ -39,8 +39,11 @@ def _parser() -> _Parser:
     p = sub.add_parser("up", help="set up everything (idempotent), leave the manual-setup state")
     p.add_argument("--containers", type=_count, default=1, metavar="N", help="CTs 955.. (1)")
     for name, text in (
-        ("reset", "back to the manual-setup state (binary only, nothing of PLAN.md 3-5)"),
-        ("compliant", "reset, then PLAN.md sections 3-5 done by hand"),
+        (
+            "reset",
+            "back to the manual-setup state (binary only, nothing of the plan's sections 3-5)",
+        ),
+        ("compliant", "reset, then the plan's sections 3-5 done by hand"),
         ("fault", "compliant, then one fault (see `faults`)"),
     ):
         p = sub.add_parser(name, help=text)

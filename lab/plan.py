@@ -1,4 +1,4 @@
-"""The plan's files (PLAN.md sections 3-5) as the lab writes them, and where each lab
+"""The plan's files (the plan's sections 3-5) as the lab writes them, and where each lab
 container's site lives.
 
 The texts come from compliance/plan (the plan is stated once); the lab writes them with its own

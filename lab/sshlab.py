@@ -4,7 +4,7 @@ Root's ~/.bashrc on these machines runs pyenv init (about 0.22 s per command ove
 dedicated uid-0 alias with /bin/sh and an empty home behaves like root on a real Proxmox host
 without that cost.
 
-Every other way in is here too (issue 11): a real unprivileged admin with passwordless sudo
+Every other way in is here too: a real unprivileged admin with passwordless sudo
 (`pvelab-admin`, for --sudo), a user whose sudo asks for a password (`pvelab-pw`), and a
 bastion: a second sshd on 127.0.0.1:2223 whose only user (`pvelab-jump`, no shell) may only
 forward to the lab host's sshd. Each has its own key under lab/.state and a Host entry in

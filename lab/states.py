@@ -4,7 +4,7 @@ Everything runs locally: host commands directly, container commands through lxc-
 API for the suite's self-tests:
 
     reset(ctid=955)                  manual-setup state, from any state
-    make_compliant(ctid=955)         reset, then PLAN.md sections 3-5 by hand
+    make_compliant(ctid=955)         reset, then the plan's sections 3-5 by hand
     apply_fault(name, ctid=955)      make_compliant, then break one thing (see FAULTS)
     FAULTS: dict[str, Fault]         name, description, apply, shared, own, phrase
     ct_ip(ctid) / ct_run(ctid, cmd) / host_run(cmd) / snapshot(ctid) / site_for(ctid)
@@ -126,7 +126,7 @@ def _reset_host(site: Site) -> None:
 
 
 def reset(ctid: int = config.CTID) -> None:
-    """Manual-setup state: CT running with the stand-in binary, nothing of PLAN.md 3-5."""
+    """Manual-setup state: the CT runs with the stand-in binary, no part of plan sections 3-5."""
     host_run(["pct", "set", str(ctid), "-onboot", "0"])
     _remove(config.PVE_FIREWALL_DIR / f"{ctid}.fw")  # cluster.fw stays: it is every CT's
     _remove(config.nic_firewall_mark(ctid))
@@ -136,7 +136,7 @@ def reset(ctid: int = config.CTID) -> None:
 
 
 def make_compliant(ctid: int = config.CTID) -> None:
-    """reset, then PLAN.md sections 3-5 by hand, verified through the proxy."""
+    """reset, then the plan's sections 3-5 by hand, verified through the proxy."""
     reset(ctid)
     ct_run(ctid, CT_COMPLIANT_SCRIPT, timeout=60)
     site = site_for(ctid)

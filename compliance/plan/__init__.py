@@ -1,4 +1,4 @@
-"""The deployment plan (PLAN.md sections 3-5), stated once.
+"""The deployment plan (the plan's sections 3-5), stated once.
 
 `files/` holds the plan's three files verbatim: the profile script, the unit and the site
 template. Where each goes is the plan's prose, written here once. Every other value the checks

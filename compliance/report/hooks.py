@@ -20,7 +20,14 @@ from compliance.report import html as audit_html
 from compliance.report.evidence import ReportedFailure
 from compliance.report.extras import attach_html
 from compliance.report.outcomes import Row
-from compliance.suite.session import fleet_of, is_audit, is_check, settings_of, target_of
+from compliance.suite.session import (
+    fleet_of,
+    is_audit,
+    is_check,
+    runs_tests,
+    settings_of,
+    target_of,
+)
 from compliance.transport import backends
 
 SUMMARY_ENV = "GITHUB_STEP_SUMMARY"
@@ -246,7 +253,7 @@ class CheckTally:
             pytest.ExitCode.TESTS_FAILED,
         ):
             session.exitstatus = outcomes.exit_code(self.rows)  # the verdict's, not pytest's
-        if self._rows or is_audit(session.config):
+        if self._rows or (is_audit(session.config) and runs_tests(session.config)):
             self._write_summaries()  # also when the run stopped before its checks (exit 102)
         self._write_metrics(int(session.exitstatus))
 

@@ -124,7 +124,7 @@ Type=oneshot
 User={s.user}
 WorkingDirectory={s.suite_dir}
 ExecStart={command}
-# Exit codes: 0 compliant, 1 a check failed, 101 not judged, 3 unreachable, 4 bad settings.
+# Exit codes: 0 compliant, 1 a check failed, 101 not judged, 102 no host, 4 bad settings.
 Nice=10
 IOSchedulingClass=idle
 TimeoutStartSec=15min

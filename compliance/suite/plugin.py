@@ -15,7 +15,7 @@ from compliance import catalogue, settings
 from compliance.catalogue import advisories
 from compliance.report import drift
 from compliance.report import hooks as reporting
-from compliance.suite.session import fleet_of, settings_of
+from compliance.suite.session import fleet_of, runs_tests, settings_of
 
 pytest_plugins = [
     "compliance.suite.items",
@@ -41,14 +41,6 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
         option.self_contained_html = True
     if not option.xmlpath:
         option.xmlpath = REPORT_JUNIT
-
-
-def runs_tests(config: pytest.Config) -> bool:
-    """False for the runs that only show something (--collect-only, --fixtures, --markers,
-    --help, --version): they write no report."""
-    option = config.option
-    shows = ("collectonly", "showfixtures", "show_fixtures_per_test", "markers", "help", "version")
-    return not any(getattr(option, name, False) for name in shows)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

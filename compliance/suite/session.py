@@ -83,3 +83,11 @@ def mark_audit(config: pytest.Config, items: list[pytest.Item]) -> None:
     config.stash[AUDIT] = bool(getattr(config.option, "hosts", None)) or any(
         is_check(item) for item in items
     )
+
+
+def runs_tests(config: pytest.Config) -> bool:
+    """False for the runs that only show something (--collect-only, --fixtures, --markers,
+    --help, --version): they write no report."""
+    option = config.option
+    shows = ("collectonly", "showfixtures", "show_fixtures_per_test", "markers", "help", "version")
+    return not any(getattr(option, name, False) for name in shows)

@@ -5,9 +5,9 @@ file, so a changed key (an attack, or a reinstalled host) goes unnoticed. Here t
 StrictHostKeyChecking and UserKnownHostsFile / GlobalKnownHostsFile are honoured: a key that
 differs from the known one stops the connection; an unknown key is refused unless the config
 says `accept-new` (then recorded, as OpenSSH does) or `no`. A ProxyJump, which paramiko
-ignores (it would connect to HostName directly), is refused: the README shows the ProxyCommand
-form. The socket gets TCP_NODELAY: without it each command on the open connection waits
-~40 ms for delayed ACKs (48 ms against 4 ms per command on the lab).
+ignores (it would connect to HostName directly), is refused: docs/connecting.md shows
+the ProxyCommand form. The socket gets TCP_NODELAY: without it each command on the open
+connection waits ~40 ms for delayed ACKs (48 ms against 4 ms per command on the lab).
 """
 
 from __future__ import annotations

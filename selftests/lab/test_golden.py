@@ -20,7 +20,7 @@ GOLDEN = json.loads((Path(__file__).parent / "golden" / "rows-before-redesign.js
 RECORDED = {row[0] for run in GOLDEN.values() for row in run["rows"]}
 NEW_CHECKS = set(catalogue.load()) - RECORDED  # the checks added since the recording
 FLEET = [955, 956, 957]
-# Outcomes renamed since the recording (issue 16): the streaming probe the person did not ask
+# Outcomes renamed since the recording: the streaming probe the person did not ask
 # for was "skipped"; it is "not requested" now, and no longer makes a run "not judged".
 RENAMED = {("proxy_streams", "skipped"): "not requested"}
 

@@ -9,8 +9,9 @@ replaced, and `subject(...)` / `host_subject(...)` the Subject over them, so a t
 changes exactly one thing; the helpers below (`unit`, `site_state`, ...) build the values.
 
 `manual_setup()` is the plan's starting point (lab/states.py `reset`: the container runs with
-the binary, nothing of PLAN.md 3-5 done), and `failing(facts)` judges the whole catalogue on a
-fact set as the fleet does, so the lab can compare a live audit with the computed set.
+the binary, nothing of the plan's sections 3-5 done), and `failing(facts)` judges the whole
+catalogue on a fact set as the fleet does, so the lab can compare a live audit with the
+computed set.
 """
 
 from __future__ import annotations

@@ -671,7 +671,7 @@ ROWS = [
     ),
     case(
         checks.unit_active,
-        "crash loop: Restart= brought it back, counter not counted yet (issue 15)",
+        "crash loop: Restart= brought it back, counter not counted yet",
         fails(f"restarted by Restart= 5s ago (0 restarts); systemd says: {EXITED}", CRASH_NOTE),
         UnitState=started(0, 5),
         UnitHistory=BY_RESTART,
@@ -1941,7 +1941,7 @@ def test_a_stopped_containers_fact_raises_ct_down():
 # -- the manual-setup state: what the lab's reset leaves, judged whole ----------------------
 
 # lab/states.py `reset`: the binary is there (Debian's /etc/profile already puts
-# /usr/local/bin on root's PATH, so the login shell finds it), nothing of PLAN.md 3-5 is. Which
+# /usr/local/bin on root's PATH, so the login shell finds it), nothing of plan sections 3-5. Which
 # checks fail there is computed (the lab's audit is held to it), not listed: the state must
 # fail only checks of the plan's three steps, some of each, and pass what exists before them.
 PLAN_STEPS = {"profile_d", "systemd_unit", "nginx_site"}  # the fixes that write the plan's files
