@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from shlex import quote
 from typing import ClassVar, Self
 
 from compliance import plan
 from compliance.facts import Fact, Scope
+from compliance.syntax.live_try import TRY_SECONDS, Try
 
 TRAILER = "@@http"
 DIRECT_BASE = f"http://127.0.0.1:{plan.PORT}/"
@@ -162,13 +163,22 @@ class ProxiedDelete(RunnerRequest):
     observes = "proxy"
 
 
-class ReachFromRunner(HttpFact):
-    """Whether a URL answers the runner (the runner as a client on the LAN)."""
+@dataclass(frozen=True)
+class ReachFromRunner(Fact):
+    """A live try of a CT address's port from the runner (when it is another machine on the
+    LAN): did it reach the link, what did the connection do (compliance/syntax/live_try.py).
+    Arguments: the address, and for a link-local IPv6 address the same CT's IPv4 (the runner
+    reaches it on the interface towards that)."""
 
+    seen: Try = field(default_factory=Try)
     where = "runner"
     on_demand = True
     observes = "firewall"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
-        return f"GET {args[0]}"
+        return f"TRY {' '.join(args[:1])} {plan.PORT} {TRY_SECONDS} {' '.join(args[1:])}".strip()
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        return cls(Try.parse(output))

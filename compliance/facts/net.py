@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from ipaddress import IPv4Interface
+from dataclasses import dataclass, field
+from ipaddress import IPv4Interface, IPv6Interface
 from shlex import quote
 from typing import Self
 
 from compliance import plan
 from compliance.facts import Fact, Scope
+from compliance.syntax.live_try import TRY_SECONDS, Try
 
 
 @dataclass(frozen=True)
@@ -89,42 +90,91 @@ class CtAddresses(Fact):
         return cls(tuple((name, str(iface.ip)) for name, iface in ipv4_interfaces(output)))
 
 
+def ipv6_interfaces(text: str) -> list[tuple[str, IPv6Interface]]:
+    """[(interface, address/prefix)] from `ip -o addr show` lines of family inet6."""
+    found = []
+    for line in text.splitlines():
+        match = re.match(r"\d+:\s+(\S+)\s+inet6\s+([0-9a-fA-F:]+/\d+)", line)
+        if match:
+            found.append((match.group(1).split("@")[0], IPv6Interface(match.group(2))))
+    return found
+
+
 @dataclass(frozen=True)
 class HostAddresses(Fact):
-    """The Proxmox host's IPv4 interfaces (its own networks)."""
+    """The Proxmox host's interfaces (its own networks): IPv4 in `items`, IPv6 in `items6`."""
 
     items: tuple[tuple[str, IPv4Interface], ...] = ()
+    items6: tuple[tuple[str, IPv6Interface], ...] = ()
     where = "host"
     observes = "host"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
-        return "ip -4 -o addr show"
+        return "ip -o addr show"
 
     @classmethod
     def parse(cls, rc: int, output: str) -> Self:
-        return cls(tuple(ipv4_interfaces(output)))
+        return cls(tuple(ipv4_interfaces(output)), tuple(ipv6_interfaces(output)))
+
+
+@dataclass(frozen=True)
+class CtInterfaces(Fact):
+    """Every address of the container's interfaces but the loopback, in both families, with
+    its prefix: where a client on its networks can reach it (hardened: exposure)."""
+
+    items: tuple[tuple[str, IPv4Interface | IPv6Interface], ...] = ()
+    hardened = True
+    observes = "container"
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        return "ip -o addr show"
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        found: list[tuple[str, IPv4Interface | IPv6Interface]] = [
+            *ipv4_interfaces(output),
+            *ipv6_interfaces(output),
+        ]
+        return cls(tuple(item for item in found if not item[1].ip.is_loopback))
+
+
+NETNS_TRY = r"""ns=%(ns)s; addr=%(addr)s; port=%(port)d
+if ! ip netns list 2>/dev/null | awk '{print $1}' | grep -qxF -- "$ns"; then
+  echo "@@no-vantage network namespace $ns does not exist on the host"; exit 0
+fi
+dev=$(ip netns exec "$ns" ip -o link show up \
+  | awk -F': ' '$2 != "lo" {sub(/@.*/, "", $2); print $2; exit}')
+echo "@@vantage $dev"
+case $addr in *:*) fam=-6; target="$addr%%$dev" ;; *) fam=-4; target=$addr ;; esac
+if why=$(ip netns exec "$ns" ip $fam route get "$addr" oif "$dev" 2>&1); then echo "@@route ok"
+else echo "@@route $(printf %%s "$why" | head -1)"; fi
+why=$(ip netns exec "$ns" timeout %(seconds)d \
+  bash -c 'exec 3<>"/dev/tcp/$1/$2"' try "$target" "$port" 2>&1)
+echo "@@connect $? $(printf %%s "$why" | tail -1)"
+echo "@@neigh $(ip netns exec "$ns" ip $fam neigh show "$addr" dev "$dev" | head -1)"
+"""
 
 
 @dataclass(frozen=True)
 class ReachFromNetns(Fact):
-    """Whether a URL answers from a network namespace on the host (a client on the LAN):
-    the HTTP status of the answer, None when nothing answered."""
+    """A live try of a CT address's port from a network namespace on the host (a client on
+    the CT's network): did the vantage exist, did it reach the link, what did the connection
+    do (see compliance/syntax/live_try.py)."""
 
-    status: int | None
+    seen: Try = field(default_factory=Try)
     where = "host"
     on_demand = True
     observes = "firewall"
+    label = "from a network namespace on the host: a TCP connect to the CT's port"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
-        netns, url = args
-        return (
-            f"ip netns exec {quote(netns)} curl -s -o /dev/null -w '%{{http_code}}' "
-            f"--max-time 3 {quote(url)}"
-        )
+        netns, address = args
+        values = {"ns": quote(netns), "addr": quote(address), "port": plan.PORT}
+        return NETNS_TRY % {**values, "seconds": TRY_SECONDS}
 
     @classmethod
     def parse(cls, rc: int, output: str) -> Self:
-        text = output.strip()
-        return cls(int(text) if rc == 0 and text.isdigit() and text != "000" else None)
+        return cls(Try.parse(output))

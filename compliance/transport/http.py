@@ -38,9 +38,15 @@ class _Cancelled(Exception):
 
 
 def request(command: str) -> tuple[int, str]:
-    """Run a runner fact's command: `<METHOD> <url>`, or `STREAM <url> <model>` (the live
-    streaming probe); (exit code, output) as a shell command's would be."""
+    """Run a runner fact's command: `<METHOD> <url>`, `STREAM <url> <model>` (the live
+    streaming probe) or `TRY <address> <port> <seconds> [<ipv4 of the same CT>]` (a TCP
+    connect from the runner); (exit code, output) as a shell command's would be."""
     method, _, rest = command.partition(" ")
+    if method == "TRY":
+        from compliance.transport import tcp_try
+
+        address, port, seconds, *zone_of = rest.split()
+        return tcp_try.try_port(address, int(port), float(seconds), *zone_of)
     if method == "STREAM":
         from compliance.transport import stream  # only the opt-in streaming probe needs it
 
