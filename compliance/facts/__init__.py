@@ -74,6 +74,7 @@ class Fact:
     on_demand: ClassVar[bool] = False  # not in the batch: read when a check asks (arguments)
     label: ClassVar[str] = ""  # shown in evidence instead of a long command
     bound: ClassVar[float] = 10.0  # seconds its command may run inside its target's batch
+    max_bytes: ClassVar[int] = 4 << 20  # the most output of its command the suite reads
 
     def __init_subclass__(cls, register: bool = True, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
