@@ -12,7 +12,7 @@ from typing import Self
 
 from compliance.facts import Fact, Scope
 from compliance.facts.files import file_states, files_command
-from compliance.syntax.pve_firewall import GuestFirewall, parse
+from compliance.syntax.pve_firewall import GuestFirewall
 
 PVE_FIREWALL_DIR = "/etc/pve/firewall"
 
@@ -104,11 +104,11 @@ class PveFirewall(Fact):
     def for_ct(self, ctid: str, nic: dict[str, str]) -> GuestFirewall:
         """The firewall pve-firewall compiles for this CT's NIC (`pct config`'s net0)."""
         guest_file = f"{ctid}.fw"
-        return GuestFirewall(
-            parse(self.files.get("cluster.fw", "")),
-            parse(self.files.get(guest_file, "")),
+        return GuestFirewall.of(
+            self.files.get("cluster.fw", ""),
+            self.files.get(guest_file, ""),
             guest_file,
-            nic.get("firewall") == "1",
+            GuestFirewall.nic_flag(nic.get("firewall", "0")),
         )
 
     def drift(self) -> dict[str, str]:
