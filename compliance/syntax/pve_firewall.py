@@ -1015,7 +1015,9 @@ class GuestFirewall:
         return _Match(sure, nothing)
 
     def _ipset_sure(self, entries: list[Entry], family: int, own: FwFile | None) -> Sources:
-        cluster_set = own is None
+        """The addresses a set holds. pve-firewall keys its entries by their text (a later
+        entry of the same text replaces an earlier one); two texts that are one network to the
+        kernel make `ipset restore` fail, so the set is not known then."""
         chosen: dict[str, tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, bool]] = {}
         for entry in entries:
             if entry.error:
@@ -1026,7 +1028,7 @@ class GuestFirewall:
                 scope = alias.group(1) or ""
                 found = (
                     _scoped_alias(alias.group(2), scope, None, self.cluster)
-                    if cluster_set
+                    if own is None
                     else _scoped_alias(alias.group(2), scope, self.cluster, own)
                 )
                 if found is None:
@@ -1038,17 +1040,15 @@ class GuestFirewall:
                 raise _Doubt(f"ipset refuses '{cidr}'") from error
             if network.prefixlen == 0:
                 raise _Doubt(f"ipset refuses a zero prefix ('{cidr}')")
-            key = str(network.network_address) + f"/{network.prefixlen}"
-            if key in chosen and chosen[key][0] != network:
-                raise _Doubt(f"'{cidr}' and another entry are one element to ipset")
-            chosen[cidr] = (network, entry.nomatch)
+            chosen[_ipset_key(cidr, network)] = (network, entry.nomatch)
+        elements = [network for network, _nomatch in chosen.values()]
+        if len(set(elements)) < len(elements):
+            raise _Doubt("two of its entries are one element to ipset")
         sure = Sources.nothing(family)
-        networks = sorted(chosen.values(), key=lambda item: item[0].prefixlen)
-        for network, nomatch in networks:
-            if network.version != family:
-                continue
-            block = Sources.parse(str(network))
-            sure = sure - block if nomatch else sure | block
+        for network, nomatch in sorted(chosen.values(), key=lambda item: item[0].prefixlen):
+            if network.version == family:
+                block = Sources.parse(str(network))
+                sure = sure - block if nomatch else sure | block
         return sure
 
     def fate(self, saddr: str, daddr: str, dport: int, nic: str = "net0") -> Fate:
@@ -1056,6 +1056,15 @@ class GuestFirewall:
         family = ipaddress.ip_address(saddr).version
         outcome, why = self.judge(family, daddr, dport, nic).fate(saddr)
         return Fate(outcome, why)
+
+
+def _ipset_key(cidr: str, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> str:
+    """An entry's text as `generate_ipset_chains` keys it: no /32 (/128), IPv6 compressed."""
+    address, slash, prefix = cidr.partition("/")
+    if network.version == 6:
+        address = str(ipaddress.IPv6Address(address))
+    text = f"{address}{slash}{prefix}"
+    return re.sub(r"/32$" if network.version == 4 else r"/128$", "", text)
 
 
 def _port_hit(spec: str, dport: int) -> bool:

@@ -279,6 +279,20 @@ def test_the_clusters_blacklist_drops_first_even_with_the_guests_file_off():
     assert verdict(off, HOST) == ACCEPT
 
 
+def test_ipset_entries_as_pve_firewall_keys_them():
+    """A repeated text is refused (with or without `!`); two texts that are one network to
+    the kernel make `ipset restore` fail: that set is not known."""
+    refused = guest(
+        "IN DROP -source +ss\nIN ACCEPT\n", cluster=f"{ON}[IPSET ss]\n{PEER}\n!{PEER}\n"
+    )
+    assert verdict(refused, PEER) == DROP
+    assert any("duplicate ipset entry" in note for note in refused.skipped())
+    clash = guest(
+        "IN DROP -source +ss\nIN ACCEPT\n", cluster=f"{ON}[IPSET ss]\n10.0.3.5/24\n10.0.3.0/24\n"
+    )
+    assert verdict(clash, PEER) == UNKNOWN
+
+
 def test_the_management_set_holds_the_local_network_the_suite_may_not_know():
     cluster = f"{ON}[IPSET management]\n{HOST}\n"
     fw = guest("IN ACCEPT -source +management -p tcp\n", cluster=cluster)
