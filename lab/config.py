@@ -12,6 +12,11 @@ STANDIN = LAB_DIR / "standin" / "ollama"
 DEFAULT_MODELS = LAB_DIR / "standin" / "models.json"
 PCT_SOURCE = LAB_DIR / "pct"
 PCT_INSTALLED = Path("/usr/local/sbin/pct")
+# The stand-in for pve-firewall's `status` only (no firewall daemon runs here): it says
+# running while PVE_FIREWALL_RUNNING exists, which the lab's firewall faults set.
+PVE_FIREWALL_SOURCE = LAB_DIR / "standin" / "pve-firewall"
+PVE_FIREWALL_INSTALLED = Path("/usr/local/sbin/pve-firewall")
+PVE_FIREWALL_RUNNING = Path("/etc/pve/.lab-pve-firewall-running")
 
 HOST_PACKAGES = (
     "lxc",

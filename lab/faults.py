@@ -638,19 +638,35 @@ def _ct_port_open(ctid: int) -> None:
 CLUSTER_FW = "# the lab's cluster firewall options (ollama-lxc-compliance)\n[OPTIONS]\nenable: 1\n"
 
 
-def pve_firewall_on(ctid: int, rules: str, options: str = "") -> None:
+def pve_firewall_on(ctid: int, rules: str, options: str = "", running: bool = True) -> None:
     """Proxmox's firewall on for the CT as a person turns it on: cluster.fw and <ctid>.fw
-    `enable: 1`, net0 firewall=1, these [RULES]. Files only: no pve-firewall runs here."""
+    `enable: 1`, net0 firewall=1, these [RULES], and the service running (`running`: the
+    pve-firewall stand-in's status says so; no daemon filters anything here)."""
     config.PVE_FIREWALL_DIR.mkdir(parents=True, exist_ok=True)
     (config.PVE_FIREWALL_DIR / "cluster.fw").write_text(CLUSTER_FW)
     guest = f"[OPTIONS]\nenable: 1\n{options}\n[RULES]\n{rules}"
     (config.PVE_FIREWALL_DIR / f"{ctid}.fw").write_text(guest)
     config.nic_firewall_mark(ctid).write_text("firewall=1\n")
+    if running:
+        config.PVE_FIREWALL_RUNNING.write_text("the lab's pve-firewall stand-in: running\n")
+    else:
+        config.PVE_FIREWALL_RUNNING.unlink(missing_ok=True)
 
 
 def _pve_firewall_open(ctid: int) -> None:
     _ct_port_open(ctid)
     pve_firewall_on(ctid, "IN ACCEPT -p tcp -dport 11434 # opened for a test, never closed\n")
+
+
+def _pve_firewall_stopped(ctid: int) -> None:
+    """Files that would close the port, their service stopped, no filter in the CT."""
+    _ct_port_open(ctid)
+    pve_firewall_on(
+        ctid,
+        f"IN ACCEPT -source {config.BRIDGE_ADDRESS} -p tcp -dport 11434\n"
+        "IN DROP -p tcp -dport 11434\n",
+        running=False,
+    )
 
 
 def _site_plan_only(ctid: int) -> None:
@@ -720,6 +736,16 @@ _CATALOGUE += [
         _pve_firewall_open,
         own="exposure",
         phrase="the Proxmox firewall filters the CT and lets it through",
+        converges=False,
+        profile="hardened",
+    ),
+    Fault(
+        "pve_firewall_stopped",
+        "Proxmox's firewall files close 11434 for the CT, but pve-firewall is stopped; no"
+        " filter in the CT",
+        _pve_firewall_stopped,
+        own="exposure",
+        phrase="pve-firewall is not running (Status: enabled/stopped): its rules are not applied",
         converges=False,
         profile="hardened",
     ),

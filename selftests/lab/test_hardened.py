@@ -184,3 +184,23 @@ def test_proxmox_firewall_that_drops_the_host_is_named_and_refused(tmp_path):
     assert row.properties["fix_status"] == "not remediable"
     assert "`IN ACCEPT -source 10.0.3.1 -p tcp -dport 11434`" in row.message, row.message
     assert _guard_files() == ""
+
+
+def test_proxmox_firewall_files_with_the_service_stopped_are_named_and_refused(tmp_path):
+    """Proxmox's firewall files would close 11434, but pve-firewall is stopped (the lab's
+    stand-in status says enabled/stopped): its rules are not applied, so exposure fails saying
+    so, and --fix refuses in one line naming the service and changes nothing in the CT."""
+    states.make_compliant()
+    faults.pve_firewall_on(
+        955,
+        f"IN ACCEPT -source {config.BRIDGE_ADDRESS} -p tcp -dport 11434\n"
+        "IN DROP -p tcp -dport 11434\n",
+        running=False,
+    )
+    fix = run_suite("--compliance-profile=hardened", "--fix", tmp_path=tmp_path)
+    assert fix.rc == 1, fix.explain()
+    row = fix.checks["exposure"]
+    stopped = "pve-firewall is not running (Status: enabled/stopped): its rules are not applied"
+    assert stopped in row.message, row.message
+    assert row.properties["fix_status"] == "not remediable"
+    assert _guard_files() == ""

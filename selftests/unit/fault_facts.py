@@ -38,7 +38,7 @@ from compliance.facts.http import (
 )
 from compliance.facts.net import CtAddresses, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, PctConfig, PveFirewall
+from compliance.facts.proxmox import CtStatus, PctConfig, PveFirewall, PveFirewallService
 from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
 from compliance.facts.store import GatherError
 from compliance.facts.stream import ProxiedStream
@@ -267,7 +267,13 @@ SITE_STALE_IP = site_text(
     f"proxy_pass http://{factsets.CT_IP}:11434;", "proxy_pass http://127.0.0.55:11434;"
 )
 HEADER_LINE = "        proxy_set_header X-Forwarded-Proto $scheme;\n"
+# lab.faults.pve_firewall_on's files (its comment lines aside)
+CLUSTER_FW = "[OPTIONS]\nenable: 1\n"
 OPEN_RULE = "[OPTIONS]\nenable: 1\n\n[RULES]\nIN ACCEPT -p tcp -dport 11434\n"
+CLOSING_RULES = (
+    "[OPTIONS]\nenable: 1\n\n[RULES]\nIN ACCEPT -source 10.0.3.1 -p tcp -dport 11434\n"
+    "IN DROP -p tcp -dport 11434\n"
+)
 NIC_FIREWALL = PctConfig.parse(
     0, site_text(",type=veth", ",firewall=1,type=veth", samples.PCT_CONFIG)
 )
@@ -611,7 +617,18 @@ HARDENED: dict[str, Described] = {
         "firewall container",
         {
             **_ct_port_open(),
-            PveFirewall: PveFirewall({"cluster.fw": "[OPTIONS]\nenable: 1\n", "955.fw": OPEN_RULE}),
+            PveFirewall: PveFirewall({"cluster.fw": CLUSTER_FW, "955.fw": OPEN_RULE}),
+            PveFirewallService: PveFirewallService("enabled/running"),
+            PctConfig: NIC_FIREWALL,
+        },
+        same=(CtStatus, CtAddresses),
+    ),
+    "pve_firewall_stopped": touches(  # files that would close the port; the service stopped
+        "firewall container",
+        {
+            **_ct_port_open(),
+            PveFirewall: PveFirewall({"cluster.fw": CLUSTER_FW, "955.fw": CLOSING_RULES}),
+            PveFirewallService: PveFirewallService("enabled/stopped"),
             PctConfig: NIC_FIREWALL,
         },
         same=(CtStatus, CtAddresses),

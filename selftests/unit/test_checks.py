@@ -22,7 +22,13 @@ from compliance.facts.firewall import CtRuleset, Guard
 from compliance.facts.http import HttpReply, ProxiedTags, ReachFromRunner
 from compliance.facts.net import CtAddresses, HostAddresses, Listener, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, HostInit, PctConfig, PveFirewall
+from compliance.facts.proxmox import (
+    CtStatus,
+    HostInit,
+    PctConfig,
+    PveFirewall,
+    PveFirewallService,
+)
 from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
@@ -1363,6 +1369,12 @@ NIC_FIREWALL = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",fir
 PVE_RULES = f"IN ACCEPT -source {BRIDGE_IP} -p tcp -dport 11434\nIN DROP -p tcp -dport 11434\n"
 
 
+RUNNING = PveFirewallService("enabled/running")
+STOPPED = PveFirewallService("enabled/stopped")
+NFT_STOPPED = PveFirewallService("enabled/running", "[OPTIONS]\nnftables: 1\n", True, "inactive")
+PVE_APPLIED = "applied by pve-firewall (Status: enabled/running)"
+
+
 def pve(rules: str = PVE_RULES, options: str = "") -> PveFirewall:
     """Proxmox's firewall on for the cluster and CT 955, with these [RULES]."""
     guest = f"[OPTIONS]\nenable: 1\n{options}\n[RULES]\n{rules}"
@@ -1691,12 +1703,91 @@ HARDENED_ROWS = [
         checks.exposure,
         "Proxmox's firewall closes the port itself: no filter in the CT needed",
         passes(
-            f"{PVE_PROOF}: a LAN client 10.0.3.2 is dropped (955.fw line 6 `IN DROP -p tcp"
-            f" -dport 11434`), the host {BRIDGE_IP} accepted (955.fw line 5 `IN ACCEPT -source"
-            f" {BRIDGE_IP} -p tcp -dport 11434`); pve-firewall applies them at boot"
+            f"{PVE_PROOF}: every source but the host {BRIDGE_IP} is dropped (955.fw line 6"
+            f" `IN DROP -p tcp -dport 11434`), the host accepted (955.fw line 5 `IN ACCEPT"
+            f" -source {BRIDGE_IP} -p tcp -dport 11434`); {PVE_APPLIED}"
         ),
         host_address="127.0.0.1",
         PveFirewall=pve(),
+        PveFirewallService=RUNNING,
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        checks.exposure,
+        "Proxmox's firewall drops a LAN client but not all of the LAN: every source is judged",
+        fails(
+            "the Proxmox firewall filters the CT but does not close the port: any IPv4 address"
+            " but 10.0.3.0/30 accept by 955.fw line 7 `IN ACCEPT -p tcp -dport 11434`; and in the"
+            " CT: nft is not installed in the CT: no filter at all",
+            notes=(PVE_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(
+            f"IN ACCEPT -source {BRIDGE_IP} -p tcp -dport 11434\n"
+            "IN DROP -source 10.0.3.0/30 -p tcp -dport 11434\nIN ACCEPT -p tcp -dport 11434\n"
+        ),
+        PveFirewallService=RUNNING,
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        checks.exposure,
+        "Proxmox's firewall closes the port in its files, but pve-firewall is stopped",
+        fails(
+            "the Proxmox firewall is configured for CT 955 but pve-firewall is not running"
+            " (Status: enabled/stopped): its rules are not applied; and in the CT: nft is not"
+            " installed in the CT: no filter at all",
+            notes=(RULESET_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(),
+        PveFirewallService=STOPPED,
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        checks.exposure,
+        "host.fw hands the files to proxmox-firewall, which is not running",
+        fails(
+            "the Proxmox firewall is configured for CT 955 but proxmox-firewall is not running"
+            " (host.fw nftables: 1; systemctl is-active: inactive): its rules are not applied;"
+            " and in the CT: nft is not installed in the CT: no filter at all",
+            notes=(RULESET_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(),
+        PveFirewallService=NFT_STOPPED,
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        checks.exposure,
+        "pve-firewall is stopped, but the CT's own filter closes the port",
+        passes(
+            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input drops"
+            f" it), the host {BRIDGE_IP} accepted; loaded at boot by nftables.service",
+            "the Proxmox firewall is configured for CT 955 but pve-firewall is not running"
+            " (Status: enabled/stopped): its rules are not applied; the CT's own filter closes"
+            " the port",
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(),
+        PveFirewallService=STOPPED,
+        PctConfig=NIC_FIREWALL,
+    ),
+    case(
+        checks.exposure,
+        "the CT file's `enable: 1 # on` is not read by pve-firewall: the CT's filter is judged",
+        fails("nft is not installed in the CT: no filter at all", notes=(RULESET_PROOF,)),
+        host_address="127.0.0.1",
+        PveFirewall=PveFirewall(
+            {
+                "cluster.fw": "[OPTIONS]\nenable: 1\n",
+                "955.fw": f"[OPTIONS]\nenable: 1 # on\n[RULES]\n{PVE_RULES}",
+            }
+        ),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
         CtRuleset=CtRuleset(),
     ),
@@ -1710,6 +1801,7 @@ HARDENED_ROWS = [
         ),
         host_address="127.0.0.1",
         PveFirewall=pve(""),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
     ),
     case(
@@ -1721,19 +1813,21 @@ HARDENED_ROWS = [
         ),
         host_address="127.0.0.1",
         PveFirewall=pve("", "policy_in: ACCEPT\n"),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
     ),
     case(
         checks.exposure,
         "Proxmox's firewall admits everyone and the CT has no filter",
         fails(
-            "the Proxmox firewall filters the CT but does not close the port: a LAN client"
-            " (10.0.3.2) is accept: 955.fw: policy_in ACCEPT (no rule matched); and in the CT:"
+            "the Proxmox firewall filters the CT but does not close the port: any IPv4 address"
+            " but 10.0.3.1/32 accept by 955.fw: policy_in ACCEPT (no rule matched); and in the CT:"
             " nft is not installed in the CT: no filter at all",
             notes=(PVE_PROOF,),
         ),
         host_address="127.0.0.1",
         PveFirewall=pve("", "policy_in: ACCEPT\n"),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
         CtRuleset=CtRuleset(),
     ),
@@ -1756,6 +1850,7 @@ HARDENED_ROWS = [
         settings=LAN,
         facts={NETNS: 200},
         PveFirewall=pve("IN ACCEPT -p tcp -dport 11434\n"),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
     ),
     # -- proxy_streams ----------------------------------------------------------------------
@@ -1867,8 +1962,10 @@ def test_every_hardened_fact_is_read_by_some_check():
     unread = set(table.values) - table.keys_asked()
     # Guard is the firewall fix's fact; the LAN namespace is tried only with netns:NAME; the
     # CT's ruleset and Proxmox's firewall files are read only when the runner is the host
-    # itself (no second client) or a live try got an answer.
-    assert unread == {HostInit, Binary, Guard, NETNS, CtRuleset, PveFirewall}
+    # itself (no second client) or a live try got an answer; its service's status only when
+    # those files turn it on for the CT.
+    facts = {HostInit, Binary, Guard, NETNS, CtRuleset, PveFirewall, PveFirewallService}
+    assert unread == facts
     host_runner = with_hardened()
     checks.exposure(subject(host_runner, settings=HARDENED_SETTINGS, host_address="127.0.0.1"))
     assert CtRuleset in host_runner.keys_asked()

@@ -24,7 +24,13 @@ from compliance.facts.firewall import Guard
 from compliance.facts.http import DirectTags, HttpReply
 from compliance.facts.net import CtAddresses, Listener, Listeners
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, HostInit, PctConfig, PveFirewall
+from compliance.facts.proxmox import (
+    CtStatus,
+    HostInit,
+    PctConfig,
+    PveFirewall,
+    PveFirewallService,
+)
 from compliance.facts.shell import Binary, ProfileScript
 from compliance.facts.systemd import (
     Journal,
@@ -1503,9 +1509,15 @@ def test_ct_firewall_adds_no_second_filter_when_proxmox_filters_the_ct():
     on = "[OPTIONS]\nenable: 1\n"
     firewall = PveFirewall({"cluster.fw": on, "955.fw": on})
     nic = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",firewall=1,type=veth"))
+    running = PveFirewallService("enabled/running")
     with pytest.raises(NotRemediable) as refused:
         firewall_plan(
-            {Guard: Guard({}, nft=True, loaded=False), PveFirewall: firewall, PctConfig: nic}
+            {
+                Guard: Guard({}, nft=True, loaded=False),
+                PveFirewall: firewall,
+                PveFirewallService: running,
+                PctConfig: nic,
+            }
         )
     assert str(refused.value) == (
         "the Proxmox firewall filters CT 955 (cluster.fw and 955.fw enable: 1, net0 firewall=1),"
@@ -1513,6 +1525,41 @@ def test_ct_firewall_adds_no_second_filter_when_proxmox_filters_the_ct():
         " /etc/pve/firewall/955.fw [RULES]: `IN ACCEPT -source 10.0.3.1 -p tcp -dport 11434`"
         " then `IN DROP -p tcp -dport 11434`; nothing was changed"
     )
+
+
+@pytest.mark.parametrize(
+    ("service", "named"),
+    [
+        (
+            PveFirewallService("enabled/stopped"),
+            "pve-firewall is not running (Status: enabled/stopped)",
+        ),
+        (
+            PveFirewallService("enabled/running", "[OPTIONS]\nnftables: 1\n", True, "failed"),
+            "proxmox-firewall is not running (host.fw nftables: 1; systemctl is-active: failed)",
+        ),
+    ],
+)
+def test_ct_firewall_refuses_beside_files_whose_service_is_stopped(service, named):
+    """The files turn Proxmox's firewall on for the CT but nothing applies them: refused up
+    front in one line naming the service; nothing planned in the CT."""
+    on = "[OPTIONS]\nenable: 1\n"
+    nic = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",firewall=1,type=veth"))
+    with pytest.raises(NotRemediable) as refused:
+        firewall_plan(
+            {
+                Guard: Guard({}, nft=True, loaded=False),
+                PveFirewall: PveFirewall({"cluster.fw": on, "955.fw": on}),
+                PveFirewallService: service,
+                PctConfig: nic,
+            }
+        )
+    assert str(refused.value) == (
+        f"the Proxmox firewall is configured for CT 955 but {named}: its rules are not applied;"
+        " start it, or turn the firewall off for CT 955, before the suite adds a filter in the"
+        " CT; nothing was changed"
+    )
+    assert "\n" not in str(refused.value)
 
 
 def test_ct_firewall_installs_the_guard_when_proxmox_firewall_is_off_for_the_nic():
