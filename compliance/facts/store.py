@@ -231,6 +231,7 @@ class RunnerStore(FactStore):
         self._request = request  # `<METHOD> <url>` -> (rc, output)
 
     bounds_facts = False  # each request carries its own deadline
+
     def _execute(self, commands: dict[str, str]) -> dict[str, tuple[int, str]]:
         """Every request at once (each bounded by its own deadline)."""
         if len(commands) == 1:

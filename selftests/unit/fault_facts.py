@@ -3,8 +3,8 @@ compliant fact set (`factsets.compliant()`, or `hardened()` for a hardened fault
 
 Judging the whole catalogue on a fault's facts gives the checks it fails (`failing(name)`):
 no one keeps that list by hand. The lab's audit tests compare the live run with this
-computation, so a fault whose facts are described wrong fails there. A fault whose commands never run (a frozen CT) is
-described by the container's batch failing, as the fleet sees it.
+computation, so a fault whose facts are described wrong fails there. A fault whose commands
+never run (a frozen CT) is described by the container's batch failing, as the fleet sees it.
 """
 
 from __future__ import annotations

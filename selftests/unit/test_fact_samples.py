@@ -4,9 +4,9 @@ A sample is `facts/<fact name>/<case>.json` (the name is `FactClass.name()`, as 
 names it), holding `{"command": the command it answers (for the default settings, as
 pyinfra's fact tests pin theirs), "rc": exit code, "output": what the command printed (stdout
 and stderr merged), "value": {attribute: expected}}`. A fact whose command changes fails its
-samples until each is checked against the new command's real output and re-pinned. `value` lists only what the case is about: a
-field, a property, or a method taking no arguments (called), or a dotted path of those
-(`dump.paths`); the attribute is compared as
+samples until each is checked against the new command's real output and re-pinned. `value`
+lists only what the case is about: a field, a property, or a method taking no arguments
+(called), or a dotted path of those (`dump.paths`); the attribute is compared as
 plain JSON (dataclasses as objects of their fields, tuples as lists, dict keys and other
 values such as addresses as strings; floats within 1e-6). Adding a case is adding a file;
 a new fact needs a folder (the test below fails until it has one).
