@@ -1,4 +1,5 @@
-"""Beyond the plan (--compliance-profile=hardened): what breaks or exposes this deployment in real use."""
+"""Beyond the plan (--compliance-profile=hardened): what breaks or exposes this deployment in
+real use."""
 
 from __future__ import annotations
 

@@ -31,9 +31,10 @@ class Check:
     """One entry of the catalogue: id, where it runs, the plan section, the fix that repairs it.
 
     `scope` is "container" (judged per container) or "host" (once per Proxmox host);
-    `profile` is "plan" (always) or "hardened" (only with --compliance-profile=hardened); `module` is the
-    module that defines it (the pytest file its items belong to). `restart_heals` says that
-    the fix's service restart is what repairs it, so the fix waits for it after restarting.
+    `profile` is "plan" (always) or "hardened" (only with --compliance-profile=hardened);
+    `module` is the module that defines it (the pytest file its items belong to).
+    `restart_heals` says that the fix's service restart is what repairs it, so the fix waits
+    for it after restarting.
     """
 
     id: str

@@ -4,8 +4,8 @@ Each module of the suite's `tests/` directory is a pytest module whose items are
 one per target of the check's scope, named `{check id}[{target id}]`
 (`tests/test_service.py::listener[proxmox-ct955]`), so `-k listener` selects a check, followed
 by the plain pytest tests a person wrote there. The hardened profile's checks exist only under
-`--compliance-profile=hardened`. An item judges its check on the audit view of its target's facts (what
-the target answered at preflight), or on the live view once a fix changed its host.
+`--compliance-profile=hardened`. An item judges its check on the audit view of its target's
+facts (what the target answered at preflight), or on the live view once a fix changed its host.
 """
 
 from __future__ import annotations
