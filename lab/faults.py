@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab import config, container, nginx
-from lab.plan import site_for
+from lab.plan import GUARD_LINE, site_for
 from lab.shell import LabError, ct_run, host_run, wait_until
 
 PANIC_BODY = '{"model":"llama3.2:1b","messages":[{"content":"hi"}]}'
@@ -651,8 +651,10 @@ def _site_plan_only(ctid: int) -> None:
 
 def _site_manage_open(ctid: int) -> None:
     site = site_for(ctid)
-    text = site.file.read_text().replace("            deny all;\n", "            allow all;\n", 1)
-    site.write(text)
+    text = site.file.read_text()
+    if GUARD_LINE not in text:
+        raise LabError(f"{site.file} has no `deny all;` guarding /ollama/")
+    site.write(text.replace(GUARD_LINE, "\n        allow all;\n", 1))
     nginx.reload()
 
 
@@ -685,15 +687,15 @@ _CATALOGUE += [
         "the plan's site without hardening: nginx defaults, model management open",
         _site_plan_only,
         own="manage_closed",
-        phrase="guard: none",
+        phrase="reach the CT through location /ollama/",
         profile="hardened",
     ),
     Fault(
         "site_manage_open",
-        "the write-endpoint guard says `allow all` instead of `deny all`",
+        "the guard of `location /ollama/` says `allow all` instead of `deny all`",
         _site_manage_open,
         own="manage_closed",
-        phrase="guard: none",
+        phrase="reach the CT through location /ollama/",
         profile="hardened",
     ),
     Fault(

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import http.server
 import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -128,3 +130,39 @@ def _wait_listening(ports: list[int], master: subprocess.Popen[bytes]) -> None:
         if waiting and time.monotonic() > deadline:
             raise RuntimeError(f"the private nginx does not listen on {sorted(waiting)}")
         time.sleep(0.02)
+
+
+class _Echo(http.server.BaseHTTPRequestHandler):
+    """Answers every request 200, saying in headers what reached it (method, URI, headers)."""
+
+    def _answer(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            self.rfile.read(length)
+        self.send_response(200)
+        self.send_header("X-Seen", f"{self.command} {self.path}")
+        for name in ("Host", "X-Real-IP", "X-Forwarded-For", "X-Forwarded-Proto", "Connection"):
+            self.send_header(f"X-Seen-{name}", self.headers.get(name, "-"))
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(b"ok")
+
+    do_GET = do_POST = do_HEAD = do_DELETE = do_PUT = do_PATCH = do_OPTIONS = _answer
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Quiet: the test reads the headers, not a log."""
+
+
+@contextlib.contextmanager
+def upstream(port: int) -> Iterator[None]:
+    """A stand-in upstream on 127.0.0.1:`port` that echoes what reached it, stopped on exit."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _Echo)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)

@@ -170,6 +170,9 @@ NO_SITES_CONF = site_text("    include /etc/nginx/sites-enabled/*;\n", "", facts
 INSTALLER_UNIT = site_text(
     "Group=root\n", "Group=ollama\n", site_text("User=root\n", "User=ollama\n", UNIT_TEXT)
 )
+# The rendered guard's line that refuses the rest of /ollama/ (the lab's hand-written one
+# differs in other lines, not in this).
+HARDENED_GUARD = "client_max_body_size 0;\n        deny all;\n"
 NOT_ENABLED: Changes = {
     SiteLink: factsets.LINK_MISSING,
     NginxLoaded: loaded((DEFAULT_LINK, DEFAULT_SITE)),
@@ -313,7 +316,7 @@ HARDENED: dict[str, Changes] = {
     },
     "site_plan_only": {**_site(SITE_TEXT), ProxiedDelete: ProxiedDelete(NOT_FOUND)},
     "site_manage_open": {
-        **_hardened_site("            deny all;\n", "            allow all;\n"),
+        **_hardened_site(HARDENED_GUARD, HARDENED_GUARD.replace("deny all", "allow all")),
         ProxiedDelete: ProxiedDelete(NOT_FOUND),
     },
     "ct_port_open": _ct_port_open(),

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from compliance.plan import ollama_routes
+from compliance.syntax import nginx
+from remediation import render
 
 NONE = "none"
 
@@ -189,3 +192,31 @@ CASES: tuple[Case, ...] = (
         ),
     ),
 )
+
+
+def hardened_case(manage_from: tuple[str, ...] = ()) -> Case:
+    """The hardened site as the fix renders it: every route of the table (every version),
+    with the /ollama/ prefix, on a read path goes to the read location, the rest to the
+    guarded `location /ollama/`."""
+    text = render.site("pve.example.com", "10.0.3.55", (600, manage_from))
+    server = nginx.parse(text).find("server")[0]
+    outer = next(loc for loc in nginx.locations(server) if loc.pattern == "/ollama/")
+    reads = render.read_paths()
+    inner = f"location ~ {render.read_pattern(reads)}"
+    choices = [
+        ("/ollama" + route.sample, inner if route.path in reads else outer.shown)
+        for route in ollama_routes.ROUTES
+    ]
+    unknown = ("/ollama/api/unknown", "/ollama/api/tags/", "/ollama/v1/models/a/b", "/ollama/x")
+    choices += [(uri, outer.shown) for uri in unknown]
+    body = "\n".join(_text(loc.directive) for loc in nginx.locations(server))
+    return Case("the hardened site", body, tuple(dict(choices).items()))
+
+
+def _text(directive: nginx.Directive, depth: int = 0) -> str:
+    """A location block again as nginx text: only its nested locations (its other directives
+    are not what the choice depends on)."""
+    pad = "    " * depth
+    inner = "".join(_text(child, depth + 1) + "\n" for child in directive.children("location"))
+    args = " ".join(directive.args)
+    return f"{pad}location {args} {{\n{inner}{pad}}}"

@@ -40,3 +40,11 @@ def test_a_frozen_ct_fails_every_check_that_reads_the_container():
     found = fault_facts.verdicts("ct_frozen")
     assert "timed out" in found["unit_active"].found
     assert found["ct_running"].ok
+
+
+@pytest.mark.parametrize("name", sorted(n for n, f in FAULTS.items() if f.own == "manage_closed"))
+def test_a_manage_faults_phrase_is_what_its_facts_make_the_check_say(name):
+    """manage_closed's failure is computed from nginx's loaded configuration alone, so the
+    phrase the lab expects is already in the host-free verdict."""
+    verdict = fault_facts.verdicts(name)["manage_closed"]
+    assert FAULTS[name].phrase in verdict.found, verdict

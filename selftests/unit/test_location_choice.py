@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from compliance.syntax import nginx
-from selftests.unit.location_table import CASES, NONE, Case
+from selftests.unit.location_table import CASES, NONE, Case, hardened_case
 
-TABLE = list(CASES)
+TABLE = [*CASES, hardened_case(), hardened_case(("10.0.0.0/8",))]
 
 
 def chosen(case: Case, uri: str) -> str:
@@ -41,5 +41,6 @@ def test_the_chain_is_the_nesting_from_the_server_down():
 def test_a_regex_python_cannot_read_makes_the_choice_unknown():
     server = nginx.parse("server { location / { } location ~ ([ { } }").find("server")[0]
     found = nginx.find_location(server, "/x")
-    assert found.location is not None and found.location.pattern == "/"
+    assert found.location is not None
+    assert found.location.pattern == "/"
     assert [loc.pattern for loc in found.unreadable] == ["(["]

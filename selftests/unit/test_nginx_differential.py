@@ -11,11 +11,11 @@ import pytest
 
 from compliance.syntax import nginx
 from selftests import privatenginx
-from selftests.unit.location_table import CASES, NONE, Case
+from selftests.unit.location_table import CASES, NONE, Case, hardened_case
 
 pytestmark = pytest.mark.skipif(not privatenginx.available(), reason="nginx is not installed")
 
-TABLE = list(CASES)
+TABLE = [*CASES, hardened_case(), hardened_case(("10.0.0.0/8",))]
 
 
 def instrumented(case: Case, port: int) -> tuple[str, dict[str, str]]:
