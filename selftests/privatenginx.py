@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import http.server
+import os
 import shutil
 import socket
 import subprocess
@@ -45,9 +46,11 @@ def available() -> bool:
 
 
 def free_ports(count: int, first: int = FIRST_PORT) -> list[int]:
-    """`count` ports of 127.0.0.1 nobody listens on, from `first` up."""
+    """`count` ports of 127.0.0.1 nobody listens on, from a window of this process (parallel
+    test workers start apart, so they do not pick the same free port before nginx binds it)."""
     found: list[int] = []
-    for port in range(first, LAST_PORT + 1):
+    window = first + (os.getpid() % 45) * 20
+    for port in [*range(window, LAST_PORT + 1), *range(first, window)]:
         with socket.socket() as probe:
             try:
                 probe.bind(("127.0.0.1", port))
