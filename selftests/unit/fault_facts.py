@@ -173,6 +173,22 @@ INSTALLER_UNIT = site_text(
 # The rendered guard's line that refuses the rest of /ollama/ (the lab's hand-written one
 # differs in other lines, not in this).
 HARDENED_GUARD = "client_max_body_size 0;\n        deny all;\n"
+EXACT_PULL = f"""\
+    location = /ollama/api/pull {{
+        rewrite ^/ollama/(.*)$ /$1 break;
+        proxy_pass http://{factsets.CT_IP}:11434;
+    }}
+"""
+SECOND_LINK = "/etc/nginx/sites-enabled/zz-ollama-8081"
+SECOND_SERVER = f"""\
+server {{
+    listen 8081;
+    server_name _;
+    location / {{
+        proxy_pass http://{factsets.CT_IP}:11434;
+    }}
+}}
+"""
 NOT_ENABLED: Changes = {
     SiteLink: factsets.LINK_MISSING,
     NginxLoaded: loaded((DEFAULT_LINK, DEFAULT_SITE)),
@@ -318,6 +334,16 @@ HARDENED: dict[str, Changes] = {
     "site_manage_open": {
         **_hardened_site(HARDENED_GUARD, HARDENED_GUARD.replace("deny all", "allow all")),
         ProxiedDelete: ProxiedDelete(NOT_FOUND),
+    },
+    "site_manage_exact_location": _hardened_site(
+        "    location /ollama/ {", EXACT_PULL + "    location /ollama/ {"
+    ),
+    "site_second_server": {
+        NginxLoaded: loaded(
+            (DEFAULT_LINK, DEFAULT_SITE),
+            (SITE.site_link, HARDENED_SITE_TEXT),
+            (SECOND_LINK, SECOND_SERVER),
+        ),
     },
     "ct_port_open": _ct_port_open(),
     "pve_firewall_open": {
