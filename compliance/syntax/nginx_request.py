@@ -119,7 +119,7 @@ def walk(server: Directive, request: Request, above: tuple[Directive, ...] = ())
     if stop is not None:
         state.paths.append(Path(stop[0], Clients.everyone(), stop[1]))
         return state.paths
-    _from_uri(state, uri, Clients.everyone(), 0)
+    _from_uri(state, uri.removeprefix("\0"), Clients.everyone(), 0)  # searched next anyway
     return state.paths
 
 

@@ -146,6 +146,19 @@ WALKED = (
         ),
     ),
     Walked(
+        "a server-level rewrite without flag, then the location's",
+        f"""server {{
+    listen 80;
+    rewrite ^/old/(.*)$ /new/$1;
+    location /new/ {{
+        rewrite ^/new/(.*)$ /$1 break;
+        proxy_pass {UPSTREAM};
+    }}
+}}
+""",
+        (("POST", "/old/api/pull", ANYONE), ("GET", "/new/api/tags", ANYONE)),
+    ),
+    Walked(
         "nested ^~ and the server's regex; a regex's nested location",
         f"""server {{
     listen 80;
