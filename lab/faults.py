@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab import config, container, nginx
-from lab.plan import site_for
+from lab.plan import GUARD_LINE, site_for
 from lab.shell import LabError, ct_run, host_run, wait_until
 
 PANIC_BODY = '{"model":"llama3.2:1b","messages":[{"content":"hi"}]}'
@@ -677,8 +677,38 @@ def _site_plan_only(ctid: int) -> None:
 
 def _site_manage_open(ctid: int) -> None:
     site = site_for(ctid)
-    text = site.file.read_text().replace("            deny all;\n", "            allow all;\n", 1)
-    site.write(text)
+    text = site.file.read_text()
+    if GUARD_LINE not in text:
+        raise LabError(f"{site.file} has no `deny all;` guarding /ollama/")
+    site.write(text.replace(GUARD_LINE, "\n        allow all;\n", 1))
+    nginx.reload()
+
+
+EXACT_PULL = """\
+    location = /ollama/api/pull {{
+        rewrite ^/ollama/(.*)$ /$1 break;
+        proxy_pass http://{ct_ip}:11434;
+    }}
+"""
+
+
+def _site_manage_exact_location(ctid: int) -> None:
+    """An exact-match location for a write endpoint in our server: nginx picks it before any
+    regex, so the guard inside `location /ollama/` never sees the request."""
+    site = site_for(ctid)
+    anchor = "    location /ollama/ {"
+    location = EXACT_PULL.format(ct_ip=container.ct_ip(ctid))
+    site.write(site.file.read_text().replace(anchor, location + anchor, 1))
+    nginx.reload()
+
+
+def _site_second_server(ctid: int) -> None:
+    """Another enabled site (not ours) with a server on port 8081 proxying every path to the
+    CT, unguarded: a copy an admin made for a tool that does not speak /ollama/."""
+    config.SECOND_SITE.write_text(
+        f"server {{\n    listen {config.SECOND_PORT};\n    server_name _;\n    location / {{\n"
+        f"        proxy_pass http://{container.ct_ip(ctid)}:{config.OLLAMA_PORT};\n    }}\n}}\n"
+    )
     nginx.reload()
 
 
@@ -711,15 +741,34 @@ _CATALOGUE += [
         "the plan's site without hardening: nginx defaults, model management open",
         _site_plan_only,
         own="manage_closed",
-        phrase="guard: none",
+        phrase="reach the CT through location /ollama/",
         profile="hardened",
     ),
     Fault(
         "site_manage_open",
-        "the write-endpoint guard says `allow all` instead of `deny all`",
+        "the guard of `location /ollama/` says `allow all` instead of `deny all`",
         _site_manage_open,
         own="manage_closed",
-        phrase="guard: none",
+        phrase="reach the CT through location /ollama/",
+        profile="hardened",
+    ),
+    Fault(
+        "site_manage_exact_location",
+        "`location = /ollama/api/pull` proxying to the CT added to our server: nginx picks an"
+        " exact match before the guard's locations",
+        _site_manage_exact_location,
+        own="manage_closed",
+        phrase="POST /ollama/api/pull reaches the CT through location = /ollama/api/pull",
+        profile="hardened",
+    ),
+    Fault(
+        "site_second_server",
+        "another enabled site (zz-ollama-8081) proxies every path to the CT on port 8081,"
+        " unguarded: not our file, so --fix refuses, naming it",
+        _site_second_server,
+        own="manage_closed",
+        phrase="zz-ollama-8081:1) on port 8081 from any address",
+        converges=False,
         profile="hardened",
     ),
     Fault(

@@ -204,3 +204,29 @@ def test_proxmox_firewall_files_with_the_service_stopped_are_named_and_refused(t
     assert stopped in row.message, row.message
     assert row.properties["fix_status"] == "not remediable"
     assert _guard_files() == ""
+def test_a_second_server_proxying_writes_is_named_and_the_fix_refuses(tmp_path):
+    """Another enabled site proxies every path to the CT on port 8081: manage_closed names
+    it (file:line, port) and --fix refuses before any change, since it never edits a file
+    the plan does not own; the site stays as it was and the write still gets through there."""
+    states.apply_fault("site_second_server")
+    before = site_for(955).file.read_text()
+    run = run_suite("--fix", *HARDENED, tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    row = run.checks["manage_closed"]
+    assert row.properties["fix_status"] == "not remediable", run.explain()
+    assert f"{config.SECOND_SITE}:1) on port {config.SECOND_PORT}" in row.message, row.message
+    assert "A file the plan does not own is never edited" in row.message, row.message
+    assert site_for(955).file.read_text() == before
+    second = f"http://127.0.0.1:{config.SECOND_PORT}/api/delete"
+    assert _status("DELETE", second) != "403"
+
+
+def test_an_exact_write_location_in_our_site_converges_to_the_allow_list(tmp_path):
+    """`location = /ollama/api/pull` in our server: a real POST reaches the CT before the fix,
+    is refused (403) by nginx after it, and reads still answer."""
+    states.apply_fault("site_manage_exact_location")
+    base = site_for(955).proxy_url
+    assert _status("POST", base + "api/pull") != "403"
+    assert run_suite("--fix", *HARDENED, tmp_path=tmp_path).rc == 0
+    assert _status("POST", base + "api/pull") == "403"
+    assert _status("GET", base + "api/ps") == "200"

@@ -1267,10 +1267,15 @@ def _added(plan: Plan) -> str:
 
 
 def test_nginx_site_renders_the_hardening_when_hardened():
-    s = subject({SiteConfig: site_state(SITE_TEXT)}, settings=HARDENED_SETTINGS)
+    table = factsets.with_hardened(
+        SiteConfig=site_state(SITE_TEXT),
+        NginxLoaded=loaded((DEFAULT_LINK, DEFAULT_SITE), (SITE_LINK, SITE_TEXT)),
+    )
+    s = subject(table=table, settings=HARDENED_SETTINGS)
     plan = FIXES["nginx_site"].plan(context(s))
     (diff,) = plan.diffs
     assert "+        proxy_buffering off;" in diff.splitlines()
+    assert "+        deny all;" in diff.splitlines()
     assert "-" + "        proxy_pass" not in diff  # the plan's lines stay: only added to
 
 
@@ -1571,3 +1576,45 @@ def test_ct_firewall_installs_the_guard_when_proxmox_firewall_is_off_for_the_nic
         }
     )
     assert len(plan.diffs) == 2
+
+
+SECOND_LINK = "/etc/nginx/sites-enabled/zz-ollama-8081"
+SECOND_SERVER = (
+    f"server {{\n    listen 8081;\n    location / {{\n        proxy_pass http://{CT_IP}:11434;"
+    "\n    }\n}\n"
+)
+
+
+def test_nginx_site_refuses_a_write_endpoint_open_in_a_file_it_does_not_own():
+    """Hardened: another enabled site proxies Ollama's writes to the CT: the site fix cannot
+    close it (it never edits that file), so it refuses before any change, naming it."""
+    table = factsets.with_hardened(
+        NginxLoaded=loaded(
+            (DEFAULT_LINK, DEFAULT_SITE),
+            (SITE_LINK, factsets.HARDENED_SITE_TEXT),
+            (SECOND_LINK, SECOND_SERVER),
+        )
+    )
+    with pytest.raises(NotRemediable) as refused:
+        FIXES["nginx_site"].plan(context(subject(table=table, settings=HARDENED_SETTINGS)))
+    message = str(refused.value)
+    assert message.startswith("refused before any change: POST /api/pull, ")
+    assert f"through location / ({SECOND_LINK}:3) of server" in message
+    assert "on port 8081 from any address. A file the plan does not own is never edited" in message
+
+
+def test_nginx_site_rewrites_a_write_location_in_our_own_site():
+    """Hardened: an exact-match write location in our site is ours to remove."""
+    text = site_text(
+        "    location /ollama/ {",
+        f"    location = /ollama/api/pull {{\n        proxy_pass http://{CT_IP}:11434;\n    }}\n"
+        "    location /ollama/ {",
+        factsets.HARDENED_SITE_TEXT,
+    )
+    table = factsets.with_hardened(
+        SiteConfig=site_state(text),
+        NginxLoaded=loaded((DEFAULT_LINK, DEFAULT_SITE), (SITE_LINK, text)),
+    )
+    plan = FIXES["nginx_site"].plan(context(subject(table=table, settings=HARDENED_SETTINGS)))
+    (diff,) = plan.diffs
+    assert "-    location = /ollama/api/pull {" in diff.splitlines()
