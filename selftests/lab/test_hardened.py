@@ -204,6 +204,8 @@ def test_proxmox_firewall_files_with_the_service_stopped_are_named_and_refused(t
     assert stopped in row.message, row.message
     assert row.properties["fix_status"] == "not remediable"
     assert _guard_files() == ""
+
+
 def test_a_second_server_proxying_writes_is_named_and_the_fix_refuses(tmp_path):
     """Another enabled site proxies every path to the CT on port 8081: manage_closed names
     it (file:line, port) and --fix refuses before any change, since it never edits a file
