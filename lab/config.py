@@ -12,6 +12,11 @@ STANDIN = LAB_DIR / "standin" / "ollama"
 DEFAULT_MODELS = LAB_DIR / "standin" / "models.json"
 PCT_SOURCE = LAB_DIR / "pct"
 PCT_INSTALLED = Path("/usr/local/sbin/pct")
+# The stand-in for pve-firewall's `status` only (no firewall daemon runs here): it says
+# running while PVE_FIREWALL_RUNNING exists, which the lab's firewall faults set.
+PVE_FIREWALL_SOURCE = LAB_DIR / "standin" / "pve-firewall"
+PVE_FIREWALL_INSTALLED = Path("/usr/local/sbin/pve-firewall")
+PVE_FIREWALL_RUNNING = Path("/etc/pve/.lab-pve-firewall-running")
 
 HOST_PACKAGES = (
     "lxc",
@@ -64,6 +69,8 @@ SITES_ENABLED = Path("/etc/nginx/sites-enabled")
 DEFAULT_SITE = Path("/etc/nginx/sites-available/default")
 BROKEN_SITE = SITES_ENABLED / "zz-lab-broken"
 SHADOW_SITE = SITES_ENABLED / "00-ollama-copy"  # sorts before ours: claims our server_name
+SECOND_SITE = SITES_ENABLED / "zz-ollama-8081"  # a second server proxying to a CT, unguarded
+SECOND_PORT = 8081
 NGINX_CONF = Path("/etc/nginx/nginx.conf")
 NGINX_CONF_ORIGINAL = Path("/etc/nginx/.nginx.conf.lab-original")  # kept while a fault edits it
 STALE_UPSTREAM = "127.0.0.55"

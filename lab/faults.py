@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from lab import config, container, nginx
-from lab.plan import site_for
+from lab.plan import GUARD_LINE, site_for
 from lab.shell import LabError, ct_run, host_run, wait_until
 
 PANIC_BODY = '{"model":"llama3.2:1b","messages":[{"content":"hi"}]}'
@@ -638,19 +638,35 @@ def _ct_port_open(ctid: int) -> None:
 CLUSTER_FW = "# the lab's cluster firewall options (ollama-lxc-compliance)\n[OPTIONS]\nenable: 1\n"
 
 
-def pve_firewall_on(ctid: int, rules: str, options: str = "") -> None:
+def pve_firewall_on(ctid: int, rules: str, options: str = "", running: bool = True) -> None:
     """Proxmox's firewall on for the CT as a person turns it on: cluster.fw and <ctid>.fw
-    `enable: 1`, net0 firewall=1, these [RULES]. Files only: no pve-firewall runs here."""
+    `enable: 1`, net0 firewall=1, these [RULES], and the service running (`running`: the
+    pve-firewall stand-in's status says so; no daemon filters anything here)."""
     config.PVE_FIREWALL_DIR.mkdir(parents=True, exist_ok=True)
     (config.PVE_FIREWALL_DIR / "cluster.fw").write_text(CLUSTER_FW)
     guest = f"[OPTIONS]\nenable: 1\n{options}\n[RULES]\n{rules}"
     (config.PVE_FIREWALL_DIR / f"{ctid}.fw").write_text(guest)
     config.nic_firewall_mark(ctid).write_text("firewall=1\n")
+    if running:
+        config.PVE_FIREWALL_RUNNING.write_text("the lab's pve-firewall stand-in: running\n")
+    else:
+        config.PVE_FIREWALL_RUNNING.unlink(missing_ok=True)
 
 
 def _pve_firewall_open(ctid: int) -> None:
     _ct_port_open(ctid)
     pve_firewall_on(ctid, "IN ACCEPT -p tcp -dport 11434 # opened for a test, never closed\n")
+
+
+def _pve_firewall_stopped(ctid: int) -> None:
+    """Files that would close the port, their service stopped, no filter in the CT."""
+    _ct_port_open(ctid)
+    pve_firewall_on(
+        ctid,
+        f"IN ACCEPT -source {config.BRIDGE_ADDRESS} -p tcp -dport 11434\n"
+        "IN DROP -p tcp -dport 11434\n",
+        running=False,
+    )
 
 
 def _site_plan_only(ctid: int) -> None:
@@ -661,8 +677,38 @@ def _site_plan_only(ctid: int) -> None:
 
 def _site_manage_open(ctid: int) -> None:
     site = site_for(ctid)
-    text = site.file.read_text().replace("            deny all;\n", "            allow all;\n", 1)
-    site.write(text)
+    text = site.file.read_text()
+    if GUARD_LINE not in text:
+        raise LabError(f"{site.file} has no `deny all;` guarding /ollama/")
+    site.write(text.replace(GUARD_LINE, "\n        allow all;\n", 1))
+    nginx.reload()
+
+
+EXACT_PULL = """\
+    location = /ollama/api/pull {{
+        rewrite ^/ollama/(.*)$ /$1 break;
+        proxy_pass http://{ct_ip}:11434;
+    }}
+"""
+
+
+def _site_manage_exact_location(ctid: int) -> None:
+    """An exact-match location for a write endpoint in our server: nginx picks it before any
+    regex, so the guard inside `location /ollama/` never sees the request."""
+    site = site_for(ctid)
+    anchor = "    location /ollama/ {"
+    location = EXACT_PULL.format(ct_ip=container.ct_ip(ctid))
+    site.write(site.file.read_text().replace(anchor, location + anchor, 1))
+    nginx.reload()
+
+
+def _site_second_server(ctid: int) -> None:
+    """Another enabled site (not ours) with a server on port 8081 proxying every path to the
+    CT, unguarded: a copy an admin made for a tool that does not speak /ollama/."""
+    config.SECOND_SITE.write_text(
+        f"server {{\n    listen {config.SECOND_PORT};\n    server_name _;\n    location / {{\n"
+        f"        proxy_pass http://{container.ct_ip(ctid)}:{config.OLLAMA_PORT};\n    }}\n}}\n"
+    )
     nginx.reload()
 
 
@@ -695,15 +741,34 @@ _CATALOGUE += [
         "the plan's site without hardening: nginx defaults, model management open",
         _site_plan_only,
         own="manage_closed",
-        phrase="guard: none",
+        phrase="reach the CT through location /ollama/",
         profile="hardened",
     ),
     Fault(
         "site_manage_open",
-        "the write-endpoint guard says `allow all` instead of `deny all`",
+        "the guard of `location /ollama/` says `allow all` instead of `deny all`",
         _site_manage_open,
         own="manage_closed",
-        phrase="guard: none",
+        phrase="reach the CT through location /ollama/",
+        profile="hardened",
+    ),
+    Fault(
+        "site_manage_exact_location",
+        "`location = /ollama/api/pull` proxying to the CT added to our server: nginx picks an"
+        " exact match before the guard's locations",
+        _site_manage_exact_location,
+        own="manage_closed",
+        phrase="POST /ollama/api/pull reaches the CT through location = /ollama/api/pull",
+        profile="hardened",
+    ),
+    Fault(
+        "site_second_server",
+        "another enabled site (zz-ollama-8081) proxies every path to the CT on port 8081,"
+        " unguarded: not our file, so --fix refuses, naming it",
+        _site_second_server,
+        own="manage_closed",
+        phrase="zz-ollama-8081:1) on port 8081 from any address",
+        converges=False,
         profile="hardened",
     ),
     Fault(
@@ -720,6 +785,16 @@ _CATALOGUE += [
         _pve_firewall_open,
         own="exposure",
         phrase="the Proxmox firewall filters the CT and lets it through",
+        converges=False,
+        profile="hardened",
+    ),
+    Fault(
+        "pve_firewall_stopped",
+        "Proxmox's firewall files close 11434 for the CT, but pve-firewall is stopped; no"
+        " filter in the CT",
+        _pve_firewall_stopped,
+        own="exposure",
+        phrase="pve-firewall is not running (Status: enabled/stopped): its rules are not applied",
         converges=False,
         profile="hardened",
     ),

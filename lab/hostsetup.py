@@ -1,4 +1,4 @@
-"""Host prerequisites: Debian packages, the lxc bridge, the pct stand-in."""
+"""Host prerequisites: Debian packages, the lxc bridge, the pct and pve-firewall stand-ins."""
 
 from __future__ import annotations
 
@@ -74,17 +74,27 @@ def ensure_bridge() -> bool:
     return True
 
 
-def ensure_pct() -> bool:
-    """Install lab/pct as /usr/local/sbin/pct (0755) when it differs; True if written."""
-    source = config.PCT_SOURCE.read_bytes()
-    target = config.PCT_INSTALLED
-    if target.is_file() and target.read_bytes() == source and os.access(target, os.X_OK):
+def _install(source: Path, target: Path) -> bool:
+    """Install `source` as `target` (0755) when it differs; True if written."""
+    text = source.read_bytes()
+    if target.is_file() and target.read_bytes() == text and os.access(target, os.X_OK):
         return False
-    tmp = target.with_name(".pct.lab-tmp")
-    tmp.write_bytes(source)
+    tmp = target.with_name(f".{target.name}.lab-tmp")
+    tmp.write_bytes(text)
     tmp.chmod(0o755)
     os.replace(tmp, target)
     return True
+
+
+def ensure_pct() -> bool:
+    """Install lab/pct as /usr/local/sbin/pct (0755) when it differs; True if written."""
+    return _install(config.PCT_SOURCE, config.PCT_INSTALLED)
+
+
+def ensure_pve_firewall() -> bool:
+    """Install the pve-firewall stand-in (`status` only) as /usr/local/sbin/pve-firewall when
+    it differs; True if written."""
+    return _install(config.PVE_FIREWALL_SOURCE, config.PVE_FIREWALL_INSTALLED)
 
 
 def ensure_promtool() -> bool:

@@ -22,16 +22,33 @@ UNIT = plan.UNIT_TEXT
 SITE_TEMPLATE = plan.SITE_TEMPLATE
 
 
+# The hardening an operator writes by hand from Ollama's API docs (not from the suite): only
+# the inference and listing endpoints pass, everything else under /ollama/ is refused.
 HARDENING = """\
         proxy_read_timeout 1h;
         proxy_send_timeout 1h;
         proxy_buffering off;
-        location ~ ^/ollama/api/(create|blobs/|pull|push|delete|copy) {
-            deny all;
+        deny all;
+        location ~ ^/ollama/(api/(version|tags|ps)|v1/models(/[^/]+)?)?$ {
+            allow all;
+            limit_except GET { deny all; }
+            rewrite ^/ollama/(.*)$ /$1 break;
+            proxy_pass http://<LXC_955_IP>:11434;
+        }
+        location ~ ^/ollama/api/(show|generate|chat|embed|embeddings)$ {
+            allow all;
+            limit_except POST { deny all; }
+            rewrite ^/ollama/(.*)$ /$1 break;
+            proxy_pass http://<LXC_955_IP>:11434;
+        }
+        location ~ ^/ollama/v1/(chat/completions|completions|embeddings)$ {
+            allow all;
+            limit_except POST { deny all; }
             rewrite ^/ollama/(.*)$ /$1 break;
             proxy_pass http://<LXC_955_IP>:11434;
         }
 """
+GUARD_LINE = "\n        deny all;\n"  # the line of HARDENING that refuses the rest
 
 
 @dataclass(frozen=True)

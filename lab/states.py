@@ -130,6 +130,7 @@ def reset(ctid: int = config.CTID) -> None:
     host_run(["pct", "set", str(ctid), "-onboot", "0"])
     _remove(config.PVE_FIREWALL_DIR / f"{ctid}.fw")  # cluster.fw stays: it is every CT's
     _remove(config.nic_firewall_mark(ctid))
+    _remove(config.PVE_FIREWALL_RUNNING)  # the stand-in's pve-firewall: stopped
     _reset_container(ctid)
     with nginx.locked():
         _reset_host(site_for(ctid))

@@ -53,6 +53,8 @@ def up(containers: int = 1, say: Say = print) -> None:
                 say(f"CT {ctid}: installed {' '.join(added)}")
         if hostsetup.ensure_pct():
             say(f"pct: installed {config.PCT_INSTALLED}")
+        if hostsetup.ensure_pve_firewall():
+            say(f"pve-firewall stand-in (status only): installed {config.PVE_FIREWALL_INSTALLED}")
         if nginx.ensure_running():
             say("nginx: started")
         say(f"ssh: {sshlab.ensure_sshd()}")

@@ -5,12 +5,13 @@ the CT, loaded at boot by its own small unit before ollama.service, accepts 1143
 loopback and the host's address on the CT's network and resets it for everyone else. Chosen
 over Proxmox's CT firewall file because it works on any LXC host and travels with the CT.
 When Proxmox's firewall already filters the CT (cluster and CT `enable: 1`, net0 firewall=1),
-no second filter is added to fight it: the fix refuses and gives the two rules to add there.
+no second filter is added to fight it: the fix refuses and gives the two rules to add there;
+when the files enable it but its service is stopped, the fix refuses naming the service.
 """
 
 from __future__ import annotations
 
-from compliance.catalogue.exposure import pve_firewall
+from compliance.catalogue.exposure import pve_firewall, pve_not_applied
 from compliance.catalogue.upstream import container_ip, host_bridge_address
 from compliance.facts.firewall import GUARD_RULES, GUARD_UNIT, Guard
 from compliance.plan import PORT
@@ -79,6 +80,11 @@ class CtFirewall(Fix):
         if host is None:
             raise NotRemediable(
                 f"the host's address on the CT's network is unknown ({how}); nothing was changed"
+            )
+        if not_applied := pve_not_applied(s):
+            raise NotRemediable(
+                f"{not_applied}; start it, or turn the firewall off for CT {ctx.target.ctid},"
+                " before the suite adds a filter in the CT; nothing was changed"
             )
         if pve_firewall(s).active():
             raise NotRemediable(pve_rules_to_add(ctx.target.ctid, host))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from compliance.catalogue import manage
 from compliance.catalogue.served import shadowed_by
 from compliance.catalogue.upstream import container_ip
 from compliance.facts.nginx import NginxState, NginxTest, SiteConfig, SiteLink
@@ -74,6 +75,11 @@ class NginxSite(Fix):
             raise NotRemediable(
                 f"refused before any change: {cause}. A file the plan does not own is never "
                 "edited: change it by hand, then run --fix again"
+            )
+        if s.settings.hardened and (cause := manage.elsewhere(s)) is not None:
+            raise NotRemediable(
+                f"refused before any change: {cause}. A file the plan does not own is never "
+                "edited: close it there by hand, then run --fix again"
             )
         have = s[SiteConfig]
         current = s[SiteLink]

@@ -2,8 +2,10 @@
 
 `host_lock` is what the remediator takes around a fix and its re-check: the runner-local lock
 (`local_lock`), which serialises the processes and threads of this user on this machine
-(pytest -n), and inside it the target's own lock (`target_lock`, a directory under /run/lock on
-the host, bounded), so that runners on two machines cannot fix one host at once.
+(pytest -n), and inside it the target's own lock (`target_lock`, a directory in a root-only
+directory on the host, /run/ollama-compliance, bounded), so that runners on two machines
+cannot fix one host at once. Not /run/lock: anyone may write there (mode 1777), so any local
+user could hold the lock and write the holder's name the error shows.
 
 The local lock lives in a private per-user directory ($XDG_RUNTIME_DIR/ollama-compliance, else
 /tmp/ollama-compliance-<uid>): created 0700, refused unless it is ours and not a symlink; the
@@ -143,9 +145,19 @@ def local_lock(address: str, wait: float = LOCK_WAIT_S) -> Iterator[None]:
         os.close(fd)
 
 
-TARGET_LOCK = "/run/lock/ollama-compliance"  # a directory: mkdir is atomic on the target
+TARGET_DIR = "/run/ollama-compliance"  # root-only (0700, the suite's login): no one else writes
+TARGET_LOCK = f"{TARGET_DIR}/host.lock"  # a directory: mkdir is atomic on the target
 TARGET_POLL_S = 20  # one remote wait (under the command deadline); the runner repeats it
-ACQUIRE = """d=%s; token=%s; end=$(( $(date +%%s) + %d ))
+UNSAFE = 76  # the lock's directory is not the suite's own: refused, never used
+ACQUIRE = """b=%s; d=%s; token=%s; end=$(( $(date +%%s) + %d ))
+if [ -L "$b" ] || { [ -e "$b" ] && [ ! -d "$b" ]; }; then
+  echo "$b is a symlink or not a directory"; exit 76
+fi
+mkdir -p -m 0700 "$b" 2>/dev/null
+set -- $(stat -c '%%u %%a' "$b" 2>/dev/null)
+if [ "${1:-}" != "$(id -u)" ] || [ "${2:-}" != 700 ]; then
+  echo "$b belongs to uid ${1:-?} with mode ${2:-?}, not to this login with mode 0700"; exit 76
+fi
 until mkdir "$d" 2>/dev/null; do
   if [ "$(date +%%s)" -ge "$end" ]; then cat "$d/owner" 2>/dev/null || echo unknown; exit 75; fi
   sleep 0.3
@@ -187,10 +199,13 @@ def target_lock(host: Host, wait: float = LOCK_WAIT_S) -> Iterator[None]:
         # one remote wait stays well inside the command deadline the host enforces
         poll = min(TARGET_POLL_S, backends.DEADLINE.seconds // 2)
         seconds = int(max(1, min(poll, deadline - time.monotonic())))
-        result = backends.run(host, ACQUIRE % (TARGET_LOCK, shlex.quote(token), seconds))
+        script = ACQUIRE % (TARGET_DIR, TARGET_LOCK, shlex.quote(token), seconds)
+        result = backends.run(host, script)
         if result.rc == 0:
             break
         owner = backends.output_text(result).strip().splitlines()[-1:] or ["unknown"]
+        if result.rc == UNSAFE:
+            raise LockError(f"fix lock directory on the target refused: {owner[0]}; not fixed")
         if result.rc == 75 and _stale(owner[0]):
             backends.run(host, BREAK % (TARGET_LOCK, shlex.quote(owner[0])))
             continue

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import json
 
-from compliance import plan
-from compliance.catalogue import advisories, check
+from compliance.catalogue import advisories, check, manage
 from compliance.catalogue.exposure import exposure_verdict
 from compliance.catalogue.ollama_api import tags_problems
-from compliance.catalogue.verdict import Subject, Verdict, failed, not_requested, passed
+from compliance.catalogue.verdict import (
+    Subject,
+    Verdict,
+    failed,
+    not_requested,
+    passed,
+    skipped,
+)
 from compliance.facts.http import (
     DirectTags,
     DirectVersion,
@@ -17,13 +23,12 @@ from compliance.facts.http import (
     ProxiedPs,
     ProxiedVersion,
 )
-from compliance.facts.nginx import SiteConfig
+from compliance.facts.nginx import NginxLoaded, SiteConfig
 from compliance.facts.proxmox import PctConfig
 from compliance.facts.stream import ProxiedStream
 from compliance.syntax import nginx
 
 ORDER = 5
-WRITE_ENDPOINTS = ("create", "blobs/sha256:0", "pull", "push", "delete", "copy")
 NGINX_TIMEOUT_DEFAULT = "60s"
 
 
@@ -90,23 +95,26 @@ def proxy_llm_ready(s: Subject) -> Verdict:
 
 @check("runner", "hardened", "nginx_site", profile="hardened")
 def manage_closed(s: Subject) -> Verdict:
-    """Through the proxy the model-management API is refused unless allowed; reads still work."""
-    site = s[SiteConfig]
-    allowed = set(site.manage_allow)
-    want = set(s.settings.manage_from)
+    """Through nginx, every write endpoint of the Ollama in use is refused unless the client
+    may manage models, on every server and port that proxies to the CT; reads still work."""
+    loaded = s[NginxLoaded]
+    if not loaded.ok:
+        return skipped("not judged: nginx -T shows no configuration (see nginx_valid)")
+    judged = manage.judge(s)
+    want = ", ".join(s.settings.manage_from) or "nobody"
+    expected = f"Ollama's write endpoints refused by nginx except from {want}"
     base = s.proxy_base()
-    guarded = bool(site.guards)
-    if not guarded or allowed != want:
-        shown = f"allow {', '.join(sorted(allowed)) or 'none'}" if guarded else "none"
-        return failed(
-            "a guard on /ollama/api/{create,blobs,pull,push,delete,copy}: "
-            f"allow {', '.join(sorted(want)) or 'none'}, deny all",
-            f"guard: {shown}",
-        )
-    unguarded = [e for e in WRITE_ENDPOINTS if not site.guarded(f"{plan.LOCATION}api/{e}")]
-    if unguarded:
-        return failed("every write endpoint guarded", f"not guarded: {', '.join(unguarded)}")
-    if not want:  # nobody may manage: prove it with a request nginx must refuse
+    note = f"{judged.table}: {len(judged.routes)} write endpoints"
+    if judged.leaks:
+        return failed(expected, "; ".join(leak.line() for leak in judged.leaks), note)
+    if judged.undecided:
+        return skipped(f"not judged: {judged.undecided[0].why}")
+    if judged.closed_to_managers:
+        shown = ", ".join(judged.closed_to_managers)
+        return failed(f"the networks allowed to manage ({want}) reach the CT", shown, note)
+    if not judged.servers:
+        return failed(expected + f", and {base} proxied to the CT", "no server proxies to it")
+    if not s.settings.manage_from:  # nobody may manage: prove it with a request nginx refuses
         reply = s[ProxiedDelete].reply
         if reply is None or reply.status != 403:
             status = reply.status if reply else "no reply"
@@ -114,7 +122,7 @@ def manage_closed(s: Subject) -> Verdict:
     read = s[ProxiedPs].reply
     if read is None or read.status != 200:
         return failed(f"GET {base}api/ps still answers", f"status {read.status if read else '-'}")
-    return passed()
+    return passed(f"{note} refused on {'; '.join(judged.servers)}")
 
 
 @check("lan", "hardened", "ct_firewall", profile="hardened")

@@ -138,7 +138,7 @@ def nginx_running(s: Subject) -> Verdict:
 @check("host", "5", "nginx_site")
 def site_served(s: Subject) -> Verdict:
     """`nginx -T`: nginx loads our site, picks its server block for our server_name on port 80
-    and its `location /ollama/` for the API; no other file shadows it."""
+    and its `location /ollama/` (or one nested in it) for the API; no other file shadows it."""
     loaded = s[NginxLoaded]
     if not loaded.ok:
         return failed("the configuration nginx loads (`nginx -T`)", "unreadable: see nginx_valid")
@@ -154,7 +154,7 @@ def site_served(s: Subject) -> Verdict:
     if choice.server is None or choice.server.file not in s.our_paths:
         answering = choice.server.where if choice.server else "nothing"
         return failed(want, f"no server of ours names {name} on port {port}; {answering} answers")
-    location = nginx_loaded.location_for(choice.server, plan.PROBE_URI)
+    location = nginx_loaded.top_location_for(choice.server, plan.PROBE_URI)
     if location is None or location.pattern != plan.LOCATION:
         shown = f"`location {location.pattern}`" if location else "no location"
         return failed(want, f"{shown} of {choice.server.where} answers {plan.PROBE_URI}")

@@ -43,7 +43,7 @@ def shadowed_by(s: Subject) -> str | None:
                 f"site: nginx ignores ours (conflicting server name)"
             )
         return None  # ours does not name the host on the port: site_file says so, fixably
-    location = nginx_loaded.location_for(choice.server, plan.PROBE_URI)
+    location = nginx_loaded.top_location_for(choice.server, plan.PROBE_URI)
     if location is not None and location.directive.file not in s.our_paths:
         pattern = " ".join(filter(None, (location.modifier, location.pattern)))
         return (

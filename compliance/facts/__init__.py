@@ -92,6 +92,7 @@ class Fact:
     label: ClassVar[str] = ""  # shown in evidence instead of a long command
     bound: ClassVar[float] = 10.0  # seconds its command may run inside its target's batch
     observes: ClassVar[str] = ""  # the part of the deployment it observes (one of PARTS)
+    max_bytes: ClassVar[int] = 4 << 20  # the most output of its command the suite reads
 
     def __init_subclass__(cls, register: bool = True, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)

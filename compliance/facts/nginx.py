@@ -244,28 +244,6 @@ class SiteConfig(FileState, Fact):
     def headers(self) -> nginx.Headers:
         return nginx.proxy_headers(self.levels) if self.location else nginx.Headers()
 
-    @property
-    def guards(self) -> list[Location]:
-        """Regex locations inside /ollama/ that end in `deny all;` (the hardened guard)."""
-        if not self.location:
-            return []
-        return [
-            loc
-            for loc in nginx.locations(self.location.directive)
-            if loc.modifier.startswith("~")
-            and any(d.args == ("all",) for d in loc.directive.children("deny"))
-        ]
-
-    @property
-    def manage_allow(self) -> tuple[str, ...]:
-        return tuple(
-            arg for loc in self.guards for d in loc.directive.children("allow") for arg in d.args
-        )
-
-    def guarded(self, path: str) -> bool:
-        """Whether a guarding regex location matches `path` (nginx's PCRE, read as Python's)."""
-        return any(loc.matches(path) for loc in self.guards)
-
 
 @dataclass(frozen=True)
 class SiteLink(Fact):

@@ -15,6 +15,11 @@ from compliance.facts.files import file_states, files_command
 from compliance.syntax.pve_firewall import GuestFirewall, parse
 
 PVE_FIREWALL_DIR = "/etc/pve/firewall"
+# The node's own firewall file (pve-firewall's $hostfw_conf_filename: the node name is
+# `uname -n` up to its first dot, PVE::INotify::nodename), and the nftables firewall that takes
+# over when that file says `nftables: 1` and it is installed (Firewall.pm get_nftables_option).
+HOST_FW = "/etc/pve/nodes/$(uname -n | cut -d. -f1)/host.fw"
+NFT_FIREWALL = "/usr/libexec/proxmox/proxmox-firewall"
 
 
 @dataclass(frozen=True)
@@ -107,11 +112,11 @@ class PveFirewall(Fact):
     def for_ct(self, ctid: str, nic: dict[str, str]) -> GuestFirewall:
         """The firewall pve-firewall compiles for this CT's NIC (`pct config`'s net0)."""
         guest_file = f"{ctid}.fw"
-        return GuestFirewall(
-            parse(self.files.get("cluster.fw", "")),
-            parse(self.files.get(guest_file, "")),
+        return GuestFirewall.of(
+            self.files.get("cluster.fw", ""),
+            self.files.get(guest_file, ""),
             guest_file,
-            nic.get("firewall") == "1",
+            GuestFirewall.nic_flag(nic.get("firewall", "0")),
         )
 
     def drift(self) -> dict[str, str]:
@@ -119,6 +124,80 @@ class PveFirewall(Fact):
             name: "sha256:" + hashlib.sha256(text.encode()).hexdigest()[:12]
             for name, text in self.files.items()
         }
+
+
+@dataclass(frozen=True)
+class PveFirewallService(Fact):
+    """Whether the service that applies Proxmox's firewall files runs. pve-firewall does
+    (`pve-firewall status` prints `Status: enabled/running`, `disabled/stopped`, with
+    ` (pending changes)` while its rules lag the files; stopping it removes its chains), unless
+    the node's host.fw says `nftables: 1` and proxmox-firewall is installed: then pve-firewall
+    removes its own chains and proxmox-firewall applies the files (`systemctl is-active`)."""
+
+    status: str = ""  # what follows `Status: `; empty when pve-firewall printed none
+    host_fw: str = ""
+    nft_installed: bool = False
+    nft_state: str = ""  # `systemctl is-active proxmox-firewall`
+    where = "host"
+    hardened = True
+    observes = "firewall"
+    bound = 30.0  # `status` compiles the rules to find pending changes
+    label = "pve-firewall status; the node's host.fw; systemctl is-active proxmox-firewall"
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        return (
+            "echo \"@@status $(pve-firewall status 2>/dev/null | sed -n 's/^Status: //p')\"; "
+            + files_command(HOST_FW)
+            + f"; [ -x {NFT_FIREWALL} ] && echo @@nft-installed"
+            + '; echo "@@nft $(systemctl is-active proxmox-firewall 2>/dev/null)"; true'
+        )
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        def marked(name: str) -> str:
+            found = re.search(rf"^@@{name}(?: (.*))?$", output, re.M)
+            return (found.group(1) or "").strip() if found else ""
+
+        files = file_states(output)
+        host_fw = next((f.text for path, f in files.items() if path.endswith("/host.fw")), "")
+        installed = re.search(r"^@@nft-installed$", output, re.M) is not None
+        return cls(marked("status"), host_fw, installed, marked("nft"))
+
+    @property
+    def nftables(self) -> bool:
+        """host.fw says `nftables: 1` (as pve-firewall reads it) and proxmox-firewall is there."""
+        return self.nft_installed and parse(self.host_fw, "host").options.get("nftables") == "1"
+
+    @property
+    def service(self) -> str:
+        return "proxmox-firewall" if self.nftables else "pve-firewall"
+
+    def applies(self) -> bool:
+        """The service that applies the files runs."""
+        if self.nftables:
+            return self.nft_state == "active"
+        return self.status.split(" ", 1)[0].endswith("/running")
+
+    def state(self) -> str:
+        """What says so: `Status: enabled/running`, or proxmox-firewall's unit state."""
+        if self.nftables:
+            return f"host.fw nftables: 1; systemctl is-active: {self.nft_state or 'unknown'}"
+        return f"Status: {self.status}" if self.status else "pve-firewall status printed none"
+
+    def shown(self) -> str:
+        """The service and its state, as evidence: `pve-firewall (Status: enabled/running)`."""
+        return f"{self.service} ({self.state()})"
+
+    def not_applied(self, ctid: str) -> str:
+        """The one sentence for files that enable the firewall while nothing applies them."""
+        return (
+            f"the Proxmox firewall is configured for CT {ctid} but {self.service} is not"
+            f" running ({self.state()}): its rules are not applied"
+        )
+
+    def drift(self) -> dict[str, str]:
+        return {"host.fw": "sha256:" + hashlib.sha256(self.host_fw.encode()).hexdigest()[:12]}
 
 
 @dataclass(frozen=True)

@@ -36,15 +36,25 @@ class FactTimedOut(GatherError):
     """One fact's command ran past its own bound (its batch's other facts were read)."""
 
 
+class FactTooLarge(FactTimedOut):
+    """One fact's command printed more than the suite reads of it (its output was cut)."""
+
+
 def key_name(key: Key) -> str:
     fact, ctid, args = key
     return ":".join((fact.name(), ctid, *args)) if ctid or args else fact.name()
 
 
-def bounded(command: str, seconds: float) -> str:
-    """`command` under its own deadline: a fact that blocks ends at its bound (exit 124),
-    and the batch goes on with the next fact."""
-    return f"timeout -k {KILL_AFTER_S} {seconds:g} /bin/sh -c {shlex.quote(command)}"
+def bounded(command: str, seconds: float, max_bytes: int) -> str:
+    """`command` under its own deadline and byte cap: a fact that blocks ends at its bound
+    (exit 124), one that floods is cut one byte past its cap (the reader sees it is over),
+    and the batch goes on with the next fact. Its exit code comes back through fd 5, since a
+    pipe into `head` would hide it."""
+    inner = f"timeout -k {KILL_AFTER_S} {seconds:g} /bin/sh -c {shlex.quote(command)}"
+    return (
+        f"exec 4>&1; rc=$( {{ {{ {inner} 2>&1; echo $? >&5; }} | head -c {max_bytes + 1} >&4;"
+        ' } 5>&1 ); exit "${rc:-1}"'
+    )
 
 
 def batch_script(commands: Iterable[tuple[str, str]], marker: str) -> str:
@@ -175,12 +185,19 @@ class FactStore:
             rc, text = results[name]
             fact = key[0]
             observation = Observation(name, self.label, commands[name], rc, text, fact.label)
-            value: Any = fact.parse(rc, text)
-            if rc in TIMED_OUT and self.bounds_facts:
+            value: Any
+            if self.bounds_facts and len(text.encode()) > fact.max_bytes:
+                value = FactTooLarge(
+                    f"{self.label}: {name} printed more than the {fact.max_bytes} bytes the "
+                    f"suite reads of it ({fact.label or commands[name]}): not judged"
+                )
+            elif rc in TIMED_OUT and self.bounds_facts:
                 value = FactTimedOut(
                     f"{self.label}: {name} gave no answer within its bound of "
                     f"{self._bound(fact):g} s ({fact.label or commands[name]})"
                 )
+            else:
+                value = fact.parse(rc, text)
             reading = (value, observation)
             self._live[key] = reading
             self._first.setdefault(key, reading)
@@ -194,7 +211,7 @@ class FactStore:
         if not self.bounds_facts:
             return commands
         return {
-            name: bounded(command, self._bound(named[name][0]))
+            name: bounded(command, self._bound(named[name][0]), named[name][0].max_bytes)
             for name, command in commands.items()
         }
 

@@ -88,13 +88,14 @@ def render(run: RunResult) -> bytes:
 
 def write(path: Path, run: RunResult) -> None:
     """Write beside, make world-readable, rename over: never a partial file (OSError on a
-    path that cannot be written)."""
+    path that cannot be written). The mode is set on the open file, never by path: a link
+    swapped in at the staged name before the rename gets nothing of ours."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, staged = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(render(run))
-        os.chmod(staged, 0o644)
+            os.fchmod(handle.fileno(), 0o644)
         os.replace(staged, path)
     except BaseException:
         Path(staged).unlink(missing_ok=True)

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from compliance.schedule import runner
+from compliance.schedule import runner, trust
 from compliance.schedule.units import SERVICE, TIMER, Schedule, ScheduleError, rendered
 
 Command = Callable[[Sequence[str]], tuple[int, str]]  # argv -> (exit code, merged output)
@@ -48,8 +48,11 @@ def verify(units: dict[str, str], command: Command) -> None:
 
 
 def install(s: Schedule, unit_dir: Path, command: Command = system) -> list[str]:
-    """Write, verify, enable and start the timer; returns what was done."""
+    """Write, verify, enable and start the timer; returns what was done. Refused, with
+    nothing written, when another user than root could change the code it runs as root."""
     units = rendered(s.validate())
+    if s.user == "root" and (why := trust.root_can_trust(s.suite_dir, s.python)) is not None:
+        raise ScheduleError(f"refused: the audit would run as root {why}; nothing was written")
     verify(units, command)
     done, backups = [], {}
     for name, text in units.items():

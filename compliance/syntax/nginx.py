@@ -248,16 +248,27 @@ class Location:
         return cls("", args[0] if args else "", directive)
 
     def matches(self, uri: str) -> bool:
-        """Whether nginx would consider this location for `uri` (prefix or regex)."""
+        """Whether nginx would consider this location for `uri` (prefix or regex; a regex
+        Python cannot read matches nothing)."""
         if self.modifier == "=":
             return uri == self.pattern
         if self.modifier in ("~", "~*"):
-            flags = re.IGNORECASE if self.modifier == "~*" else 0
-            try:
-                return re.search(self.pattern, uri, flags) is not None
-            except re.error:
-                return False
+            return bool(self.search(uri))
         return uri.startswith(self.pattern)
+
+    def search(self, uri: str) -> bool | None:
+        """Whether this regex location's pattern (nginx's PCRE, read as Python's) matches
+        `uri`; None when Python cannot read the pattern."""
+        flags = re.IGNORECASE if self.modifier == "~*" else 0
+        try:
+            return re.search(self.pattern, uri, flags) is not None
+        except re.error:
+            return None
+
+    @property
+    def shown(self) -> str:
+        """`location = /ollama/api/pull`, `location /ollama/`, as written."""
+        return "location " + " ".join(filter(None, (self.modifier, self.pattern)))
 
 
 def locations(block: Directive) -> list[Location]:
@@ -266,32 +277,73 @@ def locations(block: Directive) -> list[Location]:
 
 
 def choose_location(block: Directive, uri: str) -> Location | None:
-    """The location nginx picks for `uri` in a server (ngx_http_core_find_location): an exact
-    `=` match; else the longest matching prefix, looked into for nested locations (a nested
-    regex that matches wins at once); a `^~` prefix stops there; else the first matching regex
-    of this level in file order; else the longest prefix (or what matched inside it)."""
-    return _find_location(block, uri)[0]
+    """The location nginx picks for `uri` in a server (see `find_location`)."""
+    return find_location(block, uri).location
 
 
-def _find_location(block: Directive, uri: str) -> tuple[Location | None, bool]:
-    """(the location, whether the search is final) for `uri` among the locations of `block`."""
-    found = locations(block)
-    exact = next((loc for loc in found if loc.modifier == "=" and loc.matches(uri)), None)
+@dataclass(frozen=True)
+class Found:
+    """The location nginx picks for a URI, with the locations it is nested in (outermost
+    first: what inheritance walks through), and the regexes it had to try that Python cannot
+    read (the choice is then not known)."""
+
+    chain: tuple[Location, ...] = ()
+    unreadable: tuple[Location, ...] = ()
+
+    @property
+    def location(self) -> Location | None:
+        return self.chain[-1] if self.chain else None
+
+
+def find_location(block: Directive, uri: str) -> Found:
+    """nginx's choice among the locations of a server (ngx_http_core_find_location, nginx
+    1.22): at each level the exact `=` match wins at once; else the longest matching prefix is
+    remembered and its nested locations are searched first (an exact or regex match there is
+    final); then, unless that prefix is `^~`, this level's regexes in file order (the first
+    that matches wins, and its own nested locations are searched); else the deepest prefix
+    found. A nested `^~` stops only its parent's regexes, not the server's. Named locations
+    (`@name`) are never chosen for a URI."""
+    chain: list[Location] = []
+    unreadable: list[Location] = []
+    _find(block, uri, chain, unreadable)
+    return Found(tuple(chain), tuple(unreadable))
+
+
+_OK, _AGAIN, _DECLINED = "ok", "again", "declined"
+
+
+def _find(block: Directive, uri: str, chain: list[Location], unreadable: list[Location]) -> str:
+    """One level of ngx_http_core_find_location: appends to `chain`, returns nginx's rc."""
+    mark = len(chain)
+    found = [loc for loc in locations(block) if not loc.pattern.startswith("@")]
+    exact = next((loc for loc in found if loc.modifier == "=" and loc.pattern == uri), None)
     if exact is not None:
-        return exact, True
-    prefixes = [loc for loc in found if loc.modifier in ("", "^~") and loc.matches(uri)]
-    chosen = max(prefixes, key=lambda loc: len(loc.pattern), default=None)
-    if chosen is not None:
-        inner, final = _find_location(chosen.directive, uri)
-        if final:
-            return inner, True
-        if chosen.modifier == "^~":
-            return inner or chosen, True
-        chosen = inner or chosen
-    regex = next((loc for loc in found if loc.modifier in ("~", "~*") and loc.matches(uri)), None)
-    if regex is not None:
-        return regex, True
-    return chosen, False
+        chain.append(exact)
+        return _OK
+    prefixes = [loc for loc in found if loc.modifier in ("", "^~") and uri.startswith(loc.pattern)]
+    prefix = max(prefixes, key=lambda loc: len(loc.pattern), default=None)
+    rc, noregex = _DECLINED, False
+    if prefix is not None:
+        chain.append(prefix)
+        noregex = prefix.modifier == "^~"
+        rc = _find(prefix.directive, uri, chain, unreadable)
+        if rc == _OK:
+            return _OK
+        rc = _AGAIN
+    if noregex:
+        return rc
+    for loc in found:
+        if loc.modifier not in ("~", "~*"):
+            continue
+        matched = loc.search(uri)
+        if matched is None:
+            unreadable.append(loc)
+        elif matched:
+            del chain[mark:]
+            chain.append(loc)
+            _find(loc.directive, uri, chain, unreadable)
+            return _OK
+    return rc
 
 
 @dataclass(frozen=True)

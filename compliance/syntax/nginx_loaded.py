@@ -19,6 +19,7 @@ from compliance.syntax.nginx import (
     Listen,
     Location,
     choose_location,
+    find_location,
     listens,
     parse,
     walk,
@@ -147,6 +148,25 @@ def choose_server(servers: list[Server], port: int, name: str) -> Choice:
 def location_for(server: Server, uri: str) -> Location | None:
     """The location of `server` that answers `uri`."""
     return choose_location(server.directive, uri)
+
+
+def top_location_for(server: Server, uri: str) -> Location | None:
+    """The server-level location that answers `uri`, or holds the nested one that does."""
+    chain = find_location(server.directive, uri).chain
+    return chain[0] if chain else None
+
+
+def unresolved_includes(dump: Dump) -> list[str]:
+    """The include patterns naming one file (no glob) that no dumped file answers: nginx read
+    something there (else -T would have failed) that the suite cannot see."""
+    if not dump.files:
+        return []
+    base = posixpath.dirname(dump.files[0][0])
+    return [
+        pattern
+        for pattern in includes(dump)
+        if not set(pattern) & set("*?[") and not _matching(dump, pattern, base)
+    ]
 
 
 def includes(dump: Dump) -> list[str]:

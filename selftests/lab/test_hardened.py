@@ -184,3 +184,51 @@ def test_proxmox_firewall_that_drops_the_host_is_named_and_refused(tmp_path):
     assert row.properties["fix_status"] == "not remediable"
     assert "`IN ACCEPT -source 10.0.3.1 -p tcp -dport 11434`" in row.message, row.message
     assert _guard_files() == ""
+
+
+def test_proxmox_firewall_files_with_the_service_stopped_are_named_and_refused(tmp_path):
+    """Proxmox's firewall files would close 11434, but pve-firewall is stopped (the lab's
+    stand-in status says enabled/stopped): its rules are not applied, so exposure fails saying
+    so, and --fix refuses in one line naming the service and changes nothing in the CT."""
+    states.make_compliant()
+    faults.pve_firewall_on(
+        955,
+        f"IN ACCEPT -source {config.BRIDGE_ADDRESS} -p tcp -dport 11434\n"
+        "IN DROP -p tcp -dport 11434\n",
+        running=False,
+    )
+    fix = run_suite("--compliance-profile=hardened", "--fix", tmp_path=tmp_path)
+    assert fix.rc == 1, fix.explain()
+    row = fix.checks["exposure"]
+    stopped = "pve-firewall is not running (Status: enabled/stopped): its rules are not applied"
+    assert stopped in row.message, row.message
+    assert row.properties["fix_status"] == "not remediable"
+    assert _guard_files() == ""
+
+
+def test_a_second_server_proxying_writes_is_named_and_the_fix_refuses(tmp_path):
+    """Another enabled site proxies every path to the CT on port 8081: manage_closed names
+    it (file:line, port) and --fix refuses before any change, since it never edits a file
+    the plan does not own; the site stays as it was and the write still gets through there."""
+    states.apply_fault("site_second_server")
+    before = site_for(955).file.read_text()
+    run = run_suite("--fix", *HARDENED, tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    row = run.checks["manage_closed"]
+    assert row.properties["fix_status"] == "not remediable", run.explain()
+    assert f"{config.SECOND_SITE}:1) on port {config.SECOND_PORT}" in row.message, row.message
+    assert "A file the plan does not own is never edited" in row.message, row.message
+    assert site_for(955).file.read_text() == before
+    second = f"http://127.0.0.1:{config.SECOND_PORT}/api/delete"
+    assert _status("DELETE", second) != "403"
+
+
+def test_an_exact_write_location_in_our_site_converges_to_the_allow_list(tmp_path):
+    """`location = /ollama/api/pull` in our server: a real POST reaches the CT before the fix,
+    is refused (403) by nginx after it, and reads still answer."""
+    states.apply_fault("site_manage_exact_location")
+    base = site_for(955).proxy_url
+    assert _status("POST", base + "api/pull") != "403"
+    assert run_suite("--fix", *HARDENED, tmp_path=tmp_path).rc == 0
+    assert _status("POST", base + "api/pull") == "403"
+    assert _status("GET", base + "api/ps") == "200"

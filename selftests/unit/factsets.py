@@ -42,7 +42,13 @@ from compliance.facts.http import (
 )
 from compliance.facts.net import CtAddresses, HostAddresses, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, HostInit, PctConfig, PveFirewall
+from compliance.facts.proxmox import (
+    CtStatus,
+    HostInit,
+    PctConfig,
+    PveFirewall,
+    PveFirewallService,
+)
 from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
@@ -318,6 +324,11 @@ def hardened() -> dict[Key, Fact]:
     values[(ReachFromNetns, ("lan", EXPOSURE_URL))] = ReachFromNetns(None)
     values[CtRuleset] = RULESET_OK
     values[PveFirewall] = PveFirewall()  # no firewall files: Proxmox's firewall off
+    # the lab's stand-in status after a reset (pve-firewall not running; read only when the
+    # files turn the firewall on for the CT)
+    values[PveFirewallService] = PveFirewallService.parse(
+        0, sample_output(PveFirewallService, "stopped")
+    )
     values[Guard] = Guard(
         {fix_firewall.RULES_PATH: GUARD_RULES, fix_firewall.UNIT_PATH: ""}, nft=True, loaded=True
     )

@@ -38,7 +38,7 @@ from compliance.facts.http import (
 )
 from compliance.facts.net import CtAddresses, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, PctConfig, PveFirewall
+from compliance.facts.proxmox import CtStatus, PctConfig, PveFirewall, PveFirewallService
 from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
 from compliance.facts.store import GatherError
 from compliance.facts.stream import ProxiedStream
@@ -267,7 +267,32 @@ SITE_STALE_IP = site_text(
     f"proxy_pass http://{factsets.CT_IP}:11434;", "proxy_pass http://127.0.0.55:11434;"
 )
 HEADER_LINE = "        proxy_set_header X-Forwarded-Proto $scheme;\n"
+# The rendered guard's line that refuses the rest of /ollama/ (the lab's hand-written one
+# differs in other lines, not in this).
+HARDENED_GUARD = "client_max_body_size 0;\n        deny all;\n"
+EXACT_PULL = f"""\
+    location = /ollama/api/pull {{
+        rewrite ^/ollama/(.*)$ /$1 break;
+        proxy_pass http://{factsets.CT_IP}:11434;
+    }}
+"""
+SECOND_LINK = "/etc/nginx/sites-enabled/zz-ollama-8081"
+SECOND_SERVER = f"""\
+server {{
+    listen 8081;
+    server_name _;
+    location / {{
+        proxy_pass http://{factsets.CT_IP}:11434;
+    }}
+}}
+"""
+# lab.faults.pve_firewall_on's files (its comment lines aside)
+CLUSTER_FW = "[OPTIONS]\nenable: 1\n"
 OPEN_RULE = "[OPTIONS]\nenable: 1\n\n[RULES]\nIN ACCEPT -p tcp -dport 11434\n"
+CLOSING_RULES = (
+    "[OPTIONS]\nenable: 1\n\n[RULES]\nIN ACCEPT -source 10.0.3.1 -p tcp -dport 11434\n"
+    "IN DROP -p tcp -dport 11434\n"
+)
 NIC_FIREWALL = PctConfig.parse(
     0, site_text(",type=veth", ",firewall=1,type=veth", samples.PCT_CONFIG)
 )
@@ -298,6 +323,25 @@ NO_SITES_CONF = site_text("    include /etc/nginx/sites-enabled/*;\n", "", facts
 INSTALLER_UNIT = site_text(
     "Group=root\n", "Group=ollama\n", site_text("User=root\n", "User=ollama\n", UNIT_TEXT)
 )
+# The rendered guard's line that refuses the rest of /ollama/ (the lab's hand-written one
+# differs in other lines, not in this).
+HARDENED_GUARD = "client_max_body_size 0;\n        deny all;\n"
+EXACT_PULL = f"""\
+    location = /ollama/api/pull {{
+        rewrite ^/ollama/(.*)$ /$1 break;
+        proxy_pass http://{factsets.CT_IP}:11434;
+    }}
+"""
+SECOND_LINK = "/etc/nginx/sites-enabled/zz-ollama-8081"
+SECOND_SERVER = f"""\
+server {{
+    listen 8081;
+    server_name _;
+    location / {{
+        proxy_pass http://{factsets.CT_IP}:11434;
+    }}
+}}
+"""
 NOT_ENABLED: Changes = {
     SiteLink: factsets.LINK_MISSING,
     NginxLoaded: loaded((DEFAULT_LINK, DEFAULT_SITE)),
@@ -601,17 +645,46 @@ HARDENED: dict[str, Described] = {
     "site_manage_open": touches(
         "site nginx proxy",
         {
-            **_hardened_site("            deny all;\n", "            allow all;\n"),
+            **_hardened_site(HARDENED_GUARD, HARDENED_GUARD.replace("deny all", "allow all")),
             ProxiedDelete: ProxiedDelete(NOT_FOUND),
         },
         same=(SiteLink, *RELOADED, ProxiedTags, ProxiedVersion, ProxiedPs, ProxiedStream),
+    ),
+    # A write location that nginx picks before our guard (`=` wins over any regex); reloaded.
+    "site_manage_exact_location": touches(
+        "site nginx proxy",
+        _hardened_site("    location /ollama/ {", EXACT_PULL + "    location /ollama/ {"),
+        same=(SiteLink, *RELOADED, *PROXY_AS_IT_WAS),
+    ),
+    # Another enabled site (not ours) proxies every path to the CT on port 8081; reloaded.
+    "site_second_server": touches(
+        "nginx",
+        {
+            NginxLoaded: loaded(
+                (DEFAULT_LINK, DEFAULT_SITE),
+                (SITE.site_link, HARDENED_SITE_TEXT),
+                (SECOND_LINK, SECOND_SERVER),
+            ),
+        },
+        same=RELOADED,
     ),
     "ct_port_open": touches("firewall", _ct_port_open(), same=(PveFirewall,)),
     "pve_firewall_open": touches(  # the CT keeps running
         "firewall container",
         {
             **_ct_port_open(),
-            PveFirewall: PveFirewall({"cluster.fw": "[OPTIONS]\nenable: 1\n", "955.fw": OPEN_RULE}),
+            PveFirewall: PveFirewall({"cluster.fw": CLUSTER_FW, "955.fw": OPEN_RULE}),
+            PveFirewallService: PveFirewallService("enabled/running"),
+            PctConfig: NIC_FIREWALL,
+        },
+        same=(CtStatus, CtAddresses),
+    ),
+    "pve_firewall_stopped": touches(  # files that would close the port; the service stopped
+        "firewall container",
+        {
+            **_ct_port_open(),
+            PveFirewall: PveFirewall({"cluster.fw": CLUSTER_FW, "955.fw": CLOSING_RULES}),
+            PveFirewallService: PveFirewallService("enabled/stopped"),
             PctConfig: NIC_FIREWALL,
         },
         same=(CtStatus, CtAddresses),

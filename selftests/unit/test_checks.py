@@ -22,7 +22,13 @@ from compliance.facts.firewall import CtRuleset, Guard
 from compliance.facts.http import HttpReply, ProxiedTags, ReachFromRunner
 from compliance.facts.net import CtAddresses, HostAddresses, Listener, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, HostInit, PctConfig, PveFirewall
+from compliance.facts.proxmox import (
+    CtStatus,
+    HostInit,
+    PctConfig,
+    PveFirewall,
+    PveFirewallService,
+)
 from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
@@ -1363,6 +1369,12 @@ NIC_FIREWALL = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",fir
 PVE_RULES = f"IN ACCEPT -source {BRIDGE_IP} -p tcp -dport 11434\nIN DROP -p tcp -dport 11434\n"
 
 
+RUNNING = PveFirewallService("enabled/running")
+STOPPED = PveFirewallService("enabled/stopped")
+NFT_STOPPED = PveFirewallService("enabled/running", "[OPTIONS]\nnftables: 1\n", True, "inactive")
+PVE_APPLIED = "applied by pve-firewall (Status: enabled/running)"
+
+
 def pve(rules: str = PVE_RULES, options: str = "") -> PveFirewall:
     """Proxmox's firewall on for the cluster and CT 955, with these [RULES]."""
     guest = f"[OPTIONS]\nenable: 1\n{options}\n[RULES]\n{rules}"
@@ -1381,6 +1393,56 @@ def ruleset(
 
 def version(text: str) -> HttpReply:
     return HttpReply(200, "application/json", text)
+
+
+OUR_SERVER = f"server {HOST} ({SITE_LINK}:1) on port 80"
+ROUTES_NOTE = "Ollama's routes read 2026-12-06: those of 0.21.0: 12 write endpoints"
+MANAGE_NOTE = f"{ROUTES_NOTE} refused on {OUR_SERVER}"
+SECOND_LINK = "/etc/nginx/sites-enabled/zz-ollama-8081"
+SECOND_SERVER = f"""\
+server {{
+    listen 8081;
+    server_name _;
+    location / {{
+        proxy_pass http://{CT_IP}:11434;
+    }}
+}}
+"""
+UPSTREAM_SERVER = """\
+upstream ollama_ct {{ server {server}; }}
+server {{
+    listen 80;
+    server_name ollama.lan;
+    location /ollama/ {{
+        rewrite ^/ollama/(.*)$ /$1 break;
+        proxy_pass http://ollama_ct;
+    }}
+}}
+"""
+EXACT_PULL = f"""\
+    location = /ollama/api/pull {{
+        rewrite ^/ollama/(.*)$ /$1 break;
+        proxy_pass http://{CT_IP}:11434;
+    }}
+"""
+
+
+def loaded_site(text: str) -> NginxLoaded:
+    """nginx loading the default site and ours with this text."""
+    return loaded((DEFAULT_LINK, DEFAULT_SITE), (SITE_LINK, text))
+
+
+def loaded_hardened(old: str, new: str, tail: str = "") -> NginxLoaded:
+    """The hardened site with one piece of text replaced (and `tail` for its last `}`)."""
+    text = site_text(old, new, factsets.HARDENED_SITE_TEXT)
+    if tail:
+        text = text.rstrip()[:-1] + tail
+    return loaded_site(text)
+
+
+def loaded_with(*sites: tuple[str, str]) -> NginxLoaded:
+    """nginx loading the default site, our hardened site, and these."""
+    return loaded((DEFAULT_LINK, DEFAULT_SITE), (SITE_LINK, factsets.HARDENED_SITE_TEXT), *sites)
 
 
 HARDENED_ROWS = [
@@ -1520,39 +1582,170 @@ HARDENED_ROWS = [
         SiteConfig=hardened_site("client_max_body_size 0", "client_max_body_size 10m"),
     ),
     # -- manage_closed --------------------------------------------------------------------
-    case(checks.manage_closed, "guarded, refused, reads served", passes()),
+    case(checks.manage_closed, "every write refused, reads served", passes(MANAGE_NOTE)),
     case(
         checks.manage_closed,
-        "the plan's site: no guard",
-        fails("guard: none", "allow none, deny all"),
-        SiteConfig=plan_only_site(),
+        "the plan's site: every write endpoint reaches the CT",
+        fails(
+            "POST /ollama/api/pull, POST /ollama/api/push, POST /ollama/api/create, "
+            "POST /ollama/api/blobs/:digest, HEAD /ollama/api/blobs/:digest, POST /ollama/api/copy,"
+            " DELETE /ollama/api/delete, POST /ollama/api/me, POST /ollama/api/signout, "
+            "DELETE /ollama/api/user/keys/:encodedKey, POST /ollama/api/experimental/web_search,"
+            " POST /ollama/api/experimental/web_fetch reach the CT through location /ollama/ "
+            f"({SITE_LINK}:5) of {OUR_SERVER} from any address",
+            "Ollama's write endpoints refused by nginx except from nobody",
+            notes=(ROUTES_NOTE,),
+        ),
+        NginxLoaded=loaded_site(SITE_TEXT),
     ),
     case(
         checks.manage_closed,
-        "allowed networks differ from the setting",
-        fails("guard: allow none", "allow 10.0.0.0/8, deny all"),
+        "the networks allowed to manage are refused too",
+        fails("POST /ollama/api/pull, ", "the networks allowed to manage (10.0.0.0/8) reach"),
         settings=MANAGE_ALLOWED,
     ),
     case(
         checks.manage_closed,
-        "the guard allows networks the setting does not",
-        fails("guard: allow 10.0.0.0/8", "allow none, deny all"),
-        SiteConfig=site_state(render.site(HOST, CT_IP, (600, ALLOWED))),
+        "the site allows networks the setting does not",
+        fails(f"of {OUR_SERVER} from 10.0.0.0/8", "refused by nginx except from nobody"),
+        NginxLoaded=loaded_site(render.site(HOST, CT_IP, (600, ALLOWED))),
     ),
     case(
         checks.manage_closed,
-        "a write endpoint left out",
-        fails("not guarded: copy", "every write endpoint guarded"),
-        SiteConfig=hardened_site(
-            "create|blobs/|pull|push|delete|copy", "create|blobs/|pull|push|delete"
+        "a write endpoint slipped into the read allow-list",
+        fails("POST /ollama/api/copy reaches the CT through location ~ ^/ollama/(|api/copy|"),
+        NginxLoaded=loaded_hardened("^/ollama/(|", "^/ollama/(|api/copy|"),
+    ),
+    case(
+        checks.manage_closed,
+        "an exact-match write location beside the guard (nginx picks it before any regex)",
+        fails(
+            f"POST /ollama/api/pull reaches the CT through location = /ollama/api/pull "
+            f"({SITE_LINK}:5) of {OUR_SERVER} from any address"
+        ),
+        NginxLoaded=loaded_hardened(
+            "    location /ollama/ {", EXACT_PULL + "    location /ollama/ {"
         ),
     ),
     case(
         checks.manage_closed,
+        "limit_except GET as the only guard lets HEAD through (GET names HEAD too)",
+        fails("HEAD /ollama/api/blobs/:digest reaches the CT through location /ollama/ "),
+        NginxLoaded=loaded_site(
+            site_text(
+                "        proxy_http_version 1.1;\n",
+                "        proxy_http_version 1.1;\n        limit_except GET { deny all; }\n",
+            )
+        ),
+    ),
+    case(
+        checks.manage_closed,
+        "a refusal handed by error_page to a named location that proxies to the CT",
+        fails("POST /ollama/api/pull, ", "except from nobody"),
+        NginxLoaded=loaded_hardened(
+            "        deny all;\n        location ~",
+            "        deny all;\n        error_page 403 = @ct;\n        location ~",
+            f"    location @ct {{\n        proxy_pass http://{CT_IP}:11434;\n    }}\n}}\n",
+        ),
+    ),
+    case(
+        checks.manage_closed,
+        "a second server on another port proxies the raw paths",
+        fails(
+            "POST /api/experimental/web_search, POST /api/experimental/web_fetch reach the CT "
+            f"through location / ({SECOND_LINK}:4) of server _ ({SECOND_LINK}:1) on port 8081 "
+            "from any address"
+        ),
+        NginxLoaded=loaded_with((SECOND_LINK, SECOND_SERVER)),
+    ),
+    case(
+        checks.manage_closed,
+        "a second server on port 80 under another name, through an upstream",
+        fails(
+            f"reach the CT through location /ollama/ ({SECOND_LINK}:5) of server ollama.lan "
+            f"({SECOND_LINK}:2) on port 80 from any address"
+        ),
+        NginxLoaded=loaded_with((SECOND_LINK, UPSTREAM_SERVER.format(server=f"{CT_IP}:11434"))),
+    ),
+    case(
+        checks.manage_closed,
+        "a copy of our server nginx ignores (its name claimed first, not the default): judged"
+        " only where nginx chooses it",
+        passes(MANAGE_NOTE),
+        NginxLoaded=loaded_with(("/etc/nginx/sites-enabled/zz-copy", SITE_TEXT)),
+    ),
+    case(
+        checks.manage_closed,
+        "a stream server proxying to the CT passes every request",
+        fails(
+            f"every request reaches the CT through proxy_pass {CT_IP}:11434 "
+            "(/etc/nginx/nginx.conf:16) of the stream server /etc/nginx/nginx.conf:14 on port "
+            "9000 from any address"
+        ),
+        NginxLoaded=loaded(
+            (DEFAULT_LINK, DEFAULT_SITE),
+            (SITE_LINK, factsets.HARDENED_SITE_TEXT),
+            main=NGINX_CONF
+            + f"stream {{\n    server {{\n        listen 9000;\n        proxy_pass {CT_IP}:11434;"
+            "\n    }\n}\n",
+        ),
+    ),
+    case(
+        checks.manage_closed,
+        "an `if` in our server block: not judged",
+        skips(
+            f"not judged: POST /ollama/api/pull on {OUR_SERVER}: an `if ($request_method = POST)` "
+            f"({SITE_LINK}:5) in the server block"
+        ),
+        NginxLoaded=loaded_hardened(
+            "    location /ollama/ {",
+            "    if ($request_method = POST) { return 403; }\n    location /ollama/ {",
+        ),
+    ),
+    case(
+        checks.manage_closed,
+        "an upstream of host names: not judged",
+        skips(
+            "not judged: POST /ollama/api/pull on server ollama.lan "
+            f"({SECOND_LINK}:2) on port 80: proxied by `location /ollama/` ({SECOND_LINK}:5) to "
+            "http://ollama_ct, which may be the CT"
+        ),
+        NginxLoaded=loaded_with((SECOND_LINK, UPSTREAM_SERVER.format(server="ollama.lan:11434"))),
+    ),
+    case(
+        checks.manage_closed,
+        "a proxy_pass with a variable: not judged",
+        skips(
+            f"not judged: POST /ollama/api/pull on server _ ({SECOND_LINK}:1) on port 8081: "
+            f"`location /` ({SECOND_LINK}:4): proxy_pass http://$ct (a variable: the upstream URI"
+            " is not known)"
+        ),
+        NginxLoaded=loaded_with(
+            (SECOND_LINK, SECOND_SERVER.replace(f"http://{CT_IP}:11434", "http://$ct"))
+        ),
+    ),
+    case(
+        checks.manage_closed,
+        "nginx -T unreadable: not judged",
+        skips("not judged: nginx -T shows no configuration (see nginx_valid)"),
+        NginxLoaded=NginxLoaded.parse(1, "nginx: [emerg] unknown directive\n"),
+    ),
+    case(
+        checks.manage_closed,
+        "a version newer than the table: judged with main's routes, saying so",
+        passes(
+            "Ollama's routes read 2026-12-06: 0.40.0 is newer than the newest release read "
+            "(v0.32.15), so main's (main (fb3076099, 2026-08-21)): 12 write endpoints refused on "
+            f"{OUR_SERVER}"
+        ),
+        DirectVersion=version('{"version":"0.40.0"}'),
+    ),
+    case(
+        checks.manage_closed,
         "allowed networks as set: no refusal to prove from here",
-        passes(),
+        passes(MANAGE_NOTE),
         settings=MANAGE_ALLOWED,
-        SiteConfig=site_state(render.site(HOST, CT_IP, (600, ALLOWED))),
+        NginxLoaded=loaded_site(render.site(HOST, CT_IP, (600, ALLOWED))),
         ProxiedDelete=None,
     ),
     case(
@@ -1578,6 +1771,12 @@ HARDENED_ROWS = [
         "reads get no reply",
         fails("status -", "api/ps still answers"),
         ProxiedPs=None,
+    ),
+    case(
+        checks.manage_closed,
+        "no server proxies to the CT",
+        fails("no server proxies to it"),
+        NginxLoaded=loaded((DEFAULT_LINK, DEFAULT_SITE)),
     ),
     # -- exposure ---------------------------------------------------------------------------
     case(
@@ -1691,12 +1890,91 @@ HARDENED_ROWS = [
         checks.exposure,
         "Proxmox's firewall closes the port itself: no filter in the CT needed",
         passes(
-            f"{PVE_PROOF}: a LAN client 10.0.3.2 is dropped (955.fw line 6 `IN DROP -p tcp"
-            f" -dport 11434`), the host {BRIDGE_IP} accepted (955.fw line 5 `IN ACCEPT -source"
-            f" {BRIDGE_IP} -p tcp -dport 11434`); pve-firewall applies them at boot"
+            f"{PVE_PROOF}: every source but the host {BRIDGE_IP} is dropped (955.fw line 6"
+            f" `IN DROP -p tcp -dport 11434`), the host accepted (955.fw line 5 `IN ACCEPT"
+            f" -source {BRIDGE_IP} -p tcp -dport 11434`); {PVE_APPLIED}"
         ),
         host_address="127.0.0.1",
         PveFirewall=pve(),
+        PveFirewallService=RUNNING,
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        checks.exposure,
+        "Proxmox's firewall drops a LAN client but not all of the LAN: every source is judged",
+        fails(
+            "the Proxmox firewall filters the CT but does not close the port: any IPv4 address"
+            " but 10.0.3.0/30 accept by 955.fw line 7 `IN ACCEPT -p tcp -dport 11434`; and in the"
+            " CT: nft is not installed in the CT: no filter at all",
+            notes=(PVE_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(
+            f"IN ACCEPT -source {BRIDGE_IP} -p tcp -dport 11434\n"
+            "IN DROP -source 10.0.3.0/30 -p tcp -dport 11434\nIN ACCEPT -p tcp -dport 11434\n"
+        ),
+        PveFirewallService=RUNNING,
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        checks.exposure,
+        "Proxmox's firewall closes the port in its files, but pve-firewall is stopped",
+        fails(
+            "the Proxmox firewall is configured for CT 955 but pve-firewall is not running"
+            " (Status: enabled/stopped): its rules are not applied; and in the CT: nft is not"
+            " installed in the CT: no filter at all",
+            notes=(RULESET_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(),
+        PveFirewallService=STOPPED,
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        checks.exposure,
+        "host.fw hands the files to proxmox-firewall, which is not running",
+        fails(
+            "the Proxmox firewall is configured for CT 955 but proxmox-firewall is not running"
+            " (host.fw nftables: 1; systemctl is-active: inactive): its rules are not applied;"
+            " and in the CT: nft is not installed in the CT: no filter at all",
+            notes=(RULESET_PROOF,),
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(),
+        PveFirewallService=NFT_STOPPED,
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        checks.exposure,
+        "pve-firewall is stopped, but the CT's own filter closes the port",
+        passes(
+            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input drops"
+            f" it), the host {BRIDGE_IP} accepted; loaded at boot by nftables.service",
+            "the Proxmox firewall is configured for CT 955 but pve-firewall is not running"
+            " (Status: enabled/stopped): its rules are not applied; the CT's own filter closes"
+            " the port",
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(),
+        PveFirewallService=STOPPED,
+        PctConfig=NIC_FIREWALL,
+    ),
+    case(
+        checks.exposure,
+        "the CT file's `enable: 1 # on` is not read by pve-firewall: the CT's filter is judged",
+        fails("nft is not installed in the CT: no filter at all", notes=(RULESET_PROOF,)),
+        host_address="127.0.0.1",
+        PveFirewall=PveFirewall(
+            {
+                "cluster.fw": "[OPTIONS]\nenable: 1\n",
+                "955.fw": f"[OPTIONS]\nenable: 1 # on\n[RULES]\n{PVE_RULES}",
+            }
+        ),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
         CtRuleset=CtRuleset(),
     ),
@@ -1710,6 +1988,7 @@ HARDENED_ROWS = [
         ),
         host_address="127.0.0.1",
         PveFirewall=pve(""),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
     ),
     case(
@@ -1721,19 +2000,21 @@ HARDENED_ROWS = [
         ),
         host_address="127.0.0.1",
         PveFirewall=pve("", "policy_in: ACCEPT\n"),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
     ),
     case(
         checks.exposure,
         "Proxmox's firewall admits everyone and the CT has no filter",
         fails(
-            "the Proxmox firewall filters the CT but does not close the port: a LAN client"
-            " (10.0.3.2) is accept: 955.fw: policy_in ACCEPT (no rule matched); and in the CT:"
+            "the Proxmox firewall filters the CT but does not close the port: any IPv4 address"
+            " but 10.0.3.1/32 accept by 955.fw: policy_in ACCEPT (no rule matched); and in the CT:"
             " nft is not installed in the CT: no filter at all",
             notes=(PVE_PROOF,),
         ),
         host_address="127.0.0.1",
         PveFirewall=pve("", "policy_in: ACCEPT\n"),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
         CtRuleset=CtRuleset(),
     ),
@@ -1756,6 +2037,7 @@ HARDENED_ROWS = [
         settings=LAN,
         facts={NETNS: 200},
         PveFirewall=pve("IN ACCEPT -p tcp -dport 11434\n"),
+        PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
     ),
     # -- proxy_streams ----------------------------------------------------------------------
@@ -1867,8 +2149,10 @@ def test_every_hardened_fact_is_read_by_some_check():
     unread = set(table.values) - table.keys_asked()
     # Guard is the firewall fix's fact; the LAN namespace is tried only with netns:NAME; the
     # CT's ruleset and Proxmox's firewall files are read only when the runner is the host
-    # itself (no second client) or a live try got an answer.
-    assert unread == {HostInit, Binary, Guard, NETNS, CtRuleset, PveFirewall}
+    # itself (no second client) or a live try got an answer; its service's status only when
+    # those files turn it on for the CT.
+    facts = {HostInit, Binary, Guard, NETNS, CtRuleset, PveFirewall, PveFirewallService}
+    assert unread == facts
     host_runner = with_hardened()
     checks.exposure(subject(host_runner, settings=HARDENED_SETTINGS, host_address="127.0.0.1"))
     assert CtRuleset in host_runner.keys_asked()

@@ -81,8 +81,6 @@ def test_site_file_rendered():
     assert rendered.placeholders == ()
     assert rendered.headers.values == plan.SITE.headers
     assert rendered.directive("proxy_http_version") == "1.1"
-    assert rendered.guards == []
-    assert rendered.manage_allow == ()
 
 
 def test_site_file_template_still_has_its_placeholders():
@@ -224,17 +222,15 @@ def test_site_file_directive_inherits_from_the_server():
     assert site(samples.SITE_RENDERED).directive("proxy_read_timeout") is None
 
 
-def test_site_file_hardened_guards():
+def test_site_file_hardened_keeps_the_plans_location_and_its_values():
     from remediation import render
 
     text = render.site("pve.example.com", "10.0.3.55", (600, ("10.0.0.0/24", "192.168.1.5")))
     hardened = site(text)
-    (guard,) = hardened.guards
-    assert guard.modifier == "~"
-    assert hardened.manage_allow == ("10.0.0.0/24", "192.168.1.5")
-    assert hardened.guarded("/ollama/api/pull")
-    assert hardened.guarded("/ollama/api/delete")
-    assert not hardened.guarded("/ollama/api/tags")
+    assert hardened.location is not None
+    assert hardened.location.directive.children("allow")[0].args == ("10.0.0.0/24",)
+    assert hardened.proxy_pass == "http://10.0.3.55:11434"
+    assert hardened.headers.values == plan.SITE.headers
     assert hardened.directive("proxy_read_timeout") == "600s"
     assert hardened.directive("proxy_buffering") == "off"
 

@@ -19,6 +19,7 @@ from compliance.facts.http import ProxiedTags
 from compliance.facts.store import (
     FactStore,
     FactTimedOut,
+    FactTooLarge,
     GatherError,
     RunnerStore,
     batch_script,
@@ -321,6 +322,32 @@ def test_a_fact_past_its_own_bound_fails_alone_and_the_batch_goes_on():
         store.read((hung, "", ()))
     assert time.monotonic() - began < 5
     assert store.round_trips == 1
+
+
+def test_a_fact_that_floods_is_cut_at_its_cap_and_not_judged(sh):
+    """A target controls what its commands print: a fact's output past its cap is not read
+    (the batch stays small) and the fact is reported, not parsed from a cut text."""
+    body = {"script": "yes x | head -c 10000000", "label": "", "max_bytes": 1000}
+    flood = type("Flood", (Raw,), body, register=False)
+    after = raw("After", "echo a")
+    sizes: list[int] = []
+
+    def run(script):
+        rc, output = sh(script)
+        sizes.append(len(output))
+        return rc, output
+
+    store = store_of(run, flood, after)
+    assert value(store, after).output == "a"
+    with pytest.raises(FactTooLarge, match="flood printed more than the 1000 bytes"):
+        store.read((flood, "", ()))
+    assert sizes[0] < 2000
+
+
+def test_a_facts_exit_code_survives_its_cap(sh):
+    store = store_of(sh, raw("Five", "echo out; exit 5"))
+    reading = store.read((store.batch[0][0], "", ()))
+    assert (reading[1].rc, reading[1].output) == (5, "out")
 
 
 def test_a_hung_fact_ends_the_batch_at_the_deadline():

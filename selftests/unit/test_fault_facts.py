@@ -136,3 +136,11 @@ def test_the_contract_names_each_fault_that_forgets_a_new_fact_of_a_part_it_touc
     assert ServerVersion not in factsets.compliant()
     assert ServerVersion not in facts.load()
     assert fault_facts.DESCRIPTIONS["unit_stopped"] is stopped
+
+
+@pytest.mark.parametrize("name", sorted(n for n, f in FAULTS.items() if f.own == "manage_closed"))
+def test_a_manage_faults_phrase_is_what_its_facts_make_the_check_say(name):
+    """manage_closed's failure is computed from nginx's loaded configuration alone, so the
+    phrase the lab expects is already in the host-free verdict."""
+    verdict = fault_facts.verdicts(name)["manage_closed"]
+    assert FAULTS[name].phrase in verdict.found, verdict

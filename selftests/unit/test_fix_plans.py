@@ -24,7 +24,13 @@ from compliance.facts.firewall import Guard
 from compliance.facts.http import DirectTags, HttpReply
 from compliance.facts.net import CtAddresses, Listener, Listeners
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
-from compliance.facts.proxmox import CtStatus, HostInit, PctConfig, PveFirewall
+from compliance.facts.proxmox import (
+    CtStatus,
+    HostInit,
+    PctConfig,
+    PveFirewall,
+    PveFirewallService,
+)
 from compliance.facts.shell import Binary, ProfileScript
 from compliance.facts.systemd import (
     Journal,
@@ -1261,10 +1267,15 @@ def _added(plan: Plan) -> str:
 
 
 def test_nginx_site_renders_the_hardening_when_hardened():
-    s = subject({SiteConfig: site_state(SITE_TEXT)}, settings=HARDENED_SETTINGS)
+    table = factsets.with_hardened(
+        SiteConfig=site_state(SITE_TEXT),
+        NginxLoaded=loaded((DEFAULT_LINK, DEFAULT_SITE), (SITE_LINK, SITE_TEXT)),
+    )
+    s = subject(table=table, settings=HARDENED_SETTINGS)
     plan = FIXES["nginx_site"].plan(context(s))
     (diff,) = plan.diffs
     assert "+        proxy_buffering off;" in diff.splitlines()
+    assert "+        deny all;" in diff.splitlines()
     assert "-" + "        proxy_pass" not in diff  # the plan's lines stay: only added to
 
 
@@ -1503,9 +1514,15 @@ def test_ct_firewall_adds_no_second_filter_when_proxmox_filters_the_ct():
     on = "[OPTIONS]\nenable: 1\n"
     firewall = PveFirewall({"cluster.fw": on, "955.fw": on})
     nic = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",firewall=1,type=veth"))
+    running = PveFirewallService("enabled/running")
     with pytest.raises(NotRemediable) as refused:
         firewall_plan(
-            {Guard: Guard({}, nft=True, loaded=False), PveFirewall: firewall, PctConfig: nic}
+            {
+                Guard: Guard({}, nft=True, loaded=False),
+                PveFirewall: firewall,
+                PveFirewallService: running,
+                PctConfig: nic,
+            }
         )
     assert str(refused.value) == (
         "the Proxmox firewall filters CT 955 (cluster.fw and 955.fw enable: 1, net0 firewall=1),"
@@ -1513,6 +1530,41 @@ def test_ct_firewall_adds_no_second_filter_when_proxmox_filters_the_ct():
         " /etc/pve/firewall/955.fw [RULES]: `IN ACCEPT -source 10.0.3.1 -p tcp -dport 11434`"
         " then `IN DROP -p tcp -dport 11434`; nothing was changed"
     )
+
+
+@pytest.mark.parametrize(
+    ("service", "named"),
+    [
+        (
+            PveFirewallService("enabled/stopped"),
+            "pve-firewall is not running (Status: enabled/stopped)",
+        ),
+        (
+            PveFirewallService("enabled/running", "[OPTIONS]\nnftables: 1\n", True, "failed"),
+            "proxmox-firewall is not running (host.fw nftables: 1; systemctl is-active: failed)",
+        ),
+    ],
+)
+def test_ct_firewall_refuses_beside_files_whose_service_is_stopped(service, named):
+    """The files turn Proxmox's firewall on for the CT but nothing applies them: refused up
+    front in one line naming the service; nothing planned in the CT."""
+    on = "[OPTIONS]\nenable: 1\n"
+    nic = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",firewall=1,type=veth"))
+    with pytest.raises(NotRemediable) as refused:
+        firewall_plan(
+            {
+                Guard: Guard({}, nft=True, loaded=False),
+                PveFirewall: PveFirewall({"cluster.fw": on, "955.fw": on}),
+                PveFirewallService: service,
+                PctConfig: nic,
+            }
+        )
+    assert str(refused.value) == (
+        f"the Proxmox firewall is configured for CT 955 but {named}: its rules are not applied;"
+        " start it, or turn the firewall off for CT 955, before the suite adds a filter in the"
+        " CT; nothing was changed"
+    )
+    assert "\n" not in str(refused.value)
 
 
 def test_ct_firewall_installs_the_guard_when_proxmox_firewall_is_off_for_the_nic():
@@ -1524,3 +1576,45 @@ def test_ct_firewall_installs_the_guard_when_proxmox_firewall_is_off_for_the_nic
         }
     )
     assert len(plan.diffs) == 2
+
+
+SECOND_LINK = "/etc/nginx/sites-enabled/zz-ollama-8081"
+SECOND_SERVER = (
+    f"server {{\n    listen 8081;\n    location / {{\n        proxy_pass http://{CT_IP}:11434;"
+    "\n    }\n}\n"
+)
+
+
+def test_nginx_site_refuses_a_write_endpoint_open_in_a_file_it_does_not_own():
+    """Hardened: another enabled site proxies Ollama's writes to the CT: the site fix cannot
+    close it (it never edits that file), so it refuses before any change, naming it."""
+    table = factsets.with_hardened(
+        NginxLoaded=loaded(
+            (DEFAULT_LINK, DEFAULT_SITE),
+            (SITE_LINK, factsets.HARDENED_SITE_TEXT),
+            (SECOND_LINK, SECOND_SERVER),
+        )
+    )
+    with pytest.raises(NotRemediable) as refused:
+        FIXES["nginx_site"].plan(context(subject(table=table, settings=HARDENED_SETTINGS)))
+    message = str(refused.value)
+    assert message.startswith("refused before any change: POST /api/pull, ")
+    assert f"through location / ({SECOND_LINK}:3) of server" in message
+    assert "on port 8081 from any address. A file the plan does not own is never edited" in message
+
+
+def test_nginx_site_rewrites_a_write_location_in_our_own_site():
+    """Hardened: an exact-match write location in our site is ours to remove."""
+    text = site_text(
+        "    location /ollama/ {",
+        f"    location = /ollama/api/pull {{\n        proxy_pass http://{CT_IP}:11434;\n    }}\n"
+        "    location /ollama/ {",
+        factsets.HARDENED_SITE_TEXT,
+    )
+    table = factsets.with_hardened(
+        SiteConfig=site_state(text),
+        NginxLoaded=loaded((DEFAULT_LINK, DEFAULT_SITE), (SITE_LINK, text)),
+    )
+    plan = FIXES["nginx_site"].plan(context(subject(table=table, settings=HARDENED_SETTINGS)))
+    (diff,) = plan.diffs
+    assert "-    location = /ollama/api/pull {" in diff.splitlines()

@@ -225,11 +225,42 @@ def test_the_default_wait_is_bounded():
 
 @pytest.fixture
 def target_dir(tmp_path, monkeypatch):
-    path = tmp_path / "run-lock" / "ollama-compliance"
-    path.parent.mkdir()
+    base = tmp_path / "run" / "ollama-compliance"
+    base.parent.mkdir()
+    path = base / "host.lock"
+    monkeypatch.setattr(locks, "TARGET_DIR", str(base))
     monkeypatch.setattr(locks, "TARGET_LOCK", str(path))
     monkeypatch.setattr(locks, "TARGET_POLL_S", 1)
     return path
+
+
+def test_the_target_lock_lives_in_a_directory_only_the_suite_writes(local_host, target_dir):
+    """Created 0700 by the login the suite uses (root on a Proxmox host), not in /run/lock."""
+    assert not locks.TARGET_LOCK.startswith("/run/lock")
+    with locks.target_lock(local_host, wait=2):
+        info = target_dir.parent.stat()
+        assert (info.st_uid, stat.S_IMODE(info.st_mode)) == (os.getuid(), 0o700)
+
+
+@pytest.mark.parametrize("how", ["world-writable", "symlink", "file"])
+def test_a_lock_directory_someone_else_could_write_is_refused(local_host, target_dir, how):
+    """Planted or loosened, it is refused in one line and nothing is taken or written."""
+    base = target_dir.parent
+    if how == "world-writable":
+        base.mkdir(mode=0o700)
+        base.chmod(0o1777)
+    elif how == "symlink":
+        elsewhere = base.parent / "elsewhere"
+        elsewhere.mkdir(mode=0o700)
+        base.symlink_to(elsewhere)
+    else:
+        base.write_text("not a directory\n")
+    with pytest.raises(locks.LockError) as failure, locks.target_lock(local_host, wait=1):
+        pass
+    message = str(failure.value)
+    assert "\n" not in message
+    assert "refused" in message, message
+    assert not target_dir.exists()
 
 
 def test_target_lock_is_held_then_released(local_host, target_dir):
@@ -241,7 +272,8 @@ def test_target_lock_is_held_then_released(local_host, target_dir):
 
 
 def test_target_lock_held_elsewhere_times_out_in_one_line(local_host, target_dir):
-    target_dir.mkdir()
+    target_dir.mkdir(parents=True)
+    target_dir.parent.chmod(0o700)
     (target_dir / "owner").write_text("runner-b:4242:abcd\n")
     began = time.monotonic()
     with pytest.raises(locks.LockError) as failure, locks.target_lock(local_host, wait=1):
@@ -256,7 +288,8 @@ def test_target_lock_held_elsewhere_times_out_in_one_line(local_host, target_dir
 def test_target_lock_left_by_a_killed_run_here_is_broken(local_host, target_dir):
     dead = subprocess.Popen(["true"])
     dead.wait()
-    target_dir.mkdir()
+    target_dir.mkdir(parents=True)
+    target_dir.parent.chmod(0o700)
     (target_dir / "owner").write_text(f"{socket.gethostname()}:{dead.pid}:dead\n")
     with locks.target_lock(local_host, wait=3):
         assert "dead" not in (target_dir / "owner").read_text()

@@ -89,6 +89,18 @@ def test_the_file_is_written_whole_world_readable_in_a_new_directory(tmp_path):
     assert [p.name for p in path.parent.iterdir()] == [path.name]  # no staged file left
 
 
+def test_the_mode_is_set_on_the_open_file_never_by_path(tmp_path, monkeypatch):
+    """A link swapped in at the staged name before the rename gets no chmod of ours."""
+
+    def by_path(*args, **kwargs):
+        raise AssertionError("chmod by path")
+
+    monkeypatch.setattr(os, "chmod", by_path)
+    path = tmp_path / "m.prom"
+    metrics.write(path, run_of(ROWS))
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+
+
 def test_a_failed_write_leaves_the_previous_file(tmp_path, monkeypatch):
     path = tmp_path / "m.prom"
     path.write_text("previous\n")
