@@ -43,6 +43,7 @@ UNIT = """\
 [Unit]
 Description=Only the Proxmox host reaches Ollama's port (ollama-lxc-compliance)
 Before=ollama.service network-online.target
+After=nftables.service
 Wants=network-pre.target
 
 [Service]

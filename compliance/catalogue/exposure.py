@@ -1,70 +1,51 @@
 """Who reaches the CT's port 11434: the exposure judgement of the hardened profile.
 
-The proof is a live try from a second client (`--exposure-from`), or, when the runner is the
-Proxmox host itself, the filters: Proxmox's firewall for the CT (credited only while the
-service that applies its files runs) and the CT's own loaded ruleset. Used by the `exposure`
-check and by the firewall fix (which keeps out of the way of a configured Proxmox firewall).
+The port must answer the Proxmox host (the proxy) and nobody else, over IPv4 and IPv6 (the
+plan's `0.0.0.0` binds a dual-stack socket). The proof is symbolic and covers every source:
+for each address of each CT interface and each family, Proxmox's firewall for the CT (while
+its service applies it) and then the CT's own loaded nftables ruleset partition the family's
+whole address space into accepted, dropped and not understood sources
+(compliance/syntax/sources.py). A pass needs every source but the host dropped, the host
+accepted, and the same true of the rules the CT loads at boot. A live try from another client
+(`--exposure-from`) adds the kernel's own word: it counts only when it happened (the vantage
+exists, the try reached the CT's link, the connection itself was answered or refused or
+dropped); any answer is a failure. What cannot be read or tried is "not judged", with the
+reason, never a pass.
 
-For the verdict built on Judgements: `pve_judgement` (None when not in force) and
-`pve_not_applied` (why configured files are not in force).
+Also used by the firewall fix, which keeps out of the way of a configured Proxmox firewall:
+`pve_firewall`, `pve_applies`, `pve_not_applied`, `pve_judgement`.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import socket
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from compliance import plan
-from compliance.catalogue.upstream import container_ip, host_bridge_address
-from compliance.catalogue.verdict import Subject, Verdict, failed, passed
+from compliance.catalogue.verdict import Subject, Verdict, failed, passed, skipped
 from compliance.facts.firewall import BOOT_UNITS, CtRuleset
 from compliance.facts.http import ReachFromRunner
-from compliance.facts.net import HostAddresses, ReachFromNetns
+from compliance.facts.net import CtInterfaces, HostAddresses, ReachFromNetns
 from compliance.facts.proxmox import PctConfig, PveFirewall, PveFirewallService
-from compliance.syntax.nft import Packet
+from compliance.syntax import nft
+from compliance.syntax.live_try import CLOSED, OPEN, UNJUDGED, Try
 from compliance.syntax.pve_firewall import GuestFirewall
-from compliance.syntax.sources import ACCEPT, UNKNOWN, Judgement, Region, Sources
+from compliance.syntax.sources import ACCEPT, DROP, UNKNOWN, Judgement, Region, Sources
+
+FAIL = "fail"  # a proof that the port is not as it must be (open, or the proxy shut out)
+Interface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
+# Sources that never arrive on a CT's link as a client: unspecified, loopback, multicast,
+# reserved, broadcast; IPv4-mapped IPv6 (a v4 client is judged as IPv4).
+NOT_CLIENTS = {
+    4: ("0.0.0.0/8", "127.0.0.0/8", "224.0.0.0/4", "240.0.0.0/4"),
+    6: ("::/128", "::1/128", "ff00::/8", "::ffff:0:0/96"),
+}
+SHOWN = 3  # regions named in a failure or a proof
 
 
-def exposure_verdict(s: Subject) -> Verdict:
-    """Port 11434 in the CT answers the Proxmox host and nobody else on its network."""
-    vantage = s.settings.exposure_from
-    address, how = container_ip(s)
-    if address is None:
-        return failed("the CT's IPv4, to try its port from the LAN", how)
-    if vantage == "runner" and ipaddress.ip_address(s.host_address).is_loopback:
-        return _exposure_by_ruleset(s, address)  # no client but the host: read the filter
-    url = f"http://{address}:{plan.PORT}/api/version"
-    if vantage.startswith("netns:"):
-        code = s.fact(ReachFromNetns, vantage.partition(":")[2], url).status
-    else:
-        reply = s.fact(ReachFromRunner, url).reply
-        code = reply.status if reply else None
-    if code is not None:
-        through = ""
-        judged = pve_judgement(s, 4, address)
-        if judged is not None:
-            peer = _peer_or(s, address)
-            through = (
-                f"; the Proxmox firewall filters the CT and lets it through: {judged.fate(peer)[1]}"
-            )
-        elif not_applied := pve_not_applied(s):
-            through = f"; {not_applied}"
-        return failed(
-            f"{address}:{plan.PORT} answering the Proxmox host only",
-            f"it answers {vantage} (HTTP {code}): anyone on the CT's network reaches the "
-            f"unauthenticated API, bypassing the proxy{through}",
-        )
-    return passed(f"{address}:{plan.PORT} does not answer {vantage} (proof: a live try from it)")
-
-
-def _lan_peer(s: Subject, ct: str) -> str | None:
-    """Another address on the CT's network (neither the CT nor the host): a LAN client."""
-    ip = ipaddress.IPv4Address(ct)
-    for _name, iface in s[HostAddresses].items:
-        if ip in iface.network:
-            taken = {ip, iface.ip}
-            return next((str(a) for a in iface.network.hosts() if a not in taken), None)
-    return None
+# -- Proxmox's firewall, as the service that applies it sees it -----------------------------
 
 
 def pve_firewall(s: Subject) -> GuestFirewall:
@@ -87,108 +68,95 @@ def pve_not_applied(s: Subject) -> str:
 
 def pve_judgement(s: Subject, family: int, daddr: str) -> Judgement | None:
     """What the Proxmox firewall in force does to new connections from every source of
-    `family` to the CT's `daddr` on Ollama's port; None when it is not in force for the CT
-    (off in the files, or its service not running: see pve_not_applied)."""
+    `family` to the CT's `daddr` on Ollama's port; None when it is not in force for the CT."""
     if not pve_applies(s):
         return None
     return pve_firewall(s).judge(family, daddr, plan.PORT, "net0")
 
 
-def _peer_or(s: Subject, address: str) -> str:
-    return _lan_peer(s, address) or "0.0.0.0"
+# -- what the filters do, for every source -----------------------------------------------
 
 
-def _exposure_by_ruleset(s: Subject, address: str) -> Verdict:
-    """Judge the filters when no second client exists: Proxmox's firewall for the CT (when
-    on) and the CT's own loaded ruleset together admit the host and drop a LAN peer on 11434,
-    and what closes the port is loaded at boot."""
-    want = f"{address}:{plan.PORT} open to the Proxmox host only, by the CT's filters"
-    host = host_bridge_address(s, address)
-    peer = _lan_peer(s, address)
-    if host is None or peer is None:
-        return failed(want, f"the host's address on the CT's network ({address}) is unknown")
-    judged = pve_judgement(s, 4, address)
-    if judged is not None:
-        return _judge_with_pve(s, want, judged, address, host, peer)
-    inner = _judge_ct_ruleset(s, want, address, host, peer)
-    not_applied = pve_not_applied(s)
-    if not not_applied:
-        return inner
-    if inner.ok:
-        return passed(*inner.notes, f"{not_applied}; the CT's own filter closes the port")
-    return failed(want, f"{not_applied}; and in the CT: {inner.found}", *inner.notes)
+@dataclass(frozen=True)
+class Target:
+    """One address of the CT (a destination a client can try) and its interface."""
+
+    iface: str
+    address: Interface
+
+    @property
+    def family(self) -> int:
+        return self.address.version
+
+    @property
+    def ip(self) -> str:
+        return str(self.address.ip)
+
+    @property
+    def shown(self) -> str:
+        return f"{self.ip}:{plan.PORT}" if self.family == 4 else f"[{self.ip}]:{plan.PORT}"
 
 
-def _judge_ct_ruleset(s: Subject, want: str, address: str, host: str, peer: str) -> Verdict:
+def targets(s: Subject) -> list[Target]:
+    """Every address of every CT interface but the loopback, both families."""
+    return [Target(iface, address) for iface, address in s[CtInterfaces].items]
+
+
+def filters(s: Subject, target: Target, items: tuple[dict[str, object], ...]) -> Judgement:
+    """Proxmox's firewall in force (first: it filters on the host's bridge), then the CT's
+    ruleset `items`, for every source of the target's family."""
     rules = s[CtRuleset]
-    iface = s[PctConfig].net0.get("name", "eth0")
-    to_peer = rules.fate(Packet(peer, plan.PORT, iface))
-    to_host = rules.fate(Packet(host, plan.PORT, iface))
-    proof = "proof: the ruleset loaded in the CT (no client other than the Proxmox host)"
-    if not rules.nft:
-        return failed(want, "nft is not installed in the CT: no filter at all", proof)
-    if to_peer.verdict != "drop":
-        return failed(want, f"a LAN client ({peer}) is {to_peer.verdict}: {to_peer.why}", proof)
-    if to_host.verdict != "accept":
-        return failed(want, f"the Proxmox host ({host}) is {to_host.verdict}: {to_host.why}", proof)
-    if not rules.enabled:
-        return failed(
-            want, f"loaded now, but no unit loads it at boot ({', '.join(BOOT_UNITS)})", proof
-        )
-    return passed(
-        f"{proof}: a LAN client {peer} is dropped ({to_peer.why}), the host {host} accepted;"
-        f" loaded at boot by {', '.join(rules.enabled)}"
-    )
+    if rules.nft:
+        inner = nft.judge(list(items), target.family, target.ip, plan.PORT, target.iface)
+    else:
+        inner = Judgement.uniform(target.family, ACCEPT, "no nftables in the CT: no filter")
+    outer = pve_judgement(s, target.family, target.ip)
+    return inner if outer is None else outer.then(inner)
 
 
-def _judge_with_pve(
-    s: Subject, want: str, judged: Judgement, address: str, host: str, peer: str
-) -> Verdict:
-    """The Proxmox firewall in force filters the CT (on the host's bridge, before the CT's own
-    filter), judged for every IPv4 source (Ollama's bind is IPv4): it must admit the host; the
-    port is closed when it drops every other source, or else the CT's own loaded ruleset must
-    close it."""
-    pve = pve_firewall(s)
-    service = s[PveFirewallService]
-    proof = (
-        f"proof: the Proxmox firewall's files for CT {s.container.ctid} (cluster.fw,"
-        f" {pve.guest_file}, net0 firewall=1; no client other than the Proxmox host)"
-    )
-    skipped = tuple(pve.skipped())
-    outcome, why = judged.fate(host)
-    if outcome != ACCEPT:
-        return failed(
-            want,
-            f"the Proxmox host ({host}) is {outcome} by the Proxmox firewall: {why};"
-            " the proxy cannot reach the CT",
-            proof,
-            *skipped,
-        )
-    others = ~Sources.address(host)
-    through = judged.among(others, ACCEPT) + judged.among(others, UNKNOWN)
-    if not through:
-        dropped = "; ".join(dict.fromkeys(r.why for r in judged.regions if r.outcome != ACCEPT))
-        return passed(
-            f"{proof}: every source but the host {host} is dropped ({dropped}), the host"
-            f" accepted ({why}); applied by {service.shown()}",
-            *skipped,
-        )
-    inner = _judge_ct_ruleset(s, want, address, host, peer)
-    if inner.ok:
-        return inner
-    return failed(
-        want,
-        f"the Proxmox firewall filters the CT but does not close the port: {_regions(through)};"
-        f" and in the CT: {inner.found}",
-        proof,
-        *skipped,
-    )
+def host_addresses(s: Subject, family: int) -> Sources:
+    """The Proxmox host's own addresses of a family (the proxy connects from one of them)."""
+    found = Sources.nothing(family)
+    host = s[HostAddresses]
+    for _name, iface in (*host.items, *host.items6):
+        if iface.version == family:
+            found = found | Sources.address(iface.ip)
+    return found
 
 
-def _regions(regions: list[Region], shown: int = 3) -> str:
-    """`10.0.3.0/30 accept by <rule>; ...`: the first regions, and how many more."""
-    parts = [f"{_sources(r.sources)} {r.outcome} by {r.why}" for r in regions[:shown]]
-    more = f" and {len(regions) - shown} more" if len(regions) > shown else ""
+def clients(s: Subject, family: int) -> Sources:
+    """Every source that is not the Proxmox host, nor the CT, nor never a client."""
+    space = Sources.everything(family) - host_addresses(s, family)
+    for text in NOT_CLIENTS[family]:
+        space = space - Sources.parse(text)
+    for target in targets(s):
+        if target.family == family:
+            space = space - Sources.address(target.ip)
+    return space
+
+
+def proxy_source(s: Subject) -> str | None:
+    """The host's address the proxy connects from: the one on the CT's IPv4 network."""
+    for target in targets(s):
+        if target.family != 4:
+            continue
+        net = target.address.network
+        for _name, iface in s[HostAddresses].items:
+            if iface.ip in net:
+                return str(iface.ip)
+    return None
+
+
+def sample(found: Sources, target: Target) -> str:
+    """A source to name in evidence: one on the target's own network if any (a LAN client)."""
+    near = found & Sources.parse(str(target.address.network))
+    return (near or found).first() or "?"
+
+
+def shown(regions: list[Region]) -> str:
+    """`10.0.3.0/30 accept by <rule>; ...` for the first regions, and how many more."""
+    parts = [f"{_sources(r.sources)} {r.outcome} by {r.why}" for r in regions[:SHOWN]]
+    more = f" and {len(regions) - SHOWN} more" if len(regions) > SHOWN else ""
     return "; ".join(parts) + more
 
 
@@ -198,3 +166,160 @@ def _sources(sources: Sources) -> str:
     if rest and len(list(rest.networks())) < len(list(sources.networks())):
         return f"any IPv{sources.family} address but {rest}"
     return str(sources)
+
+
+@dataclass
+class Findings:
+    """What the judgement found, worst first: proofs of exposure, then what was not judged,
+    then the proof of a closed port."""
+
+    open: list[str] = field(default_factory=list)
+    unjudged: list[str] = field(default_factory=list)
+    proof: list[str] = field(default_factory=list)
+
+    def add(self, kind: str, words: str) -> None:
+        {CLOSED: self.proof, UNJUDGED: self.unjudged}.get(kind, self.open).append(words)
+
+    def verdict(self, want: str, notes: tuple[str, ...]) -> Verdict:
+        if self.open:
+            return failed(want, "; ".join(self.open), *notes)
+        if self.unjudged:
+            return skipped(f"not judged: {'; '.join(self.unjudged)}")
+        return passed(*self.proof, *notes)
+
+
+def judge_filters(
+    s: Subject, target: Target, items: tuple[dict[str, object], ...], which: str
+) -> Iterator[tuple[str, str]]:
+    """(fail | not judged | closed, words) for one target under the rules `items` ("loaded
+    now" or "at boot"): every client dropped, the host (IPv4) accepted."""
+    judged = filters(s, target, items)
+    family = f"IPv{target.family}"
+    others = clients(s, target.family)
+    through = judged.among(others, ACCEPT)
+    if through:
+        source = sample(judged.with_outcome(ACCEPT) & others, target)
+        yield FAIL, (
+            f"{family}: a client such as {source} reaches {target.shown} by the rules {which}"
+            f" ({shown(through)})"
+        )
+    proxy = proxy_source(s)
+    if target.family == 4 and proxy is not None:
+        outcome, why = judged.fate(proxy)
+        if outcome == DROP:
+            yield FAIL, (
+                f"the Proxmox host ({proxy}) is dropped on its way to {target.shown} by the rules"
+                f" {which} ({why}): the proxy cannot reach the CT"
+            )
+        elif outcome == UNKNOWN:
+            yield UNJUDGED, f"whether the Proxmox host reaches {target.shown}: {why}"
+    unread = judged.among(others, UNKNOWN)
+    if unread:
+        yield UNJUDGED, f"{family} to {target.shown}, rules {which}: {shown(unread)}"
+    if not through and not unread:
+        closing = "; ".join(dict.fromkeys(r.why for r in judged.among(others, DROP)))
+        yield CLOSED, f"{family} to {target.shown}: every client dropped ({closing})"
+
+
+# -- the verdict -------------------------------------------------------------------------
+
+
+def exposure_verdict(s: Subject) -> Verdict:
+    """Port 11434 in the CT answers the Proxmox host and nobody else on its networks."""
+    want = f"port {plan.PORT} of the CT open to the Proxmox host only, over IPv4 and IPv6"
+    found = Findings()
+    notes: tuple[str, ...] = tuple(pve_firewall(s).skipped())
+    if not_applied := pve_not_applied(s):
+        notes += (not_applied,)
+    if not targets(s):
+        return skipped("not judged: no address found on the CT's interfaces")
+    for target in targets(s):
+        for kind, words in judge_filters(s, target, s[CtRuleset].items, "loaded now"):
+            found.add(kind, words)
+    if not found.open:
+        _judge_boot(s, found)
+    if not found.open:
+        _try_live(s, found)
+    return found.verdict(want, notes)
+
+
+def _judge_boot(s: Subject, found: Findings) -> None:
+    """The rules that close the port now must be what the CT loads at boot: what its enabled
+    boot units' files load (in each order they may run in), with Proxmox's firewall."""
+    rules = s[CtRuleset]
+    if not rules.enabled:
+        if pve_applies(s) and all(
+            kind == CLOSED
+            for target in targets(s)
+            for kind, _ in judge_filters(s, target, (), "of the Proxmox firewall alone")
+        ):
+            found.proof.append("at boot: the Proxmox firewall alone closes it (its service)")
+            return
+        found.add(
+            FAIL,
+            f"no unit loads the CT's rules at boot ({', '.join(BOOT_UNITS)}: none enabled):"
+            " after the CT restarts, the port is open",
+        )
+        return
+    if rules.boot_broken:
+        found.add(
+            FAIL,
+            f"{rules.boot_broken}, loaded at boot, fails `nft -f`: after the CT restarts"
+            " nothing of it is loaded",
+        )
+        return
+    if rules.boot_error or not rules.boot:
+        found.add(UNJUDGED, f"what loads at boot: {rules.boot_error or 'not read'}")
+        return
+    for order, items in rules.boot:
+        for target in targets(s):
+            for kind, words in judge_filters(s, target, items, f"loaded at boot ({order})"):
+                if kind != CLOSED:
+                    found.add(kind, words)
+    loads = f"{', '.join(rules.enabled)} load {', '.join(rules.boot_files)}"
+    found.proof.append(f"the same at boot: {loads}")
+
+
+def runner_is_host(s: Subject) -> bool | None:
+    """Whether the machine running pytest is the Proxmox host itself (its address is a
+    loopback or one of the host's own); None when the host's name does not resolve here."""
+    try:
+        infos = socket.getaddrinfo(s.host_address, None)
+    except OSError:
+        return None
+    addresses = {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos}
+    own = {iface.ip for _n, iface in (*s[HostAddresses].items, *s[HostAddresses].items6)}
+    return all(a.is_loopback or a in own for a in addresses)
+
+
+def _try_live(s: Subject, found: Findings) -> None:
+    """A live try from the vantage the person named, to every CT address: any answer is a
+    failure; a try that proved nothing makes the verdict "not judged"."""
+    vantage = s.settings.exposure_from
+    if vantage.startswith("netns:"):
+        netns = vantage.partition(":")[2]
+        tries = [(t, s.fact(ReachFromNetns, netns, t.ip).seen) for t in targets(s)]
+    else:
+        local = runner_is_host(s)
+        if local is None:
+            found.proof.append(f"no live try: {s.host_address} does not resolve on the runner")
+            return
+        if local:
+            found.proof.append("no live try: the runner is the Proxmox host, which may connect")
+            return
+        ipv4 = next((t.ip for t in targets(s) if t.family == 4), "")
+        tries = [(t, _runner_try(s, t, ipv4)) for t in targets(s)]
+    for target, seen in tries:
+        outcome, words = seen.outcome()
+        said = f"from {vantage} to {target.shown}: {words}"
+        if outcome == OPEN:
+            found.add(FAIL, f"it answers {vantage} over IPv{target.family}: {said}")
+        elif outcome == UNJUDGED:
+            found.add(UNJUDGED, f"the live try {said}")
+        else:
+            found.add(CLOSED, f"live try {said}")
+
+
+def _runner_try(s: Subject, target: Target, ipv4: str) -> Try:
+    args = (target.ip, ipv4) if target.address.ip.is_link_local and target.family == 6 else ()
+    return s.fact(ReachFromRunner, *(args or (target.ip,))).seen

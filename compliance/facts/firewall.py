@@ -40,17 +40,55 @@ class Guard(Fact):
         return cls(files, "@@nft" in lines, "@@loaded" in lines)
 
 
+# What each boot unit loads: the guard its own file; nftables.service the file its ExecStart
+# names (Debian: /etc/nftables.conf).
+BOOT_FILES = r"""files=""
+if [ "$(systemctl is-enabled nftables.service 2>/dev/null)" = enabled ]; then
+  f=$(systemctl show -p ExecStart --value nftables.service \
+    | sed -n 's/.*argv\[\]=[^;]* -f \([^ ;]*\).*/\1/p' | head -1)
+  files="${f:-/etc/nftables.conf}"
+fi
+if [ "$(systemctl is-enabled ollama-guard.service 2>/dev/null)" = enabled ]; then
+  files="$files %(guard)s"
+fi
+for f in $files; do echo "@@bootfile $f"; done
+scratch='for f; do
+  nft -f "$f" >/dev/null 2>&1 || { echo "@@bootbroken $f"; exit 3; }
+done; nft -j list ruleset'
+load() {
+  out=$(unshare -n sh -c "$scratch" sh "$@" 2>&1); rc=$?
+  printf '%%s\n' "$out"
+  [ $rc -eq 0 ] || [ $rc -eq 3 ] \
+    || echo "@@booterror cannot load the boot rules in a scratch network namespace: $out"
+}
+set -- $files
+if [ $# -gt 0 ]; then echo "@@boot $*"; load "$@"; echo; fi
+if [ $# -eq 2 ] \
+  && ! systemctl show -p After --value ollama-guard.service | grep -qw nftables.service; then
+  echo "@@boot $2 $1"; load "$2" "$1"; echo
+fi
+"""
+
+
 @dataclass(frozen=True)
 class CtRuleset(Fact):
-    """The packet filter loaded in the CT's kernel now (`nft -j list ruleset`), and which of
-    the units that load one at boot are enabled."""
+    """The packet filter loaded in the CT's kernel now (`nft -j list ruleset`), which of the
+    units that load one at boot are enabled, and what they would load: their files loaded in
+    a scratch network namespace, in each order the units may run in (unless the guard is
+    ordered after nftables.service, systemd orders neither before the other, and the
+    `flush ruleset` that starts Debian's nftables.conf empties what the guard loaded)."""
 
     items: tuple[dict[str, Any], ...] = ()
     nft: bool = False
     enabled: tuple[str, ...] = ()  # of BOOT_UNITS
+    boot_files: tuple[str, ...] = ()
+    boot: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = ()  # (the order, its ruleset)
+    boot_error: str = ""  # why the boot rules could not be loaded to be judged
+    boot_broken: str = ""  # a boot file `nft -f` refuses: at boot nothing of it is loaded
     hardened = True
-    label = "nft -j list ruleset; systemctl is-enabled ollama-guard nftables"
+    label = "nft -j list ruleset; the boot units and what their files load"
     observes = "firewall"
+    bound = 20.0  # the boot files are loaded twice in scratch namespaces
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
@@ -58,15 +96,37 @@ class CtRuleset(Fact):
             "command -v nft >/dev/null && echo @@nft && nft -j list ruleset 2>/dev/null; echo"
             f"; for u in {' '.join(BOOT_UNITS)}; do"
             ' [ "$(systemctl is-enabled "$u" 2>/dev/null)" = enabled ] && echo "@@enabled $u"'
-            "; done; true"
+            "; done\n" + BOOT_FILES % {"guard": GUARD_RULES} + "true"
         )
 
     @classmethod
     def parse(cls, rc: int, output: str) -> Self:
+        """The loaded ruleset is the JSON before the first `@@boot ` line; each boot order's
+        JSON follows its own line."""
         lines = output.splitlines()
-        body = "\n".join(line for line in lines if not line.startswith("@@"))
         enabled = tuple(line.split()[1] for line in lines if line.startswith("@@enabled "))
-        return cls(tuple(read_ruleset(body)), "@@nft" in lines, enabled)
+        files = tuple(line.split(None, 1)[1] for line in lines if line.startswith("@@bootfile "))
+        errors = [line.split(None, 1)[1] for line in lines if line.startswith("@@booterror ")]
+        broken = [line.split(None, 1)[1] for line in lines if line.startswith("@@bootbroken ")]
+        sections: list[tuple[str, list[str]]] = [("", [])]
+        for line in lines:
+            if line.startswith("@@boot "):
+                sections.append((line.split(None, 1)[1], []))
+            elif not line.startswith("@@"):
+                sections[-1][1].append(line)
+        loaded = read_ruleset("\n".join(sections[0][1]))
+        boot = tuple(
+            (order, tuple(read_ruleset("\n".join(body)))) for order, body in sections[1:]
+        )
+        return cls(
+            tuple(loaded),
+            "@@nft" in lines,
+            enabled,
+            files,
+            boot,
+            "" if broken or not errors else errors[0],
+            broken[0] if broken else "",
+        )
 
     def fate(self, packet: Packet) -> Fate:
         """What the loaded filter does to a new connection like `packet`."""
