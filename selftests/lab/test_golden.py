@@ -25,6 +25,10 @@ FLEET = [955, 956, 957]
 RENAMED = {("proxy_streams", "skipped"): "not requested"}
 
 
+def _without_control(row: list[str]) -> list[str]:
+    return [*row[:4], *row[5:]]
+
+
 def _now_said(row: list[str]) -> list[str]:
     return [*row[:-1], RENAMED.get((row[0], row[-1]), row[-1])]
 
@@ -68,5 +72,9 @@ def test_rows_and_junit_names_are_kept(name, tmp_path):
     assert {n.split("[")[0] for n in junit - old_junit} <= NEW_CHECKS
     rows = rows_of(HtmlReport.read(tmp_path / "report.html"))
     old_rows = [_now_said(list(row)) for row in golden["rows"]]
-    assert [row for row in rows if row[0] not in NEW_CHECKS] == sorted(old_rows)
+    kept = [row for row in rows if row[0] not in NEW_CHECKS]
+    # Every column as recorded, but the control: a check whose control grew (manage_closed
+    # now judges every server and write endpoint) shows its own docstring, as every row does.
+    assert [_without_control(row) for row in kept] == sorted(map(_without_control, old_rows))
+    assert all(row[4] == catalogue.load()[row[0]].control for row in rows), rows
     assert {row[0] for row in rows} - {row[0] for row in old_rows} <= NEW_CHECKS

@@ -1,60 +1,72 @@
-"""pve-firewall's own test corpus, host-free: our reading of its files agrees with every case of
-its simulator that asks our question (a new TCP connection into a guest's net0).
+"""pve-firewall's own verdicts, host-free: our reader of Proxmox firewall files agrees with the
+facts pve-firewall's test suite pins about a new TCP connection into a guest's net0.
 
-The folders under pve_corpus/ hold the firewall files of pve-firewall's `test/test-*` cases that
-we keep (cluster.fw and the guests' files; a guest without one is unfiltered); cases.json lists
-the cases kept and every case left out with why (the host's own chains, outbound traffic, other
-NICs, ICMP). Every guest in that corpus has `firewall=1` on net0.
+The facts and the files that show them are ours (pve_cases.py); each row names the upstream
+test folder it was learnt from. Every guest here has `firewall=1` on net0.
+
+Upstream cases that do not ask our question are left out: connections to the host itself, to a
+machine outside or to a guest's other NICs (not a guest's IN chain); connections the host makes,
+which its own OUTPUT chain (`policy_out`, host.fw OUT rules and the groups it calls) judges
+before the guest's chain does, and which our reader leaves out of its scope; connections a guest
+makes, which its OUT chain and address filter (`ipfilter`) judge first; and ICMP. Where the
+simulator names the sending machine, only its address matters to the guest's IN chain, so our
+rows give addresses.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
-from typing import Any
 
 import pytest
 
 from compliance.syntax.pve_firewall import GuestFirewall
 from compliance.syntax.sources import ACCEPT, DROP
+from selftests.unit import pve_cases
+from selftests.unit.pve_cases import ROWS, Row
 
-CORPUS = Path(__file__).parent / "pve_corpus"
-TABLE: dict[str, Any] = json.loads((CORPUS / "cases.json").read_text())
-KEPT: list[dict[str, Any]] = TABLE["kept"]
-
-
-def firewall(test: str, guest: str) -> GuestFirewall:
-    """The guest's firewall as pve-firewall's test compiles it (`vm100` reads 100.fw)."""
-    folder = CORPUS / test
-    own = folder / f"{guest[2:]}.fw"
-    kind = "vm" if guest.startswith("vm") else "ct"
-    text = own.read_text() if own.exists() else ""
-    return GuestFirewall.of((folder / "cluster.fw").read_text(), text, own.name, True, kind)
+GUEST_FILE = {"ct": "301.fw", "vm": "302.fw"}
 
 
-@pytest.mark.parametrize("case", KEPT, ids=[case["ref"] for case in KEPT])
-def test_we_agree_with_pve_firewalls_own_cases(case):
-    fw = firewall(case["test"], case["to"])
-    judgement = fw.judge(4, case["dest"], case["dport"] or 11434)
-    outcome, why = judgement.fate(case["source"])
-    assert outcome == (ACCEPT if case["pve"] == "ACCEPT" else DROP), why
-    if case["pve"] == "REJECT":
-        assert "REJECT" in why
+def firewall(cluster: str, guest: str, kind: str) -> GuestFirewall:
+    """The guest's firewall from our texts (an empty guest text: no file of its own)."""
+    return GuestFirewall.of(cluster, guest, GUEST_FILE[kind], True, kind)
 
 
-def test_the_table_accounts_for_every_case():
-    """Each kept case's folder exists; every case left out says why; the corpus's skips are
-    named as pve-firewall's (its errors tests are about exactly those)."""
-    assert len(KEPT) == 75
-    assert all(case["why"] for case in TABLE["left_out"])
-    for case in KEPT:
-        assert (CORPUS / case["test"] / "cluster.fw").is_file(), case["ref"]
-    errors1 = firewall("errors1", "vm100").skipped()
-    assert errors1 == [
-        "100.fw line 8 `IN ACCEPT -dport 80` skipped by pve-firewall: -dport needs -p"
+def _id(row: Row) -> str:
+    return f"{row.key}-{row.kind}-{row.source}-{row.dest}:{row.port}-{row.pve}"
+
+
+@pytest.mark.parametrize("row", ROWS, ids=[_id(row) for row in ROWS])
+def test_we_agree_with_pve_firewall(row: Row) -> None:
+    fw = firewall(row.cluster, row.guest, row.kind)
+    outcome, why = fw.judge(4, row.dest, row.port).fate(row.source)
+    assert outcome == (ACCEPT if row.pve == "ACCEPT" else DROP), f"{row.fact}: {why}"
+
+
+def test_the_table_is_well_formed() -> None:
+    """Every row says what it pins and where it was learnt, and every upstream folder whose
+    guest cases we kept is re-expressed, for containers and VMs."""
+    assert len(ROWS) == len(set(ROWS))
+    for row in ROWS:
+        assert row.fact, row
+        assert row.upstream.startswith("test-"), row
+        assert row.kind in GUEST_FILE, row
+        assert row.pve in ("ACCEPT", "DROP"), row
+    named = " ".join(row.upstream for row in ROWS)
+    for folder in pve_cases.UPSTREAM_FOLDERS:
+        assert f"{folder} " in named, folder
+    assert {row.kind for row in ROWS} == {"ct", "vm"}
+
+
+def test_the_lines_pve_firewall_skips_are_named() -> None:
+    """The invalid rule, the unparsable option and the undefined alias are reported as
+    pve-firewall's skips."""
+    no_proto = firewall(pve_cases.CLUSTER, pve_cases.PORT_WITHOUT_PROTO, "vm").skipped()
+    assert no_proto == [
+        "302.fw line 5 `IN ACCEPT -dport 8080` skipped by pve-firewall: -dport needs -p"
     ]
-    errors4 = firewall("errors4", "vm100").skipped()
-    assert errors4 == [
-        "100.fw line 3 `dafadfsdf: afda # unknown option - should be skipped` skipped by"
-        " pve-firewall: can't parse option"
+    bad_option = firewall(pve_cases.CLUSTER, pve_cases.BAD_OPTION, "vm").skipped()
+    assert bad_option == ["302.fw line 2 `tuning: max` skipped by pve-firewall: can't parse option"]
+    no_alias = firewall(pve_cases.CLUSTER, pve_cases.UNDEFINED_ALIAS, "ct").skipped()
+    assert no_alias == [
+        "301.fw line 4 `IN ACCEPT -source office_lan -p tcp -dport 8080` skipped by"
+        " pve-firewall: no such alias 'office_lan'"
     ]
