@@ -67,8 +67,8 @@ class Sources:
                 raise ValueError(f"range {text} mixes families")
             return cls.of(low.version, [(int(low), int(high))])
         network = ipaddress.ip_network(text, strict=False)
-        low, high = int(network.network_address), int(network.broadcast_address)
-        return cls(network.version, ((low, high),))
+        first, last = int(network.network_address), int(network.broadcast_address)
+        return cls(network.version, ((first, last),))
 
     @classmethod
     def address(cls, address: str | Address) -> Sources:
