@@ -88,8 +88,8 @@ def _exposure_by_ruleset(s: Subject, address: str) -> Verdict:
 def _judge_ct_ruleset(s: Subject, want: str, address: str, host: str, peer: str) -> Verdict:
     rules = s[CtRuleset]
     iface = s[PctConfig].net0.get("name", "eth0")
-    to_peer = rules.fate(Packet(peer, plan.PORT, iface))
-    to_host = rules.fate(Packet(host, plan.PORT, iface))
+    to_peer = rules.fate(Packet(peer, plan.PORT, iface, address))
+    to_host = rules.fate(Packet(host, plan.PORT, iface, address))
     proof = "proof: the ruleset loaded in the CT (no client other than the Proxmox host)"
     if not rules.nft:
         return failed(want, "nft is not installed in the CT: no filter at all", proof)
