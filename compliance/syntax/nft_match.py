@@ -44,7 +44,7 @@ TCP = 6
 OTHER_L4 = {"udp", "udplite", "sctp", "dccp", "icmp", "icmpv6", "igmp", "esp", "ah", "comp", "gre"}
 FAMILY_OF = {"ip": 4, "ip6": 6}
 ORDER_OPS = {"<", "<=", ">", ">="}
-PARSE_COST = 4
+PARSE_COST = 10  # budget units per address read (ipaddress parses slowly)
 
 
 @dataclass(frozen=True)

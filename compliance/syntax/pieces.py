@@ -99,6 +99,7 @@ class Pieces(Generic[L]):
 
 
 COPY_DISCOUNT = 32  # pieces copied by slicing (in C) cost a unit per this many
+SWEEP_COST = 2  # units per piece a sweep visits (a Python call per piece)
 
 
 def patch(budget: Budget, base: Pieces[L], where: Sources, inside: Pieces[L]) -> Pieces[L]:
@@ -144,7 +145,7 @@ def _append(
 
 def combine(budget: Budget, fn: Callable[..., R], *parts: Pieces[Any]) -> Pieces[R]:
     """Label each address with `fn` of its labels in `parts` (all of one family)."""
-    budget.spend(sum(len(part.ends) for part in parts))
+    budget.spend(SWEEP_COST * sum(len(part.ends) for part in parts))
     runs = [(part.ends, part.labels) for part in parts]
     ends, labels = _sweep(fn, runs)
     return Pieces(parts[0].family, tuple(ends), tuple(labels))
@@ -163,7 +164,7 @@ def combine_within(
         if low > start:
             _append(out_ends, labels, *_cut(base, start, low - 1))
         runs = [_cut(part, low, high) for part in parts]
-        budget.spend(sum(len(run[0]) for run in runs))
+        budget.spend(SWEEP_COST * sum(len(run[0]) for run in runs))
         run_ends, run_labels = _sweep(fn, runs)
         _append(out_ends, labels, tuple(run_ends), tuple(run_labels))
         start = high + 1
