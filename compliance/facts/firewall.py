@@ -7,7 +7,9 @@ from typing import Any, Self
 
 from compliance.facts import Fact, Scope
 from compliance.facts.files import file_states, files_command
-from compliance.syntax.nft import Fate, Packet, fate, read_ruleset
+from compliance.syntax.nft import Fate, Packet, fate
+from compliance.syntax.nft_listing import COMMAND as LISTING
+from compliance.syntax.nft_listing import read_listing
 
 GUARD_RULES = "/etc/ollama-guard.nft"
 GUARD_UNIT = "/etc/systemd/system/ollama-guard.service"
@@ -41,19 +43,20 @@ class Guard(Fact):
 
 @dataclass(frozen=True)
 class CtRuleset(Fact):
-    """The packet filter loaded in the CT's kernel now (`nft -j list ruleset`), and which of
-    the units that load one at boot are enabled."""
+    """The packet filter loaded in the CT's kernel now (`nft -j list ruleset`, completed with
+    what its JSON leaves out: `compliance/syntax/nft_listing.py`), and which of the units that
+    load one at boot are enabled."""
 
     items: tuple[dict[str, Any], ...] = ()
     nft: bool = False
     enabled: tuple[str, ...] = ()  # of BOOT_UNITS
     hardened = True
-    label = "nft -j list ruleset; systemctl is-enabled ollama-guard nftables"
+    label = "nft --debug=netlink -j list ruleset; systemctl is-enabled ollama-guard nftables"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
         return (
-            "command -v nft >/dev/null && echo @@nft && nft -j list ruleset 2>/dev/null; echo"
+            f"command -v nft >/dev/null && echo @@nft && {{ {LISTING}; }}; echo @@listed"
             f"; for u in {' '.join(BOOT_UNITS)}; do"
             ' [ "$(systemctl is-enabled "$u" 2>/dev/null)" = enabled ] && echo "@@enabled $u"'
             "; done; true"
@@ -62,9 +65,9 @@ class CtRuleset(Fact):
     @classmethod
     def parse(cls, rc: int, output: str) -> Self:
         lines = output.splitlines()
-        body = "\n".join(line for line in lines if not line.startswith("@@"))
+        listed = output.partition("@@nft\n")[2].partition("@@listed")[0]
         enabled = tuple(line.split()[1] for line in lines if line.startswith("@@enabled "))
-        return cls(tuple(read_ruleset(body)), "@@nft" in lines, enabled)
+        return cls(tuple(read_listing(listed)), "@@nft" in lines, enabled)
 
     def fate(self, packet: Packet) -> Fate:
         """What the loaded filter does to a new connection like `packet`."""

@@ -210,25 +210,6 @@ def _base(evaluator: Evaluator, base: Base, seen: Seen) -> Pieces[Step]:
     return steps
 
 
-def with_devices(
-    items: list[dict[str, Any]], devices: dict[ChainKey, list[str]]
-) -> list[dict[str, Any]]:
-    """The objects with each ingress chain's devices filled in (`dev`) where nft's JSON left
-    them out (see `nft_grammar.ingress_devices`)."""
-    out = []
-    for item in items:
-        chain = item.get("chain")
-        key = (
-            (chain.get("family"), chain.get("table"), chain.get("name"))
-            if isinstance(chain, dict)
-            else None
-        )
-        if isinstance(chain, dict) and key in devices and "dev" not in chain:
-            item = {"chain": {**chain, "dev": devices[key]}}
-        out.append(item)
-    return out
-
-
 def fate(items: list[dict[str, Any]], packet: Packet) -> Fate:
     """One packet's outcome: `judge` for its family, read at its source."""
     family = packet.family or family_of(packet.saddr)

@@ -24,10 +24,12 @@ from compliance.syntax.nft_steps import RETURN, Step, anything, either, returned
 from compliance.syntax.pieces import Budget, Pieces, combine_within, patch
 from compliance.syntax.sources import ACCEPT, DROP, Sources
 
+RULE_COST = 4  # budget units for reading and naming a rule (a unit is about a microsecond)
 JUMP_STACK = 16  # the kernel's NFT_JUMP_STACK_SIZE: it loads no chain 16 jumps deep
 HARMLESS = {"counter", "log", "last"}  # statements that never change the verdict
 RATE = {"limit", "quota"}  # they match by the traffic seen so far: either way
 SHAPES = (TypeError, AttributeError, ValueError, KeyError, IndexError, RecursionError)
+SHARED_TABLES = ("inet", "netdev", "bridge")  # tables that see both families
 MARKS = {("meta", "mark"), ("meta", "priority"), ("meta", "nftrace"), ("ct", "mark")}
 
 
@@ -74,7 +76,7 @@ class Evaluator:
         self, key: ChainKey, rule: dict[str, Any], seen: Seen, depth: int, after: Pieces[Step]
     ) -> Pieces[Step]:
         """What happens from this rule on, given what happens `after` it."""
-        self.budget.spend(1)
+        self.budget.spend(RULE_COST)
         name = f"{chain_name(key)} rule {rule.get('handle', '?')}"
         try:  # a shape this reader did not foresee is unknown, never a crash
             name += f" `{show_rule(rule)}`"
@@ -82,10 +84,14 @@ class Evaluator:
             if not isinstance(exprs, list):
                 return _all(seen, anything(f"not understood: {name}"))
             reads = self.reads(exprs, seen)
+            pinned = any(_pins_a_family(expr) for expr in exprs)
             steps = after
             for expr, (reach, chosen) in zip(reversed(exprs), reversed(reads), strict=True):
                 self.budget.spend(1)
-                here = At(seen, depth, name, reach, after)
+                if not reach:  # no source gets here: what it does matters to none
+                    steps = after
+                    continue
+                here = At(seen, depth, name, reach, after, pinned)
                 steps = self.expression(expr, chosen, steps, here)
         except SHAPES as what:
             return _all(seen, anything(f"not understood: {name}: {type(what).__name__}"))
@@ -123,12 +129,25 @@ class Evaluator:
         if verb in RATE:
             return self.either(rest, here, f"{here.name}: its match depends on the traffic rate")
         if verb == "reject":
-            kind = body.get("type") if isinstance(body, dict) else None
-            other = {"icmp": 6, "icmpv6": 4}.get(str(kind))  # nft guards it by family
-            return here.after if other == here.seen.family else here.all(sure(DROP, here.name))
+            return self.reject(body, here)
         if verb == "vmap" and isinstance(body, dict):
             return self.vmap(body, here)
         return self.verdict(expr, here)
+
+    def reject(self, body: Any, here: At) -> Pieces[Step]:
+        """A reject, for the family it applies to: `with icmp` is IPv4's and `with icmpv6`
+        IPv6's (nft guards them); `with tcp reset` in an inet or netdev table is the family
+        its rule was restricted to, which nft's JSON may not show (see `nft_listing`)."""
+        body = body if isinstance(body, dict) else {}
+        kind, hidden = body.get("type"), body.get("nfproto")
+        family = {"icmp": 4, "icmpv6": 6}.get(str(kind), 0)
+        if kind == "tcp reset" and here.seen.table[0] in SHARED_TABLES and not here.pinned:
+            family = {"ipv4": 4, "ipv6": 6, "any": 0}.get(str(hidden), -1)
+        rejected = here.all(sure(DROP, here.name))
+        if family == -1:
+            why = f"{here.name}: nft's JSON may hide the family this reject is for"
+            return self.either(rejected, here, why + " (its --debug=netlink listing not read)")
+        return here.after if family not in (0, here.seen.family) else rejected
 
     def verdict(self, expr: Any, here: At) -> Pieces[Step]:
         """A verdict (of a rule or a verdict map's entry) for the sources that reach it."""
@@ -197,6 +216,7 @@ class At:
     name: str
     reach: Sources
     after: Pieces[Step]
+    pinned: bool = False  # the rule names a family's field: it is for that family only
 
     def all(self, step: Step) -> Pieces[Step]:
         return Pieces.constant(self.seen.family, step)
@@ -212,6 +232,23 @@ def _parts(expr: Any) -> tuple[str, Any]:
         verb, body = next(iter(expr.items()))
         return str(verb), body
     return "", None
+
+
+def _pins_a_family(expr: Any) -> bool:
+    """Whether an expression restricts its rule to one family: an `ip` or `ip6` field (nft
+    guards it by family), or `meta nfproto` / `meta protocol` equal to one value."""
+    verb, body = _parts(expr)
+    if not isinstance(body, dict):
+        return False
+    left = body.get("left") if verb == "match" else body.get("key") if verb == "vmap" else None
+    if not isinstance(left, dict):
+        return False
+    payload, meta = left.get("payload"), left.get("meta")
+    if isinstance(payload, dict):
+        return payload.get("protocol") in ("ip", "ip6")
+    if isinstance(meta, dict) and meta.get("key") in ("nfproto", "protocol"):
+        return body.get("op", "==") == "==" and isinstance(body.get("right"), str | int)
+    return False
 
 
 def _sets_a_mark(body: Any) -> bool:

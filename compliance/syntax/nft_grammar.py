@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +28,7 @@ NFPROTO = {"ipv4": 2, "ipv6": 10}
 ETHERTYPE = {"ip": 0x0800, "ip6": 0x86DD, "arp": 0x0806, "vlan": 0x8100, "8021ad": 0x88A8}
 CT_STATE = {"invalid": 1, "established": 2, "related": 4, "new": 8, "untracked": 64}
 DEPTH = 4  # nesting of sets, elements and lists a right side may have
+INDEX_COST = 2  # budget units for indexing one object (a unit is about a microsecond)
 
 
 class Unread(Exception):
@@ -54,7 +54,7 @@ def index(items: Iterable[Any], budget: Budget) -> Ruleset:
     """One pass over the objects, each counted against the budget."""
     ruleset = Ruleset()
     for item in items:
-        budget.spend(1)
+        budget.spend(INDEX_COST)
         if not isinstance(item, dict) or len(item) != 1:
             continue
         (kind, obj), *_ = item.items()
@@ -129,29 +129,6 @@ def map_entries(
             key = key["elem"].get("val")
         entries.append((key, verdict))
     return entries
-
-
-_TABLE = re.compile(r"^table (\w+) (\S+) \{$")
-_CHAIN = re.compile(r"^chain (\S+) \{$")
-_DEVICE = re.compile(r"\bhook ingress (?:device (\S+)|devices = \{([^}]*)\})")
-
-
-def ingress_devices(text: str) -> dict[ChainKey, list[str]]:
-    """The devices of ingress chains in `nft list ruleset` (or `list chains`) text: nft 1.0.6
-    leaves them out of its JSON."""
-    found: dict[ChainKey, list[str]] = {}
-    table: tuple[str, str] | None = None
-    chain = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if match := _TABLE.match(line):
-            table, chain = (match[1], match[2].strip('"')), ""
-        elif match := _CHAIN.match(line):
-            chain = match[1].strip('"')
-        elif table and chain and (match := _DEVICE.search(line)):
-            names = [match[1]] if match[1] else match[2].split(",")
-            found[(table[0], table[1], chain)] = [name.strip().strip('"') for name in names]
-    return found
 
 
 # -- one value in a domain ----------------------------------------------------------------

@@ -1,10 +1,11 @@
 """The CT's loaded ruleset judged for the whole source space, as the kernel runs it.
 
-Fixtures are real: `nft/<name>.nft` loaded into a private namespace, `<name>.json` what
-`nft -j list ruleset` printed and `<name>.listed` what `nft list ruleset` printed
-(`tools/nft_fixtures.py` regenerates them; `selftests/kernel` checks them against the
-kernel). Hand-built JSON only where no kernel would load the ruleset (loops, nesting deeper
-than the kernel allows, shapes nft never prints): what a compromised CT could print.
+Fixtures are real: `nft/<name>.nft` loaded into a private namespace, `<name>.listing` what
+the audit's listing command printed there (the kernel's expressions, the JSON of `nft -j
+list ruleset`, `nft list chains`; `tools/nft_fixtures.py` regenerates them and
+`selftests/kernel` checks them against the kernel). Hand-built JSON only where no kernel
+would load the ruleset (loops, nesting deeper than the kernel allows, shapes nft never
+prints): what a compromised CT could print.
 """
 
 from __future__ import annotations
@@ -18,8 +19,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compliance.syntax.nft import Packet, fate, judge, read_ruleset, with_devices
-from compliance.syntax.nft_grammar import ingress_devices
+from compliance.syntax.nft import Packet, fate, judge, read_ruleset
+from compliance.syntax.nft_listing import (
+    ingress_devices,
+    read_listing,
+    reject_families,
+    with_devices,
+)
 from compliance.syntax.pieces import TOO_LARGE, Budget
 from compliance.syntax.sources import ACCEPT, DROP, UNKNOWN, Sources
 
@@ -28,10 +34,19 @@ CT4, CT6, PORT = "10.0.3.100", "fe80::100", 11434
 HOST4, HOST6, PEER4, PEER6 = "10.0.3.1", "fe80::1", "10.0.3.250", "fe80::250"
 
 
+def listing(name: str) -> str:
+    return (FIXTURES / f"{name}.listing").read_text()
+
+
 def loaded(name: str) -> list[dict[str, Any]]:
-    """A fixture's objects as the suite reads them (ingress devices from the text listing)."""
-    items = read_ruleset((FIXTURES / f"{name}.json").read_text())
-    return with_devices(items, ingress_devices((FIXTURES / f"{name}.listed").read_text()))
+    """A fixture's objects as the audit reads them."""
+    return read_listing(listing(name))
+
+
+def json_only(name: str) -> list[dict[str, Any]]:
+    """A fixture's objects from nft's JSON alone (no device, no kernel expressions)."""
+    line = next(line for line in listing(name).splitlines() if line.startswith("{"))
+    return read_ruleset(line)
 
 
 def judged(items: list[dict[str, Any]], source: str, **packet: Any) -> tuple[str, str]:
@@ -145,6 +160,13 @@ CASES = [
     ("nat_untracked", PEER4, UNKNOWN, "if conntrack tracks the packet"),
     ("nat_tracked", PEER4, DROP, "ip nat/prerouting rule"),
     ("nat_tracked", HOST4, ACCEPT, "then ip filter/input: policy accept"),
+    # a family match nft's JSON hides before `reject with tcp reset`, from the kernel's
+    ("hidden_family", PEER4, ACCEPT, "policy accept"),  # `meta nfproto ipv6 ...` at input
+    ("hidden_family", PEER6, DROP, "inet quiet/input rule 2 `tcp dport 11434 reject"),
+    ("hidden_protocol", "192.0.2.1", DROP, "netdev edge/ingress rule 2"),  # names ip saddr
+    ("hidden_protocol", PEER4, DROP, "netdev edge/ingress rule 3"),
+    ("hidden_protocol", "10.0.3.7", DROP, "netdev edge/ingress rule 4"),  # `meta protocol ip`
+    ("hidden_protocol", PEER6, ACCEPT, "policy accept"),
     # the hostile fan-out (as deep as the kernel loads): judged
     ("fanout", PEER4, DROP, "ip fanout/c15"),
     ("fanout", HOST4, ACCEPT, "policy accept"),
@@ -202,7 +224,7 @@ def test_fate_is_the_judgement_at_one_source():
 def test_an_ingress_chain_on_an_unlisted_device_is_unknown_where_it_drops():
     """nft 1.0.6 prints no device for ingress chains: without the text listing, the chain
     may or may not hook eth0."""
-    items = read_ruleset((FIXTURES / "hooks_ct.json").read_text())
+    items = json_only("hooks_ct")
     found, why = judged(items, "10.0.3.20")
     assert found == UNKNOWN
     assert "nft does not list an ingress chain's device" in why
@@ -364,16 +386,40 @@ def test_any_rule_json_is_judged_without_an_exception(exprs, elements):
 
 
 def test_read_ruleset_takes_nfts_json_or_nothing():
-    text = (FIXTURES / "guard.json").read_text()
+    text = next(line for line in listing("guard").splitlines() if line.startswith("{"))
     assert read_ruleset(text) == json.loads(text)["nftables"]
+    assert read_listing("") == []
+    assert read_listing("nft: command not found\n@@chains\n") == []
     assert read_ruleset("Error: syntax error") == []
     assert read_ruleset("[1, 2]") == []
     assert read_ruleset('{"nftables": 5}') == []
     assert read_ruleset("[" * 100_000) == []
 
 
+def test_a_tcp_reset_whose_family_nft_hides_is_unknown_without_the_kernels_expressions():
+    """From the JSON alone `tcp dport 11434 reject with tcp reset` may be for either family
+    (nft hides a `meta nfproto` before it): the plan's guard too. A rule that names a
+    family's field is for that family whatever nft hides."""
+    for source in (PEER4, PEER6):
+        found, why = judged(json_only("hidden_family"), source)
+        assert (found, "may hide the family" in why) == (UNKNOWN, True), why
+    assert judged(json_only("guard"), PEER4)[0] == UNKNOWN
+    edge = with_devices(json_only("hidden_protocol"), {("netdev", "edge", "ingress"): ["eth0"]})
+    assert judged(edge, "192.0.2.1")[0] == DROP  # `ip saddr != ...`: IPv4's
+    assert judged(edge, PEER6)[0] == UNKNOWN
+
+
+def test_reject_families_from_the_kernels_expressions():
+    assert reject_families(listing("hidden_family")) == {("inet", "quiet", "input", 2): "ipv6"}
+    assert reject_families(listing("hidden_protocol")) == {
+        ("netdev", "edge", "ingress", 2): "ipv4",
+        ("netdev", "edge", "ingress", 4): "ipv4",
+    }
+    assert reject_families(listing("guard")) == {("inet", "ollama_guard", "input", 4): "any"}
+
+
 def test_ingress_devices_from_the_text_listing():
-    listed = (FIXTURES / "hooks_ct.listed").read_text()
+    listed = listing("hooks_ct").partition("@@chains")[2]
     assert ingress_devices(listed) == {("netdev", "edge", "ingress"): ["eth0"]}
     many = "table netdev n {\n\tchain i {\n\t\ttype filter hook ingress devices = { eth0, lo }"
     assert ingress_devices(many) == {("netdev", "n", "i"): ["eth0", "lo"]}
