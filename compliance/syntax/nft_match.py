@@ -13,8 +13,11 @@ The facts used, as the kernel runs them:
   every input chain) and `invalid` before it (ingress, prerouting below -200); a list (`new,
   established`) is a bitmask test, a `|` or a plain value an exact compare, a set a lookup;
 - on the input path there is no output interface: `oif` reads 0 and `oifname` "", so
-  `oifname != "eth0"` holds (a Linux 5.5+ kernel; older ones failed the rule instead);
-- `iifname "veth*"` is a prefix compare.
+  `oifname != "eth0"` holds (so the kernel in selftests/kernel does; old kernels ended the
+  rule there instead);
+- `iifname "veth*"` is a prefix compare; `iif` names one interface;
+- `meta l4proto`, `ip protocol`, `ip6 nexthdr` read tcp, `meta nfproto` the packet's family
+  (inet tables only), `meta protocol` its ethertype.
 
 Anything else raises `Unread` (a predicate the suite cannot decide).
 """
