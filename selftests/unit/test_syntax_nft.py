@@ -233,10 +233,10 @@ def test_an_ingress_chain_on_an_unlisted_device_is_unknown_where_it_drops():
 
 
 def test_the_fan_out_is_linear_work():
-    """3^15 paths through the kernel-loadable fan-out; a few hundred units of work."""
+    """3^15 paths through the kernel-loadable fan-out; about a thousand units of work."""
     budget = Budget()
     judge(loaded("fanout"), 4, CT4, PORT, "eth0", budget=budget)
-    assert budget.spent < 1000, budget.spent
+    assert budget.spent < 2000, budget.spent
 
 
 def _deeper(items: list[dict[str, Any]], extra: int) -> list[dict[str, Any]]:
@@ -258,7 +258,7 @@ def test_a_hostile_fan_out_deeper_than_the_kernel_loads_ends_fast():
     part deeper than the kernel allows unknown."""
     budget = Budget()
     found, why = judged_with(_deeper(loaded("fanout"), 1), PEER4, budget)
-    assert budget.spent < 1000, budget.spent
+    assert budget.spent < 2000, budget.spent
     assert found == DROP  # c15's drop comes before the jumps into the too-deep chain
     found, why = judged_with(_deeper(loaded("fanout"), 1), HOST4, Budget())
     assert (found, "16 jumps deep" in why) == (UNKNOWN, True), why
