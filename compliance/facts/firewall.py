@@ -7,11 +7,14 @@ from typing import Any, Self
 
 from compliance.facts import Fact, Scope
 from compliance.facts.files import file_states, files_command
-from compliance.syntax.nft import Fate, Packet, fate, read_ruleset
+from compliance.syntax.nft import Fate, Packet, fate
+from compliance.syntax.nft_listing import COMMAND as LISTING
+from compliance.syntax.nft_listing import read_listing
 
 GUARD_RULES = "/etc/ollama-guard.nft"
 GUARD_UNIT = "/etc/systemd/system/ollama-guard.service"
 BOOT_UNITS = ("ollama-guard.service", "nftables.service")  # what loads a filter at boot
+OUR_MARKS = ("@@boot", "@@enabled", "@@nft", "@@listed")  # the fact's own lines, not nft's
 
 
 @dataclass(frozen=True)
@@ -54,7 +57,7 @@ fi
 for f in $files; do echo "@@bootfile $f"; done
 scratch='for f; do
   nft -f "$f" >/dev/null 2>&1 || { echo "@@bootbroken $f"; exit 3; }
-done; nft -j list ruleset'
+done; %(listing)s'
 load() {
   out=$(unshare -n sh -c "$scratch" sh "$@" 2>&1); rc=$?
   printf '%%s\n' "$out"
@@ -72,8 +75,9 @@ fi
 
 @dataclass(frozen=True)
 class CtRuleset(Fact):
-    """The packet filter loaded in the CT's kernel now (`nft -j list ruleset`), which of the
-    units that load one at boot are enabled, and what they would load: their files loaded in
+    """The packet filter loaded in the CT's kernel now (`nft -j list ruleset`, completed with
+    what its JSON leaves out: `compliance/syntax/nft_listing.py`), which of the units that load
+    one at boot are enabled, and what they would load: their files loaded in
     a scratch network namespace, in each order the units may run in (unless the guard is
     ordered after nftables.service, systemd orders neither before the other, and the
     `flush ruleset` that starts Debian's nftables.conf empties what the guard loaded)."""
@@ -86,14 +90,14 @@ class CtRuleset(Fact):
     boot_error: str = ""  # why the boot rules could not be loaded to be judged
     boot_broken: str = ""  # a boot file `nft -f` refuses: at boot nothing of it is loaded
     hardened = True
-    label = "nft -j list ruleset; the boot units and what their files load"
+    label = "nft --debug=netlink -j list ruleset; the boot units and what their files load"
     observes = "firewall"
     bound = 20.0  # the boot files are loaded twice in scratch namespaces
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
         return (
-            "command -v nft >/dev/null && echo @@nft && nft -j list ruleset 2>/dev/null; echo"
+            f"command -v nft >/dev/null && echo @@nft && {{ {LISTING}; }}; echo @@listed"
             f"; for u in {' '.join(BOOT_UNITS)}; do"
             ' [ "$(systemctl is-enabled "$u" 2>/dev/null)" = enabled ] && echo "@@enabled $u"'
             "; done\n" + BOOT_FILES % {"guard": GUARD_RULES} + "true"
@@ -101,25 +105,23 @@ class CtRuleset(Fact):
 
     @classmethod
     def parse(cls, rc: int, output: str) -> Self:
-        """The loaded ruleset is the JSON before the first `@@boot ` line; each boot order's
-        JSON follows its own line."""
+        """The loaded ruleset is the listing between `@@nft` and `@@listed`; each boot order's
+        listing follows its own `@@boot` line."""
         lines = output.splitlines()
         enabled = tuple(line.split()[1] for line in lines if line.startswith("@@enabled "))
         files = tuple(line.split(None, 1)[1] for line in lines if line.startswith("@@bootfile "))
         errors = [line.split(None, 1)[1] for line in lines if line.startswith("@@booterror ")]
         broken = [line.split(None, 1)[1] for line in lines if line.startswith("@@bootbroken ")]
-        sections: list[tuple[str, list[str]]] = [("", [])]
+        listed = output.partition("@@nft\n")[2].partition("@@listed")[0]
+        sections: list[tuple[str, list[str]]] = []
         for line in lines:
             if line.startswith("@@boot "):
                 sections.append((line.split(None, 1)[1], []))
-            elif not line.startswith("@@"):
+            elif sections and not line.startswith(OUR_MARKS):
                 sections[-1][1].append(line)
-        loaded = read_ruleset("\n".join(sections[0][1]))
-        boot = tuple(
-            (order, tuple(read_ruleset("\n".join(body)))) for order, body in sections[1:]
-        )
+        boot = tuple((order, tuple(read_listing("\n".join(body)))) for order, body in sections)
         return cls(
-            tuple(loaded),
+            tuple(read_listing(listed)),
             "@@nft" in lines,
             enabled,
             files,

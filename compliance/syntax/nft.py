@@ -1,31 +1,56 @@
-"""The CT's loaded packet filter (`nft -j list ruleset`), and what it does to one new TCP
-connection: every base chain of the input hook in priority order, rules in order, `jump`,
-`goto` and `return` followed, the chain's policy at its end (as netfilter runs them).
+"""The CT's loaded packet filter (`nft -j list ruleset`), judged for new TCP connections to one
+address and port from every source address of a family, as the kernel runs it.
 
-Only what a port filter is written with is understood: tcp/th dport, ip saddr, meta iifname /
-l4proto / nfproto, ct state, sets, prefixes, ranges. A rule that matches on anything else
-makes the outcome unknown from that rule on, and the verdict says which rule: a filter the
-suite cannot read is never called closed.
+Base chains of `ip`, `ip6` and `inet` tables (by the packet's family) on the `prerouting` and
+`input` hooks, and `ingress` chains (`netdev`, `inet`) of the arriving interface, all run: by
+hook (ingress, prerouting, input), then by priority, lowest first. `accept` ends only the
+base chain it is in; `drop` and `reject` are final; a chain's end is its policy. What each
+chain does is computed by `nft_eval` over the whole address space; `judge` composes the base
+chains into a `Judgement` (accept, drop or unknown per source, with the rule or policy that
+decided). A ruleset the suite cannot read, or too large to judge within its bound, is
+unknown where that matters, never "closed".
+
+`fate` is the point query on top: one packet's outcome.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 from dataclasses import dataclass
 from typing import Any
 
-INET_FAMILIES = ("inet", "ip")
-IGNORED = {"counter", "log", "limit", "quota", "notrack", "comment", "meta_set", "mangle"}
+from compliance.syntax.nft_eval import Evaluator, chain_name
+from compliance.syntax.nft_grammar import ChainKey, Ruleset, index
+from compliance.syntax.nft_match import Seen
+from compliance.syntax.nft_steps import Step, anything, either, ended, sure, then
+from compliance.syntax.pieces import TOO_LARGE, Budget, Pieces, TooLarge, combine
+from compliance.syntax.sources import (
+    ACCEPT,
+    DROP,
+    UNKNOWN,
+    Judgement,
+    Region,
+    Sources,
+    family_of,
+)
+
+HOOKS = ("ingress", "prerouting", "input")  # the order a packet for this host meets them
+TABLES = {4: ("ip", "inet"), 6: ("ip6", "inet")}
+CONNTRACK = -200  # conntrack's prerouting priority: below it a packet is not tracked yet
+NEW, INVALID = 8, 1  # ct state bits
+NO_FILTER = "accepted by no filter at all"
+CONNTRACK_USERS = {"ct", "snat", "dnat", "masquerade", "redirect", "ct count", "synproxy", "flow"}
 
 
 @dataclass(frozen=True)
 class Packet:
-    """A new TCP connection arriving in the CT."""
+    """A new TCP connection arriving in the CT (family from saddr when not given)."""
 
     saddr: str
     dport: int
     iifname: str = "eth0"
+    daddr: str | None = None  # None: a match on the destination is undecided
+    family: int | None = None
 
 
 @dataclass(frozen=True)
@@ -40,144 +65,154 @@ def read_ruleset(output: str) -> list[dict[str, Any]]:
     """The objects of `nft -j list ruleset` (empty when nft printed no JSON)."""
     try:
         data = json.loads(output)
-    except ValueError:
+    except (ValueError, RecursionError):
         return []
     items = data.get("nftables", []) if isinstance(data, dict) else []
-    return [item for item in items if isinstance(item, dict)]
+    return [item for item in items if isinstance(item, dict)] if isinstance(items, list) else []
 
 
-def _chains(items: list[dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
-    return {
-        (c["family"], c["table"], c["name"]): c
-        for item in items
-        if isinstance(c := item.get("chain"), dict)
-    }
+@dataclass(frozen=True)
+class Base:
+    """A base chain the packet meets, with what the kernel reads there."""
+
+    key: ChainKey
+    hook: str
+    prio: int
+    policy: Any
+    unsure: str  # why the chain may not see the packet at all ("": it does)
+    ct_state: int | None
 
 
-def _rules(items: list[dict[str, Any]], key: tuple[str, str, str]) -> list[dict[str, Any]]:
-    return [
-        rule
-        for item in items
-        if isinstance(rule := item.get("rule"), dict)
-        and (rule.get("family"), rule.get("table"), rule.get("chain")) == key
-    ]
+def base_chains(ruleset: Ruleset, family: int, iif: str, budget: Budget) -> list[Base]:
+    """The base chains a new connection to this host meets, in the order it meets them."""
+    found = []
+    for key, chain in ruleset.chains.items():
+        hook = chain.get("hook")
+        if hook not in HOOKS:
+            continue
+        unsure = ""
+        if hook == "ingress":
+            if key[0] not in ("netdev", "inet"):
+                continue
+            devices = chain.get("dev", chain.get("devices"))
+            names = [devices] if isinstance(devices, str) else devices
+            if isinstance(names, list) and iif not in names:
+                continue
+            if not isinstance(names, list):
+                unsure = f"if it is on {iif} (nft does not list an ingress chain's device)"
+        elif key[0] not in TABLES[family]:
+            continue
+        if chain.get("type") == "nat" and not conntrack_users(ruleset, family, budget):
+            unsure = (
+                "if conntrack tracks the packet (a nat chain runs only then, and no rule"
+                f" listed makes it track IPv{family})"
+            )
+        prio = chain.get("prio", 0)
+        order = prio if isinstance(prio, int) and not isinstance(prio, bool) else 0
+        policy = chain.get("policy", "accept")
+        found.append(Base(key, hook, order, policy, unsure, _ct_state(hook, prio)))
+    return sorted(found, key=lambda base: (HOOKS.index(base.hook), base.prio))
 
 
-def _value(left: Any, packet: Packet) -> Any:
-    """The packet's value for a match's left side, or KeyError when not understood."""
-    if isinstance(left, dict):
-        if "payload" in left:
-            payload = left["payload"]
-            field = (payload.get("protocol"), payload.get("field"))
-            if field in (("tcp", "dport"), ("th", "dport")):
-                return packet.dport
-            if field == ("ip", "saddr"):
-                return packet.saddr
-            if field == ("ip6", "saddr"):
-                return None  # an IPv4 packet never matches an ip6 field
-        if "meta" in left:
-            key = left["meta"].get("key")
-            values = {"iifname": packet.iifname, "l4proto": "tcp", "nfproto": "ipv4"}
-            if key in values:
-                return values[key]
-        if "ct" in left and left["ct"].get("key") == "state":
-            return "new"
-    raise KeyError(json.dumps(left))
+def conntrack_users(ruleset: Ruleset, family: int, budget: Budget) -> bool:
+    """Whether a rule of a table of the family surely makes the kernel track connections of
+    the family (a `ct` expression or a nat statement enables conntrack in the namespace)."""
+    for key, rules in ruleset.rules.items():
+        if key[0] not in TABLES[family]:
+            continue
+        budget.spend(len(rules))
+        if any(_uses_conntrack(rule.get("expr")) for rule in rules):
+            return True
+    return False
 
 
-def _member(value: Any, right: Any) -> bool:
-    """Whether the packet's value is (in) the right side: a value, set, prefix or range."""
-    if isinstance(right, dict) and "set" in right:
-        return any(_member(value, element) for element in right["set"])
-    if isinstance(right, list):
-        return any(_member(value, element) for element in right)
-    if isinstance(right, dict) and "prefix" in right:
-        prefix = right["prefix"]
-        network = ipaddress.ip_network(f"{prefix['addr']}/{prefix['len']}", strict=False)
-        return value is not None and ipaddress.ip_address(value) in network
-    if isinstance(right, dict) and "range" in right:
-        low, high = right["range"]
-        if isinstance(value, int):
-            return int(low) <= value <= int(high)
-        if not value:
-            return False
-        address = int(ipaddress.ip_address(value))
-        return int(ipaddress.ip_address(low)) <= address <= int(ipaddress.ip_address(high))
-    if isinstance(value, str) and isinstance(right, str) and right.endswith("*"):
-        return value.startswith(right[:-1])  # iifname "veth*"
-    return bool(value == right)
+def _uses_conntrack(value: Any, depth: int = 0) -> bool:
+    if depth > 12:
+        return False
+    if isinstance(value, dict):
+        return any(
+            key in CONNTRACK_USERS or _uses_conntrack(inner, depth + 1)
+            for key, inner in value.items()
+        )
+    if isinstance(value, list):
+        return any(_uses_conntrack(inner, depth + 1) for inner in value)
+    return False
 
 
-def _matches(match: dict[str, Any], packet: Packet) -> bool:
-    value = _value(match.get("left"), packet)
-    hit = _member(value, match.get("right"))
-    op = match.get("op", "==")
-    if op in ("==", "in"):
-        return hit
-    if op == "!=":
-        return not hit
-    raise KeyError(f"operator {op}")
+def _ct_state(hook: str, prio: Any) -> int | None:
+    """The conntrack state a new connection shows at this hook and priority."""
+    if hook == "input":
+        return NEW
+    if hook == "ingress":
+        return INVALID
+    if not isinstance(prio, int) or isinstance(prio, bool) or prio == CONNTRACK:
+        return None
+    return INVALID if prio < CONNTRACK else NEW
 
 
-def _run(
-    items: list[dict[str, Any]], key: tuple[str, str, str], packet: Packet, depth: int = 0
-) -> str:
-    """A chain's verdict for the packet: accept, drop, return (fell off the end), or raises
-    KeyError naming the first rule not understood."""
-    for rule in _rules(items, key):
-        verdict = None
-        for expression in rule.get("expr", []):
-            (name, body), *_ = expression.items()
-            if name == "match":
-                try:
-                    if not _matches(body, packet):
-                        break
-                except KeyError as what:
-                    where = f"rule {rule.get('handle')} of {key[1]}/{key[2]}"
-                    raise KeyError(f"{where}: {what}") from None
-            elif name in ("accept", "drop", "reject"):
-                verdict = "accept" if name == "accept" else "drop"
-            elif name in ("jump", "goto"):
-                target = (key[0], key[1], body["target"])
-                if depth > 16:
-                    raise KeyError(f"rule {rule.get('handle')}: jumps too deep")
-                inner = _run(items, target, packet, depth + 1)
-                if inner in ("accept", "drop"):
-                    return inner
-                if name == "goto":
-                    return "return"
-            elif name == "return":
-                return "return"
-            elif name not in IGNORED:
-                raise KeyError(f"rule {rule.get('handle')} of {key[1]}/{key[2]}: {name}")
-            if verdict:
-                return verdict
-    return "return"
+def judge(
+    items: list[dict[str, Any]],
+    family: int,
+    daddr: str | None,
+    dport: int,
+    iif: str,
+    *,
+    budget: Budget | None = None,
+) -> Judgement:
+    """What the ruleset does to new TCP connections to daddr:dport arriving on `iif`, from
+    every source address of `family` (4 or 6)."""
+    budget = budget or Budget()
+    try:
+        ruleset = index(items, budget)
+        bases = base_chains(ruleset, family, iif, budget)
+    except TooLarge:
+        return Judgement.uniform(family, UNKNOWN, TOO_LARGE)
+    evaluator = Evaluator(ruleset, budget)
+    composed: Pieces[Step] = Pieces.constant(family, sure(ACCEPT, ""))
+    finish = Budget(limit=1 << 62)  # composing what was judged: bounded by the pieces made
+    for base in bases:
+        seen = Seen(family, (base.key[0], base.key[1]), daddr, dport, iif, base.ct_state)
+        try:
+            steps = _base(evaluator, base, seen)
+        except TooLarge:
+            evaluator.budget = Budget(limit=0)  # spent: the chains after it are not read
+            steps = Pieces.constant(family, anything(TOO_LARGE))
+        composed = combine(finish, then, composed, steps)
+    regions: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for step, sources in composed.grouped():
+        regions.setdefault((step.outcome, step.why or NO_FILTER), []).extend(sources.spans)
+    return Judgement(
+        family,
+        tuple(
+            Region(Sources.of(family, spans), outcome, why)
+            for (outcome, why), spans in regions.items()
+        ),
+    )
+
+
+def _base(evaluator: Evaluator, base: Base, seen: Seen) -> Pieces[Step]:
+    """A base chain's outcome for every source: its end (or `return`) is its policy."""
+    name = chain_name(base.key)
+    policy = (
+        sure(base.policy, f"{name}: policy {base.policy}")
+        if base.policy in (ACCEPT, DROP)
+        else anything(f"not understood: {name}: policy {base.policy}")
+    )
+    steps = evaluator.chain(base.key, seen)
+    steps = combine(evaluator.budget, lambda step: ended(step, policy), steps)
+    if base.unsure:
+        passes = sure(ACCEPT, f"{name} does not see it")
+        steps = combine(
+            evaluator.budget,
+            lambda step: either(passes, step, f"{step.why}, {base.unsure}"),
+            steps,
+        )
+    return steps
 
 
 def fate(items: list[dict[str, Any]], packet: Packet) -> Fate:
-    """The packet's fate through every input-hook base chain, lowest priority first."""
-    bases = sorted(
-        (
-            chain
-            for chain in _chains(items).values()
-            if chain.get("hook") == "input" and chain.get("family") in INET_FAMILIES
-        ),
-        key=lambda chain: int(chain.get("prio", 0)),
-    )
-    passed_through = []
-    for chain in bases:
-        key = (chain["family"], chain["table"], chain["name"])
-        name = f"{chain['family']} {chain['table']}/{chain['name']}"
-        try:
-            verdict = _run(items, key, packet)
-        except KeyError as what:
-            return Fate("unknown", f"not understood: {str(what).strip(chr(39))}")
-        if verdict == "return":
-            verdict = "drop" if chain.get("policy") == "drop" else "accept"
-            if verdict == "drop":
-                return Fate("drop", f"{name}: policy drop")
-        elif verdict == "drop":
-            return Fate("drop", f"{name} drops it")
-        passed_through.append(name)
-    return Fate("accept", f"accepted by {', '.join(passed_through) or 'no filter at all'}")
+    """One packet's outcome: `judge` for its family, read at its source."""
+    family = packet.family or family_of(packet.saddr)
+    judged = judge(items, family, packet.daddr, packet.dport, packet.iifname)
+    outcome, why = judged.fate(packet.saddr)
+    return Fate(outcome, why)

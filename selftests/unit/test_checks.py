@@ -1783,8 +1783,9 @@ HARDENED_ROWS = [
         checks.exposure,
         "the runner is the host itself: judged from the CT's loaded ruleset",
         passes(
-            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input drops"
-            f" it), the host {BRIDGE_IP} accepted; loaded at boot by nftables.service"
+            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input rule 4"
+            f" `tcp dport 11434 reject with tcp reset`), the host {BRIDGE_IP} accepted; loaded"
+            " at boot by nftables.service"
         ),
         host_address="127.0.0.1",
     ),
@@ -1799,7 +1800,7 @@ HARDENED_ROWS = [
         checks.exposure,
         "ruleset: a chain that accepts everything",
         fails(
-            "a LAN client (10.0.3.2) is accept: accepted by inet t/input",
+            "a LAN client (10.0.3.2) is accept: inet t/input: policy accept",
             notes=(RULESET_PROOF,),
         ),
         host_address="127.0.0.1",
@@ -1838,7 +1839,10 @@ HARDENED_ROWS = [
     case(
         checks.exposure,
         "ruleset: a rule the suite cannot read",
-        fails("is unknown: not understood: rule 7 of t/input: osf", notes=(RULESET_PROOF,)),
+        fails(
+            "is unknown: not understood: inet t/input rule 7 `osf accept`: osf",
+            notes=(RULESET_PROOF,),
+        ),
         host_address="127.0.0.1",
         CtRuleset=ruleset([{"handle": 7, "expr": [{"osf": {}}, {"accept": None}]}]),
     ),
@@ -1995,8 +1999,9 @@ HARDENED_ROWS = [
         checks.exposure,
         "Proxmox's firewall admits everyone; the CT's own filter closes the port",
         passes(
-            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input drops"
-            f" it), the host {BRIDGE_IP} accepted; loaded at boot by nftables.service"
+            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input rule 4"
+            f" `tcp dport 11434 reject with tcp reset`), the host {BRIDGE_IP} accepted; loaded"
+            " at boot by nftables.service"
         ),
         host_address="127.0.0.1",
         PveFirewall=pve("", "policy_in: ACCEPT\n"),
