@@ -635,6 +635,31 @@ def _ct_port_open(ctid: int) -> None:
     ct_run(ctid, "nft delete table inet ollama_guard; rm -f /etc/ollama-guard.nft")
 
 
+# The guard as a person writes it when they think of IPv4 only: `ip saddr` never matches an
+# IPv6 packet, so the plan's dual-stack bind stays open over IPv6 (loaded now and at boot).
+IPV4_ONLY_GUARD = """\
+table inet ollama_guard
+delete table inet ollama_guard
+table inet ollama_guard {{
+    chain input {{
+        type filter hook input priority filter; policy accept;
+        tcp dport 11434 ip saddr != {host} drop
+    }}
+}}
+"""
+
+
+def _ct_guard_ipv4_only(ctid: int) -> None:
+    rules = IPV4_ONLY_GUARD.format(host=config.BRIDGE_ADDRESS)
+    container.write_file(ctid, "/etc/ollama-guard.nft", rules, "0644")
+    ct_run(ctid, "nft -f /etc/ollama-guard.nft")
+
+
+def _ct_guard_not_at_boot(ctid: int) -> None:
+    """The guard stays loaded, but nftables.conf no longer includes it: a reboot opens it."""
+    ct_run(ctid, "sed -i '/ollama-guard/d' /etc/nftables.conf && nft list table inet ollama_guard")
+
+
 CLUSTER_FW = "# the lab's cluster firewall options (ollama-lxc-compliance)\n[OPTIONS]\nenable: 1\n"
 
 
@@ -776,7 +801,7 @@ _CATALOGUE += [
         "no firewall in the CT: another machine on the bridge reaches 11434 directly",
         _ct_port_open,
         own="exposure",
-        phrase="it answers netns:ollama-lan (HTTP 200)",
+        phrase="it answers netns:ollama-lan over IPv4",
         profile="hardened",
     ),
     Fault(
@@ -796,6 +821,24 @@ _CATALOGUE += [
         own="exposure",
         phrase="pve-firewall is not running (Status: enabled/stopped): its rules are not applied",
         converges=False,
+        profile="hardened",
+    ),
+    Fault(
+        "ct_guard_ipv4_only",
+        "the CT's guard drops other IPv4 clients only (`ip saddr != <host> drop`): IPv6 clients"
+        " still reach 11434 over the CT's link-local address",
+        _ct_guard_ipv4_only,
+        own="exposure",
+        phrase="IPv6: a client such as",
+        profile="hardened",
+    ),
+    Fault(
+        "ct_guard_not_at_boot",
+        "the guard is loaded now, but nothing loads it at boot (nftables.conf no longer"
+        " includes it): the port opens when the CT restarts",
+        _ct_guard_not_at_boot,
+        own="exposure",
+        phrase="by the rules loaded at boot",
         profile="hardened",
     ),
     Fault(

@@ -117,11 +117,15 @@ def filters(s: Subject, target: Target, items: tuple[dict[str, object], ...]) ->
 def host_addresses(s: Subject, family: int) -> Sources:
     """The Proxmox host's own addresses of a family (the proxy connects from one of them)."""
     found = Sources.nothing(family)
-    host = s[HostAddresses]
-    for _name, iface in (*host.items, *host.items6):
-        if iface.version == family:
-            found = found | Sources.address(iface.ip)
+    for address in _host_ips(s):
+        if address.version == family:
+            found = found | Sources.address(address)
     return found
+
+
+def _host_ips(s: Subject) -> list[ipaddress.IPv4Address | ipaddress.IPv6Address]:
+    host = s[HostAddresses]
+    return [iface.ip for _n, iface in host.items] + [iface.ip for _n, iface in host.items6]
 
 
 def clients(s: Subject, family: int) -> Sources:
@@ -137,9 +141,7 @@ def clients(s: Subject, family: int) -> Sources:
 
 def proxy_source(s: Subject) -> str | None:
     """The host's address the proxy connects from: the one on the CT's IPv4 network."""
-    for target in targets(s):
-        if target.family != 4:
-            continue
+    for target in (t for t in targets(s) if t.family == 4):
         net = target.address.network
         for _name, iface in s[HostAddresses].items:
             if iface.ip in net:
@@ -148,23 +150,29 @@ def proxy_source(s: Subject) -> str | None:
 
 
 def sample(found: Sources, target: Target) -> str:
-    """A source to name in evidence: one on the target's own network if any (a LAN client)."""
-    near = found & Sources.parse(str(target.address.network))
+    """A source to name in evidence: a host address of the target's own network if any (a
+    LAN client), else the first of the set."""
+    network = target.address.network
+    near = found & Sources.parse(str(network)) - Sources.address(network.network_address)
     return (near or found).first() or "?"
 
 
-def shown(regions: list[Region]) -> str:
-    """`10.0.3.0/30 accept by <rule>; ...` for the first regions, and how many more."""
-    parts = [f"{_sources(r.sources)} {r.outcome} by {r.why}" for r in regions[:SHOWN]]
+def shown(regions: list[Region], clients: Sources) -> str:
+    """`10.0.3.0/30 (drop: <rule>); ...` for the first regions, and how many more."""
+    parts = [f"{_sources(r.sources, clients)} ({r.outcome}: {r.why})" for r in regions[:SHOWN]]
     more = f" and {len(regions) - SHOWN} more" if len(regions) > SHOWN else ""
     return "; ".join(parts) + more
 
 
-def _sources(sources: Sources) -> str:
-    """A set as its blocks, or as `any IPv4 address but ...` when that is shorter."""
-    rest = ~sources
+def _sources(sources: Sources, clients: Sources) -> str:
+    """A set of clients as its blocks, `every IPv6 client`, or `every IPv4 client but ...`
+    when that is shorter."""
+    family = f"IPv{sources.family}"
+    if sources == clients:
+        return f"every {family} client"
+    rest = clients - sources
     if rest and len(list(rest.networks())) < len(list(sources.networks())):
-        return f"any IPv{sources.family} address but {rest}"
+        return f"every {family} client but {rest}"
     return str(sources)
 
 
@@ -199,23 +207,21 @@ def judge_filters(
     through = judged.among(others, ACCEPT)
     if through:
         source = sample(judged.with_outcome(ACCEPT) & others, target)
-        yield FAIL, (
-            f"{family}: a client such as {source} reaches {target.shown} by the rules {which}"
-            f" ({shown(through)})"
-        )
+        reaches = f"{family}: a client such as {source} reaches {target.shown}"
+        yield FAIL, f"{reaches} by the rules {which} ({shown(through, others)})"
     proxy = proxy_source(s)
-    if target.family == 4 and proxy is not None:
+    if target.family == 4 and proxy is None:
+        yield UNJUDGED, f"the Proxmox host has no address on the network of {target.shown}"
+    elif target.family == 4 and proxy is not None:
         outcome, why = judged.fate(proxy)
         if outcome == DROP:
-            yield FAIL, (
-                f"the Proxmox host ({proxy}) is dropped on its way to {target.shown} by the rules"
-                f" {which} ({why}): the proxy cannot reach the CT"
-            )
+            host = f"the Proxmox host ({proxy}) is dropped on its way to {target.shown}"
+            yield FAIL, f"{host} by the rules {which} ({why}): the proxy cannot reach the CT"
         elif outcome == UNKNOWN:
             yield UNJUDGED, f"whether the Proxmox host reaches {target.shown}: {why}"
     unread = judged.among(others, UNKNOWN)
     if unread:
-        yield UNJUDGED, f"{family} to {target.shown}, rules {which}: {shown(unread)}"
+        yield UNJUDGED, f"{family} to {target.shown}, rules {which}: {shown(unread, others)}"
     if not through and not unread:
         closing = "; ".join(dict.fromkeys(r.why for r in judged.among(others, DROP)))
         yield CLOSED, f"{family} to {target.shown}: every client dropped ({closing})"
@@ -236,10 +242,8 @@ def exposure_verdict(s: Subject) -> Verdict:
     for target in targets(s):
         for kind, words in judge_filters(s, target, s[CtRuleset].items, "loaded now"):
             found.add(kind, words)
-    if not found.open:
-        _judge_boot(s, found)
-    if not found.open:
-        _try_live(s, found)
+    _judge_boot(s, found)
+    _try_live(s, found)
     return found.verdict(want, notes)
 
 
@@ -261,13 +265,8 @@ def _judge_boot(s: Subject, found: Findings) -> None:
             " after the CT restarts, the port is open",
         )
         return
-    if rules.boot_broken:
-        found.add(
-            FAIL,
-            f"{rules.boot_broken}, loaded at boot, fails `nft -f`: after the CT restarts"
-            " nothing of it is loaded",
-        )
-        return
+    if rules.boot_broken:  # nft -f is one transaction: the file loads nothing, the rest loads
+        found.proof.append(f"{rules.boot_broken} fails `nft -f`: at boot nothing of it loads")
     if rules.boot_error or not rules.boot:
         found.add(UNJUDGED, f"what loads at boot: {rules.boot_error or 'not read'}")
         return
@@ -287,8 +286,8 @@ def runner_is_host(s: Subject) -> bool | None:
         infos = socket.getaddrinfo(s.host_address, None)
     except OSError:
         return None
-    addresses = {ipaddress.ip_address(info[4][0].split("%", 1)[0]) for info in infos}
-    own = {iface.ip for _n, iface in (*s[HostAddresses].items, *s[HostAddresses].items6)}
+    addresses = {ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos}
+    own = set(_host_ips(s))
     return all(a.is_loopback or a in own for a in addresses)
 
 

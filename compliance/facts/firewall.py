@@ -55,14 +55,13 @@ if [ "$(systemctl is-enabled ollama-guard.service 2>/dev/null)" = enabled ]; the
   files="$files %(guard)s"
 fi
 for f in $files; do echo "@@bootfile $f"; done
-scratch='for f; do
-  nft -f "$f" >/dev/null 2>&1 || { echo "@@bootbroken $f"; exit 3; }
-done; %(listing)s'
+scratch='for f; do nft -f "$f" >/dev/null 2>&1 || echo "@@bootbroken $f"; done; %(listing)s'
 load() {
-  out=$(unshare -n sh -c "$scratch" sh "$@" 2>&1); rc=$?
+  out=$(unshare -n sh -c "$scratch" sh "$@" 2>&1) || {
+    echo "@@booterror cannot load the boot rules in a scratch network namespace: $out"
+    return
+  }
   printf '%%s\n' "$out"
-  [ $rc -eq 0 ] || [ $rc -eq 3 ] \
-    || echo "@@booterror cannot load the boot rules in a scratch network namespace: $out"
 }
 set -- $files
 if [ $# -gt 0 ]; then echo "@@boot $*"; load "$@"; echo; fi
@@ -100,7 +99,7 @@ class CtRuleset(Fact):
             f"command -v nft >/dev/null && echo @@nft && {{ {LISTING}; }}; echo @@listed"
             f"; for u in {' '.join(BOOT_UNITS)}; do"
             ' [ "$(systemctl is-enabled "$u" 2>/dev/null)" = enabled ] && echo "@@enabled $u"'
-            "; done\n" + BOOT_FILES % {"guard": GUARD_RULES} + "true"
+            "; done\n" + BOOT_FILES % {"guard": GUARD_RULES, "listing": LISTING} + "true"
         )
 
     @classmethod

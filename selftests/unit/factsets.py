@@ -20,7 +20,7 @@ import dataclasses
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from ipaddress import IPv4Interface
+from ipaddress import IPv4Interface, IPv6Interface
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
@@ -40,7 +40,13 @@ from compliance.facts.http import (
     ProxiedVersion,
     ReachFromRunner,
 )
-from compliance.facts.net import CtAddresses, HostAddresses, Listeners, ReachFromNetns
+from compliance.facts.net import (
+    CtAddresses,
+    CtInterfaces,
+    HostAddresses,
+    Listeners,
+    ReachFromNetns,
+)
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
 from compliance.facts.proxmox import (
     CtStatus,
@@ -62,6 +68,7 @@ from compliance.facts.systemd import (
     UnitState,
 )
 from compliance.settings import Settings, Site
+from compliance.syntax.live_try import Try
 from remediation import fix_firewall, render
 from selftests.unit import samples
 
@@ -96,7 +103,6 @@ CTID = SITE.ctid
 OUR_PATHS = frozenset({SITE.site_file, SITE.site_link})
 UNIT_PATH = plan.UNIT_PATH
 PROFILE_SCRIPT = plan.PROFILE_SCRIPT
-EXPOSURE_URL = f"http://{CT_IP}:{plan.PORT}/api/version"  # what `exposure` tries from the LAN
 
 
 # -- builders of typed values -------------------------------------------------------------
@@ -220,9 +226,23 @@ def loaded(*sites: tuple[str, str], main: str = NGINX_CONF, preamble: str = "") 
 
 
 LOADED_OK = loaded((DEFAULT_LINK, DEFAULT_SITE), (SITE.site_link, SITE_TEXT))
+BRIDGE_LINK_LOCAL = "fe80::216:3eff:fe00:0"  # the host's IPv6 link-local on vmbr0
+CT_LINK_LOCAL = "fe80::216:3eff:fe59:7d60"  # the CT's on eth0 (the plan's bind answers it)
 HOST_ADDRESSES = HostAddresses(
-    (("vmbr0", IPv4Interface(f"{BRIDGE_IP}/24")), ("eth0", IPv4Interface(f"{HOST}/24")))
+    (("vmbr0", IPv4Interface(f"{BRIDGE_IP}/24")), ("eth0", IPv4Interface(f"{HOST}/24"))),
+    (("vmbr0", IPv6Interface(f"{BRIDGE_LINK_LOCAL}/64")),),
 )
+CT_INTERFACES = CtInterfaces(
+    (("eth0", IPv4Interface(f"{CT_IP}/24")), ("eth0", IPv6Interface(f"{CT_LINK_LOCAL}/64")))
+)
+# A live try from the LAN that the guard refuses: the CT answers ARP/ND, the port resets.
+REFUSED_TRY = Try.parse(
+    "@@vantage lan0\n@@route ok\n@@connect 1 try: line 1: Connection refused\n"
+    "@@neigh x lladdr 00:16:3e:59:7d:60 REACHABLE\n"
+)
+ANSWERED_TRY = Try.parse("@@vantage lan0\n@@route ok\n@@connect 0\n@@neigh x REACHABLE\n")
+NETNS_TRIES = ((ReachFromNetns, ("lan", CT_IP)), (ReachFromNetns, ("lan", CT_LINK_LOCAL)))
+RUNNER_TRIES = ((ReachFromRunner, (CT_IP,)), (ReachFromRunner, (CT_LINK_LOCAL, CT_IP)))
 LOGIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
 
 
@@ -320,8 +340,11 @@ def hardened() -> dict[Key, Fact]:
     values[(ProxiedStream, (STREAM_MODEL,))] = ProxiedStream.parse(
         0, "status 200 chunks 15 first 0.020 last 0.160"
     )
-    values[(ReachFromRunner, (EXPOSURE_URL,))] = ReachFromRunner(None)  # no answer from 11434
-    values[(ReachFromNetns, ("lan", EXPOSURE_URL))] = ReachFromNetns(None)
+    values[CtInterfaces] = CT_INTERFACES
+    for key in NETNS_TRIES:  # refused from the LAN, over both families
+        values[key] = ReachFromNetns(REFUSED_TRY)
+    for key in RUNNER_TRIES:
+        values[key] = ReachFromRunner(REFUSED_TRY)
     values[CtRuleset] = RULESET_OK
     values[PveFirewall] = PveFirewall()  # no firewall files: Proxmox's firewall off
     # the lab's stand-in status after a reset (pve-firewall not running; read only when the
@@ -388,7 +411,7 @@ def _coerce(fact: type[Fact], value: Any) -> Fact:
         return PctConfig(dict(value))
     if fact is Listeners:
         return Listeners(tuple(value))
-    if fact in (CtAddresses, HostAddresses):
+    if fact in (CtAddresses, HostAddresses, CtInterfaces):
         return fact(tuple(value))
     if fact in (CtStatus, UnitEnabled, Binary, ReachFromNetns, HostInit):
         return fact(value)

@@ -34,9 +34,8 @@ from compliance.facts.http import (
     ProxiedPs,
     ProxiedTags,
     ProxiedVersion,
-    ReachFromRunner,
 )
-from compliance.facts.net import CtAddresses, Listeners, ReachFromNetns
+from compliance.facts.net import CtAddresses, CtInterfaces, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
 from compliance.facts.proxmox import CtStatus, PctConfig, PveFirewall, PveFirewallService
 from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
@@ -54,11 +53,11 @@ from compliance.facts.systemd import (
     UnitHistory,
     UnitState,
 )
+from compliance.syntax.live_try import Try
 from selftests.unit import factsets, samples
 from selftests.unit.factsets import (
     DEFAULT_LINK,
     DEFAULT_SITE,
-    EXPOSURE_URL,
     HARDENED_SITE_TEXT,
     HISTORY_OK,
     INVOCATION,
@@ -252,14 +251,35 @@ def _crash_loop(
     }
 
 
-def _ct_port_open() -> Changes:
+def _tries(v4: str, v6: str) -> Changes:
+    """The live tries from the lab's LAN namespace, over IPv4 and IPv6 (as the lab saw them)."""
     return {
-        CtRuleset: CtRuleset((), nft=True, enabled=("nftables.service",)),
+        factsets.NETNS_TRIES[0]: ReachFromNetns(Try.parse(v4)),
+        factsets.NETNS_TRIES[1]: ReachFromNetns(Try.parse(v6)),
+    }
+
+
+LINK = "@@vantage lan0\n@@route ok\n"
+ANSWERED = LINK + "@@connect 0\n@@neigh x lladdr 00:16:3e:59:7d:60 DELAY\n"
+DROPPED = LINK + "@@connect 124\n@@neigh x lladdr 00:16:3e:59:7d:60 REACHABLE\n"
+REFUSED = (
+    LINK + "@@connect 1 try: line 1: Connection refused\n@@neigh x lladdr 00:16:3e:59:7d:60 "
+    "REACHABLE\n"
+)
+
+
+def _ruleset(sample: str) -> CtRuleset:
+    """The CT's ruleset fact as the lab printed it in that state (a ct_ruleset sample)."""
+    return CtRuleset.parse(0, factsets.sample_output(CtRuleset, sample))
+
+
+def _ct_port_open() -> Changes:
+    """The guard's table and file removed; nftables.conf still includes the file, so at boot
+    it fails and loads nothing."""
+    return {
+        CtRuleset: _ruleset("guard_removed_file_still_included"),
         Guard: Guard({}, nft=True, loaded=False),
-        (ReachFromNetns, (LAB_NETNS, EXPOSURE_URL)): ReachFromNetns(200),
-        (ReachFromRunner, (EXPOSURE_URL,)): ReachFromRunner(
-            HttpReply(200, "application/json", '{"version":"0.21.0"}')
-        ),
+        **_tries(ANSWERED, ANSWERED),
     }
 
 
@@ -635,7 +655,7 @@ HARDENED: dict[str, Described] = {
     "ct_onboot_off": touches(  # the CT keeps running
         "container",
         {PctConfig: PctConfig.parse(0, site_text("onboot: 1", "onboot: 0", samples.PCT_CONFIG))},
-        same=(CtStatus, CtAddresses),
+        same=(CtStatus, CtAddresses, CtInterfaces),
     ),
     "site_plan_only": touches(
         "site nginx proxy",
@@ -669,6 +689,16 @@ HARDENED: dict[str, Described] = {
         same=RELOADED,
     ),
     "ct_port_open": touches("firewall", _ct_port_open(), same=(PveFirewall,)),
+    "ct_guard_ipv4_only": touches(  # loaded now and included by nftables.conf at boot
+        "firewall",
+        {CtRuleset: _ruleset("ipv4_only_guard"), **_tries(DROPPED, ANSWERED)},
+        same=(PveFirewall, Guard),
+    ),
+    "ct_guard_not_at_boot": touches(  # nftables.conf no longer includes it
+        "firewall",
+        {CtRuleset: _ruleset("guard_loaded_not_at_boot")},
+        same=(PveFirewall, Guard, ReachFromNetns),
+    ),
     "pve_firewall_open": touches(  # the CT keeps running
         "firewall container",
         {
@@ -677,7 +707,7 @@ HARDENED: dict[str, Described] = {
             PveFirewallService: PveFirewallService("enabled/running"),
             PctConfig: NIC_FIREWALL,
         },
-        same=(CtStatus, CtAddresses),
+        same=(CtStatus, CtAddresses, CtInterfaces),
     ),
     "pve_firewall_stopped": touches(  # files that would close the port; the service stopped
         "firewall container",
@@ -687,7 +717,7 @@ HARDENED: dict[str, Described] = {
             PveFirewallService: PveFirewallService("enabled/stopped"),
             PctConfig: NIC_FIREWALL,
         },
-        same=(CtStatus, CtAddresses),
+        same=(CtStatus, CtAddresses, CtInterfaces),
     ),
     # nginx's buffering passes a stream on as it comes, unless gzip holds it (site_gzip_stream).
     "site_buffered": touches(

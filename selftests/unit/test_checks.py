@@ -41,24 +41,28 @@ from compliance.facts.systemd import (
     UnitHistory,
     UnitState,
 )
+from compliance.syntax.live_try import Try
 from remediation import render
 from remediation.registry import FIXES
 from selftests.unit import factsets, samples
 from selftests.unit.factsets import (
+    ANSWERED_TRY,
     BRIDGE_IP,
     CT_IP,
+    CT_LINK_LOCAL,
     DEFAULT_LINK,
     DEFAULT_SITE,
-    EXPOSURE_URL,
     HARDENED_SETTINGS,
     HOST,
     INVOCATION,
     MAIN_PID,
     MISSING_PROFILE,
     MISSING_SITE,
+    NETNS_TRIES,
     NGINX_CONF,
     NOW,
     RULESET_OK,
+    RUNNER_TRIES,
     SITE,
     SITE_TEXT,
     STARTED,
@@ -105,8 +109,16 @@ class Want:
     notes: tuple[str, ...] | None = ()
     skipped: str = ""
     asked: bool = True  # False: a skip the person's flags chose ("not requested")
+    says: tuple[str, ...] = ()  # a pass's notes, or a skip's reason, contain each of these
 
     def check(self, verdict: Verdict) -> None:
+        if self.says:
+            said = verdict.skipped if self.skipped else "; ".join(verdict.notes)
+            assert verdict.ok == self.ok, verdict
+            assert bool(verdict.skipped) == bool(self.skipped), verdict
+            for words in self.says:
+                assert words in said, (words, said)
+            return
         if self.ok and self.skipped:
             want = skipped(self.skipped) if self.asked else not_requested(self.skipped)
             assert verdict == want
@@ -128,6 +140,16 @@ def passes(*notes: str) -> Want:
 
 def skips(reason: str) -> Want:
     return Want(True, skipped=reason)
+
+
+def passes_saying(*words: str) -> Want:
+    """A pass whose notes (its proof) say each of these."""
+    return Want(True, says=words)
+
+
+def not_judged(*words: str) -> Want:
+    """Skipped as not judged, the reason saying each of these."""
+    return Want(True, skipped="not judged", says=("not judged: ", *words))
 
 
 def fails(found: str, expected: str = "", notes: tuple[str, ...] | None = None) -> Want:
@@ -1345,8 +1367,6 @@ LAN = dataclasses.replace(HARDENED_SETTINGS, exposure_from="netns:lan")
 STREAMING = dataclasses.replace(HARDENED_SETTINGS, probe_streaming=True)
 OUTDATED = HttpReply(200, "application/json", '{"version":"0.17.0"}')
 STREAM = (ProxiedStream, (STREAM_MODEL,))
-NETNS = (ReachFromNetns, ("lan", EXPOSURE_URL))
-RUNNER = (ReachFromRunner, (EXPOSURE_URL,))
 
 
 def plan_only_site() -> SiteConfig:
@@ -1358,13 +1378,6 @@ def hardened_site(old: str, new: str) -> SiteConfig:
     return site_state(site_text(old, new, factsets.HARDENED_SITE_TEXT))
 
 
-RULESET_PROOF = "proof: the ruleset loaded in the CT (no client other than the Proxmox host)"
-
-
-PVE_PROOF = (
-    "proof: the Proxmox firewall's files for CT 955 (cluster.fw, 955.fw, net0 firewall=1;"
-    " no client other than the Proxmox host)"
-)
 NIC_FIREWALL = PctConfig.parse(0, samples.PCT_CONFIG.replace(",type=veth", ",firewall=1,type=veth"))
 PVE_RULES = f"IN ACCEPT -source {BRIDGE_IP} -p tcp -dport 11434\nIN DROP -p tcp -dport 11434\n"
 
@@ -1388,7 +1401,9 @@ def ruleset(
     chain = {"family": "inet", "table": "t", "name": "input", "hook": "input", "prio": 0}
     items: list[dict[str, Any]] = [{"chain": {**chain, "policy": policy}}]
     items += [{"rule": {"family": "inet", "table": "t", "chain": "input", **r}} for r in rules]
-    return CtRuleset(tuple(items), nft=True, enabled=enabled)
+    boot = (("/etc/ollama-guard.nft", tuple(items)),) if enabled else ()  # the same at boot
+    files = ("/etc/ollama-guard.nft",) if enabled else ()
+    return CtRuleset(tuple(items), nft=True, enabled=enabled, boot_files=files, boot=boot)
 
 
 def version(text: str) -> HttpReply:
@@ -1779,124 +1794,138 @@ HARDENED_ROWS = [
         NginxLoaded=loaded((DEFAULT_LINK, DEFAULT_SITE)),
     ),
     # -- exposure ---------------------------------------------------------------------------
+    # From the host itself (no live try: the host may connect): judged from the filters.
     case(
         checks.exposure,
-        "the runner is the host itself: judged from the CT's loaded ruleset",
-        passes(
-            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input rule 4"
-            f" `tcp dport 11434 reject with tcp reset`), the host {BRIDGE_IP} accepted; loaded"
-            " at boot by nftables.service"
+        "the guard closes both families now and at boot",
+        passes_saying(
+            f"IPv4 to {CT_IP}:11434: every client dropped (inet ollama_guard/input rule 4"
+            " `tcp dport 11434 reject with tcp reset`)",
+            f"IPv6 to [{CT_LINK_LOCAL}]:11434: every client dropped (inet ollama_guard/input"
+            " rule 4",
+            "the same at boot: nftables.service load /etc/nftables.conf",
+            "no live try: the runner is the Proxmox host, which may connect",
         ),
         host_address="127.0.0.1",
     ),
     case(
         checks.exposure,
-        "ruleset: nft not installed",
-        fails("nft is not installed in the CT: no filter at all", notes=(RULESET_PROOF,)),
+        "no nftables in the CT",
+        fails(
+            f"IPv4: a client such as 10.0.3.2 reaches {CT_IP}:11434 by the rules loaded now"
+            " (every IPv4 client (accept: no nftables in the CT: no filter))"
+        ),
         host_address="127.0.0.1",
         CtRuleset=CtRuleset(),
     ),
     case(
         checks.exposure,
-        "ruleset: a chain that accepts everything",
-        fails(
-            "a LAN client (10.0.3.2) is accept: inet t/input: policy accept",
-            notes=(RULESET_PROOF,),
-        ),
+        "a chain that accepts everything",
+        fails("IPv6: a client such as fe80::1 reaches"),
         host_address="127.0.0.1",
         CtRuleset=ruleset([], enabled=("ollama-guard.service",)),
     ),
     case(
         checks.exposure,
-        "ruleset: nft there, nothing loaded",
+        "an IPv4-only guard: IPv6 stays open",
         fails(
-            "a LAN client (10.0.3.2) is accept: accepted by no filter at all",
-            notes=(RULESET_PROOF,),
+            f"IPv6: a client such as fe80::1 reaches [{CT_LINK_LOCAL}]:11434 by the rules loaded"
+            " now (every IPv6 client (accept: inet ollama_guard/input: policy accept))"
         ),
         host_address="127.0.0.1",
-        CtRuleset=CtRuleset((), nft=True, enabled=("nftables.service",)),
+        CtRuleset=CtRuleset.parse(0, factsets.sample_output(CtRuleset, "ipv4_only_guard")),
     ),
     case(
         checks.exposure,
-        "ruleset: loaded now, nothing loads it at boot",
+        "policy drop without the host's accept",
         fails(
-            "loaded now, but no unit loads it at boot (ollama-guard.service, nftables.service)",
-            notes=(RULESET_PROOF,),
+            f"the Proxmox host ({BRIDGE_IP}) is dropped on its way to {CT_IP}:11434 by the rules"
+            " loaded now (inet t/input: policy drop): the proxy cannot reach the CT"
         ),
         host_address="127.0.0.1",
-        CtRuleset=dataclasses.replace(RULESET_OK, enabled=()),
+        CtRuleset=ruleset([], policy="drop", enabled=("ollama-guard.service",)),
     ),
     case(
         checks.exposure,
-        "ruleset: policy drop without the host's accept",
-        fails(
-            f"the Proxmox host ({BRIDGE_IP}) is drop: inet t/input: policy drop",
-            notes=(RULESET_PROOF,),
-        ),
+        "a rule the suite cannot read",
+        not_judged("rule 7", "osf"),
         host_address="127.0.0.1",
-        CtRuleset=ruleset([], policy="drop"),
+        CtRuleset=ruleset(
+            [{"handle": 7, "expr": [{"osf": {}}, {"drop": None}]}],
+            policy="drop",
+            enabled=("ollama-guard.service",),
+        ),
     ),
     case(
         checks.exposure,
-        "ruleset: a rule the suite cannot read",
+        "loaded now, nothing loads it at boot",
         fails(
-            "is unknown: not understood: inet t/input rule 7 `osf accept`: osf",
-            notes=(RULESET_PROOF,),
+            "no unit loads the CT's rules at boot (ollama-guard.service, nftables.service: none"
+            " enabled): after the CT restarts, the port is open"
         ),
         host_address="127.0.0.1",
-        CtRuleset=ruleset([{"handle": 7, "expr": [{"osf": {}}, {"accept": None}]}]),
+        CtRuleset=CtRuleset.parse(0, factsets.sample_output(CtRuleset, "guarded")),
     ),
     case(
         checks.exposure,
-        "ruleset: the host has no address on the CT's network",
-        fails(f"the host's address on the CT's network ({CT_IP}) is unknown"),
+        "loaded now, but the boot file no longer includes it",
+        fails(f"IPv4: a client such as 10.0.3.2 reaches {CT_IP}:11434 by the rules loaded at boot"),
+        host_address="127.0.0.1",
+        CtRuleset=CtRuleset.parse(0, factsets.sample_output(CtRuleset, "guard_loaded_not_at_boot")),
+    ),
+    case(
+        checks.exposure,
+        "the boot file fails nft -f: nothing of it loads at boot",
+        fails("by the rules loaded at boot (/etc/nftables.conf)"),
+        host_address="127.0.0.1",
+        CtRuleset=CtRuleset.parse(0, factsets.sample_output(CtRuleset, "boot_file_broken")),
+    ),
+    case(
+        checks.exposure,
+        "a guard unit beside nftables.service: both orders judged (nftables.conf includes it)",
+        passes_saying(
+            "the same at boot: ollama-guard.service, nftables.service load /etc/nftables.conf,"
+            " /etc/ollama-guard.nft"
+        ),
+        host_address="127.0.0.1",
+        CtRuleset=CtRuleset.parse(
+            0, factsets.sample_output(CtRuleset, "guard_unit_beside_nftables")
+        ),
+    ),
+    case(
+        checks.exposure,
+        "the boot rules cannot be loaded to be judged",
+        not_judged("what loads at boot: cannot load the boot rules in a scratch network"),
+        host_address="127.0.0.1",
+        CtRuleset=dataclasses.replace(
+            RULESET_OK,
+            boot=(),
+            boot_error="cannot load the boot rules in a scratch network namespace: denied",
+        ),
+    ),
+    case(
+        checks.exposure,
+        "no address on the CT's interfaces",
+        not_judged("no address found on the CT's interfaces"),
+        host_address="127.0.0.1",
+        CtInterfaces=(),
+    ),
+    case(
+        checks.exposure,
+        "the host has no address on the CT's network: its address is a client like any other",
+        fails(f"IPv4: a client such as {BRIDGE_IP} reaches {CT_IP}:11434"),
         host_address="127.0.0.1",
         HostAddresses=HostAddresses((("eth0", IPv4Interface(f"{HOST}/24")),)),
     ),
-    case(
-        checks.exposure,
-        "nothing answers the runner",
-        passes(f"{CT_IP}:11434 does not answer runner (proof: a live try from it)"),
-    ),
-    case(
-        checks.exposure,
-        "the runner gets an answer",
-        fails("it answers runner (HTTP 200)", f"{CT_IP}:11434 answering the Proxmox host only"),
-        facts={RUNNER: version('{"version":"0.21.0"}')},
-    ),
-    case(
-        checks.exposure,
-        "the LAN namespace gets an answer",
-        fails("it answers netns:lan (HTTP 200)"),
-        settings=LAN,
-        facts={NETNS: 200},
-    ),
-    case(
-        checks.exposure,
-        "the LAN namespace is refused",
-        passes(f"{CT_IP}:11434 does not answer netns:lan (proof: a live try from it)"),
-        settings=LAN,
-    ),
-    case(
-        checks.exposure,
-        "a namespace on a runner that is the host: judged",
-        passes(f"{CT_IP}:11434 does not answer netns:lan (proof: a live try from it)"),
-        settings=LAN,
-        host_address="127.0.0.1",
-    ),
-    case(
-        checks.exposure,
-        "no CT address",
-        fails("no IPv4 address found in the CT", "the CT's IPv4, to try its port from the LAN"),
-        CtAddresses=(),
-    ),
+    # Proxmox's firewall, while its service applies it.
     case(
         checks.exposure,
         "Proxmox's firewall closes the port itself: no filter in the CT needed",
-        passes(
-            f"{PVE_PROOF}: every source but the host {BRIDGE_IP} is dropped (955.fw line 6"
-            f" `IN DROP -p tcp -dport 11434`), the host accepted (955.fw line 5 `IN ACCEPT"
-            f" -source {BRIDGE_IP} -p tcp -dport 11434`); {PVE_APPLIED}"
+        passes_saying(
+            f"IPv4 to {CT_IP}:11434: every client dropped (955.fw line 6 `IN DROP -p tcp"
+            " -dport 11434`)",
+            f"IPv6 to [{CT_LINK_LOCAL}]:11434: every client dropped (955.fw line 6",
+            "at boot: the Proxmox firewall alone closes it (its service)",
         ),
         host_address="127.0.0.1",
         PveFirewall=pve(),
@@ -1906,46 +1935,8 @@ HARDENED_ROWS = [
     ),
     case(
         checks.exposure,
-        "Proxmox's firewall drops a LAN client but not all of the LAN: every source is judged",
-        fails(
-            "the Proxmox firewall filters the CT but does not close the port: any IPv4 address"
-            " but 10.0.3.0/30 accept by 955.fw line 7 `IN ACCEPT -p tcp -dport 11434`; and in the"
-            " CT: nft is not installed in the CT: no filter at all",
-            notes=(PVE_PROOF,),
-        ),
-        host_address="127.0.0.1",
-        PveFirewall=pve(
-            f"IN ACCEPT -source {BRIDGE_IP} -p tcp -dport 11434\n"
-            "IN DROP -source 10.0.3.0/30 -p tcp -dport 11434\nIN ACCEPT -p tcp -dport 11434\n"
-        ),
-        PveFirewallService=RUNNING,
-        PctConfig=NIC_FIREWALL,
-        CtRuleset=CtRuleset(),
-    ),
-    case(
-        checks.exposure,
-        "Proxmox's firewall closes the port in its files, but pve-firewall is stopped",
-        fails(
-            "the Proxmox firewall is configured for CT 955 but pve-firewall is not running"
-            " (Status: enabled/stopped): its rules are not applied; and in the CT: nft is not"
-            " installed in the CT: no filter at all",
-            notes=(RULESET_PROOF,),
-        ),
-        host_address="127.0.0.1",
-        PveFirewall=pve(),
-        PveFirewallService=STOPPED,
-        PctConfig=NIC_FIREWALL,
-        CtRuleset=CtRuleset(),
-    ),
-    case(
-        checks.exposure,
-        "host.fw hands the files to proxmox-firewall, which is not running",
-        fails(
-            "the Proxmox firewall is configured for CT 955 but proxmox-firewall is not running"
-            " (host.fw nftables: 1; systemctl is-active: inactive): its rules are not applied;"
-            " and in the CT: nft is not installed in the CT: no filter at all",
-            notes=(RULESET_PROOF,),
-        ),
+        "Proxmox's firewall in nftables mode with proxmox-firewall stopped: not in force",
+        fails("IPv4: a client such as 10.0.3.2 reaches"),
         host_address="127.0.0.1",
         PveFirewall=pve(),
         PveFirewallService=NFT_STOPPED,
@@ -1955,12 +1946,10 @@ HARDENED_ROWS = [
     case(
         checks.exposure,
         "pve-firewall is stopped, but the CT's own filter closes the port",
-        passes(
-            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input drops"
-            f" it), the host {BRIDGE_IP} accepted; loaded at boot by nftables.service",
+        passes_saying(
+            "every client dropped (inet ollama_guard/input rule 4",
             "the Proxmox firewall is configured for CT 955 but pve-firewall is not running"
-            " (Status: enabled/stopped): its rules are not applied; the CT's own filter closes"
-            " the port",
+            " (Status: enabled/stopped): its rules are not applied",
         ),
         host_address="127.0.0.1",
         PveFirewall=pve(),
@@ -1970,7 +1959,7 @@ HARDENED_ROWS = [
     case(
         checks.exposure,
         "the CT file's `enable: 1 # on` is not read by pve-firewall: the CT's filter is judged",
-        fails("nft is not installed in the CT: no filter at all", notes=(RULESET_PROOF,)),
+        fails("IPv4: a client such as 10.0.3.2 reaches"),
         host_address="127.0.0.1",
         PveFirewall=PveFirewall(
             {
@@ -1986,9 +1975,8 @@ HARDENED_ROWS = [
         checks.exposure,
         "Proxmox's firewall drops the host too",
         fails(
-            f"the Proxmox host ({BRIDGE_IP}) is drop by the Proxmox firewall: 955.fw:"
-            " policy_in DROP (no rule matched); the proxy cannot reach the CT",
-            notes=(PVE_PROOF,),
+            f"the Proxmox host ({BRIDGE_IP}) is dropped on its way to {CT_IP}:11434 by the rules"
+            " loaded now (955.fw: policy_in DROP (no rule matched)): the proxy cannot reach the CT"
         ),
         host_address="127.0.0.1",
         PveFirewall=pve(""),
@@ -1998,11 +1986,7 @@ HARDENED_ROWS = [
     case(
         checks.exposure,
         "Proxmox's firewall admits everyone; the CT's own filter closes the port",
-        passes(
-            f"{RULESET_PROOF}: a LAN client 10.0.3.2 is dropped (inet ollama_guard/input rule 4"
-            f" `tcp dport 11434 reject with tcp reset`), the host {BRIDGE_IP} accepted; loaded"
-            " at boot by nftables.service"
-        ),
+        passes_saying("every client dropped (inet ollama_guard/input rule 4"),
         host_address="127.0.0.1",
         PveFirewall=pve("", "policy_in: ACCEPT\n"),
         PveFirewallService=RUNNING,
@@ -2010,15 +1994,29 @@ HARDENED_ROWS = [
     ),
     case(
         checks.exposure,
-        "Proxmox's firewall admits everyone and the CT has no filter",
+        "Proxmox's firewall drops one small range only: every other client gets in",
         fails(
-            "the Proxmox firewall filters the CT but does not close the port: any IPv4 address"
-            " but 10.0.3.1/32 accept by 955.fw: policy_in ACCEPT (no rule matched); and in the CT:"
-            " nft is not installed in the CT: no filter at all",
-            notes=(PVE_PROOF,),
+            f"IPv4: a client such as 10.0.3.4 reaches {CT_IP}:11434 by the rules loaded now"
+            " (every IPv4 client but 10.0.3.0/32, 10.0.3.2/31 (accept: 955.fw: policy_in ACCEPT"
+            " (no rule matched); then no nftables in the CT: no filter))"
         ),
         host_address="127.0.0.1",
-        PveFirewall=pve("", "policy_in: ACCEPT\n"),
+        PveFirewall=pve("IN DROP -source 10.0.3.0/30 -p tcp -dport 11434\n", "policy_in: ACCEPT\n"),
+        PveFirewallService=RUNNING,
+        PctConfig=NIC_FIREWALL,
+        CtRuleset=CtRuleset(),
+    ),
+    case(
+        checks.exposure,
+        "Proxmox's firewall admits one small range: named as it is",
+        fails(
+            f"IPv4: a client such as 10.0.3.8 reaches {CT_IP}:11434 by the rules loaded now"
+            " (10.0.3.8/29 (accept: 955.fw line 6"
+        ),
+        host_address="127.0.0.1",
+        PveFirewall=pve(
+            f"{PVE_RULES.splitlines()[0]}\nIN ACCEPT -source 10.0.3.8/29 -p tcp -dport 11434\n"
+        ),
         PveFirewallService=RUNNING,
         PctConfig=NIC_FIREWALL,
         CtRuleset=CtRuleset(),
@@ -2026,24 +2024,80 @@ HARDENED_ROWS = [
     case(
         checks.exposure,
         "Proxmox's firewall files on, but net0 has no firewall=1: the CT's filter judged",
-        fails("nft is not installed in the CT: no filter at all", notes=(RULESET_PROOF,)),
+        fails("IPv4: a client such as 10.0.3.2 reaches"),
         host_address="127.0.0.1",
         PveFirewall=pve(),
         CtRuleset=CtRuleset(),
     ),
+    # Live tries from a vantage the person named: they count only when they happened.
     case(
         checks.exposure,
-        "the LAN namespace gets an answer the Proxmox firewall let through",
-        fails(
-            "it answers netns:lan (HTTP 200): anyone on the CT's network reaches the"
-            " unauthenticated API, bypassing the proxy; the Proxmox firewall filters the CT and"
-            " lets it through: 955.fw line 5 `IN ACCEPT -p tcp -dport 11434`"
+        "the LAN namespace is refused over both families: judged by filters and kernel",
+        passes_saying(
+            f"live try from netns:lan to {CT_IP}:11434: the connection was refused",
+            f"live try from netns:lan to [{CT_LINK_LOCAL}]:11434: the connection was refused",
         ),
         settings=LAN,
-        facts={NETNS: 200},
-        PveFirewall=pve("IN ACCEPT -p tcp -dport 11434\n"),
-        PveFirewallService=RUNNING,
-        PctConfig=NIC_FIREWALL,
+    ),
+    case(
+        checks.exposure,
+        "the LAN namespace gets an answer over IPv6 the filters say is dropped",
+        fails(
+            f"it answers netns:lan over IPv6: from netns:lan to [{CT_LINK_LOCAL}]:11434: it"
+            " accepted a TCP connection"
+        ),
+        settings=LAN,
+        facts={NETNS_TRIES[1]: ReachFromNetns(ANSWERED_TRY)},
+    ),
+    case(
+        checks.exposure,
+        "a namespace that does not exist: not judged, named",
+        not_judged(
+            "the live try from netns:lan to 10.0.3.55:11434: the vantage cannot be used: network"
+            " namespace lan does not exist on the host"
+        ),
+        settings=LAN,
+        facts={
+            key: ReachFromNetns(
+                Try.parse("@@no-vantage network namespace lan does not exist on the host\n")
+            )
+            for key in NETNS_TRIES
+        },
+    ),
+    case(
+        checks.exposure,
+        "a try that never reached the CT's link: not judged",
+        not_judged("the CT never answered ARP/ND from the vantage (INCOMPLETE)"),
+        settings=LAN,
+        facts={
+            NETNS_TRIES[0]: ReachFromNetns(
+                Try.parse("@@vantage lan0\n@@route ok\n@@connect 124\n@@neigh x INCOMPLETE\n")
+            )
+        },
+    ),
+    case(
+        checks.exposure,
+        "an open port is a failure whatever the vantage says",
+        fails("IPv4: a client such as 10.0.3.2 reaches"),
+        settings=LAN,
+        CtRuleset=CtRuleset(),
+        facts={
+            key: ReachFromNetns(Try.parse("@@no-vantage network namespace lan does not exist\n"))
+            for key in NETNS_TRIES
+        },
+    ),
+    case(
+        checks.exposure,
+        "the runner on another machine is refused: its tries count",
+        passes_saying(f"live try from runner to {CT_IP}:11434: the connection was refused"),
+        host_address="192.0.2.10",
+    ),
+    case(
+        checks.exposure,
+        "the runner on another machine gets in",
+        fails(f"it answers runner over IPv4: from runner to {CT_IP}:11434: it accepted"),
+        host_address="192.0.2.10",
+        facts={RUNNER_TRIES[0]: ReachFromRunner(ANSWERED_TRY)},
     ),
     # -- proxy_streams ----------------------------------------------------------------------
     case(
@@ -2152,18 +2206,17 @@ def test_every_hardened_fact_is_read_by_some_check():
     for check in catalogue.in_profile("hardened"):
         check.judge(subject(table, settings=STREAMING))
     unread = set(table.values) - table.keys_asked()
-    # Guard is the firewall fix's fact; the LAN namespace is tried only with netns:NAME; the
-    # CT's ruleset and Proxmox's firewall files are read only when the runner is the host
-    # itself (no second client) or a live try got an answer; its service's status only when
-    # those files turn it on for the CT.
-    facts = {HostInit, Binary, Guard, NETNS, CtRuleset, PveFirewall, PveFirewallService}
+    # Guard is the firewall fix's fact; the LAN namespace is tried only with netns:NAME, the
+    # runner only when it is another machine (the fact sets' host is the runner's own address);
+    # Proxmox's firewall service's status only when its files turn it on for the CT.
+    facts = {HostInit, Binary, Guard, PveFirewallService, *NETNS_TRIES, *RUNNER_TRIES}
     assert unread == facts
-    host_runner = with_hardened()
-    checks.exposure(subject(host_runner, settings=HARDENED_SETTINGS, host_address="127.0.0.1"))
-    assert CtRuleset in host_runner.keys_asked()
     lan = with_hardened()
     checks.exposure(subject(lan, settings=LAN))
-    assert NETNS in lan.keys_asked()
+    assert set(NETNS_TRIES) <= lan.keys_asked()
+    remote = with_hardened()
+    checks.exposure(subject(remote, settings=HARDENED_SETTINGS, host_address="192.0.2.10"))
+    assert set(RUNNER_TRIES) <= remote.keys_asked()
 
 
 def test_proxy_parity_asks_for_the_sites_proxied_url():
@@ -2450,3 +2503,25 @@ def test_facts_of_the_sets_are_facts():
             fact = key[0] if isinstance(key, tuple) else key
             assert isinstance(value, Fact), key
             assert isinstance(value, fact), key
+
+
+def test_a_host_named_by_a_dns_name_is_resolved_on_the_runner(monkeypatch):
+    """The host given by name: a name for this very machine means no live try (the host may
+    connect); a name the runner cannot resolve is said, and the filters still decide."""
+    import socket
+
+    def resolve(name, *args, **kwargs):
+        if name == "pve.lab":
+            return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.1.1", 0))]
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    local = checks.exposure(
+        subject(with_hardened(), settings=HARDENED_SETTINGS, host_address="pve.lab")
+    )
+    assert "no live try: the runner is the Proxmox host, which may connect" in local.notes
+    unknown = checks.exposure(
+        subject(with_hardened(), settings=HARDENED_SETTINGS, host_address="gone.lab")
+    )
+    assert unknown.ok, unknown
+    assert "no live try: gone.lab does not resolve on the runner" in unknown.notes

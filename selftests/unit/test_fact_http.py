@@ -130,9 +130,9 @@ def test_runner_facts_ask_through_the_sites_proxy_url():
     assert ProxiedVersion.command(SCOPE) == f"GET {PROXY}api/version"
     assert ProxiedPs.command(SCOPE) == f"GET {PROXY}api/ps"
     assert ProxiedDelete.command(SCOPE) == f"DELETE {PROXY}api/delete"
-    assert ReachFromRunner.command(SCOPE, "http://10.0.3.55:11434/") == (
-        "GET http://10.0.3.55:11434/"
-    )
+    assert ReachFromRunner.command(SCOPE, "10.0.3.55") == "TRY 10.0.3.55 11434 2"
+    link_local = ReachFromRunner.command(SCOPE, "fe80::1", "10.0.3.55")
+    assert link_local == "TRY fe80::1 11434 2 10.0.3.55"
 
 
 def test_a_runner_request_is_about_one_container():

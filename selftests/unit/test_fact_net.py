@@ -11,6 +11,7 @@ import pytest
 from compliance.facts import Scope
 from compliance.facts.net import (
     CtAddresses,
+    CtInterfaces,
     HostAddresses,
     Listener,
     Listeners,
@@ -198,29 +199,104 @@ def test_host_interfaces_keep_their_prefix():
 
 def test_address_commands():
     assert CtAddresses.command(SCOPE) == "ip -4 -o addr show scope global"
-    assert HostAddresses.command(SCOPE) == "ip -4 -o addr show"
+    assert HostAddresses.command(SCOPE) == "ip -o addr show"
+    assert CtInterfaces.command(SCOPE) == "ip -o addr show"
+
+
+def test_ct_interfaces_are_both_families_but_the_loopback():
+    text = (
+        "1: lo    inet 127.0.0.1/8 scope host lo\\       valid_lft forever\n"
+        "1: lo    inet6 ::1/128 scope host \\       valid_lft forever\n"
+        "2: eth0    inet 10.0.3.55/24 brd 10.0.3.255 scope global eth0\\       valid_lft x\n"
+        "2: eth0    inet6 fd00:3::55/64 scope global \\       valid_lft forever\n"
+        "2: eth0    inet6 fe80::216:3eff:fe59:7d60/64 scope link \\       valid_lft forever\n"
+    )
+    assert [(name, str(address)) for name, address in CtInterfaces.parse(0, text).items] == [
+        ("eth0", "10.0.3.55/24"),
+        ("eth0", "fd00:3::55/64"),
+        ("eth0", "fe80::216:3eff:fe59:7d60/64"),
+    ]
 
 
 # -- a client on the LAN, from a network namespace on the host -------------------------------
 
 
+LINK_UP = "@@vantage lan0\n@@route ok\n"
+REACHED = "@@neigh 10.0.3.55 lladdr 00:16:3e:59:7d:60 REACHABLE\n"
+
+
 @pytest.mark.parametrize(
-    ("rc", "output", "status"),
+    ("output", "outcome", "words"),
     [
-        (0, "200", 200),
-        (0, "403\n", 403),
-        (7, "000", None),  # refused
-        (28, "000", None),  # timed out
-        (0, "000", None),
-        (1, 'Cannot open network namespace "lan": No such file or directory\n', None),
+        (LINK_UP + "@@connect 0\n" + REACHED, "open", "it accepted a TCP connection"),
+        (
+            LINK_UP + "@@connect 1 try: line 1: /dev/tcp/10.0.3.55/11434: Connection refused\n",
+            "closed",
+            "the connection was refused",
+        ),
+        (LINK_UP + "@@connect 124\n" + REACHED, "closed", "dropped"),
+        (
+            LINK_UP + "@@connect 124\n@@neigh 10.0.3.55 INCOMPLETE\n",
+            "not judged",
+            "never answered ARP/ND from the vantage (INCOMPLETE)",
+        ),
+        (LINK_UP + "@@connect 124\n@@neigh\n", "not judged", "(no neighbour entry)"),
+        (
+            LINK_UP + "@@connect 1 try: line 1: /dev/tcp/10.0.3.55/11434: No route to host\n"
+            "@@neigh 10.0.3.55 FAILED\n",
+            "not judged",
+            "never answered ARP/ND",
+        ),
+        (
+            LINK_UP
+            + "@@connect 1 try: line 1: /dev/tcp/10.0.3.55/11434: No route to host\n"
+            + REACHED,
+            "closed",
+            "refused on the CT's link (No route to host)",
+        ),
+        (
+            LINK_UP + "@@connect 1 Network is unreachable\n",
+            "not judged",
+            "the network is unreachable from the vantage",
+        ),
+        (
+            "@@vantage lan0\n@@route RTNETLINK answers: Network is unreachable\n@@connect 124\n",
+            "not judged",
+            "no route to the CT from the vantage (RTNETLINK answers: Network is unreachable)",
+        ),
+        (
+            "@@no-vantage network namespace lan does not exist on the host\n",
+            "not judged",
+            "the vantage cannot be used: network namespace lan does not exist on the host",
+        ),
+        ("", "not judged", "no route to the CT from the vantage (unknown)"),
+        ("@@vantage lan0\n@@route ok\n", "not judged", "the try did not run"),
+        ("@@vantage x\n@@connect 0\n", "open", "it accepted"),  # accepted: route unasked
     ],
-    ids=["ok", "forbidden", "refused", "timeout", "zero", "no-netns"],
+    ids=[
+        "accepted",
+        "refused",
+        "dropped on a live link",
+        "arp unanswered",
+        "no neighbour entry",
+        "no route to host, arp failed",
+        "icmp unreachable from the ct's link",
+        "network unreachable",
+        "no route",
+        "no namespace",
+        "nothing printed",
+        "no connect line",
+        "connected without a route line",
+    ],
 )
-def test_reach_from_netns(rc, output, status):
-    assert ReachFromNetns.parse(rc, output).status == status
+def test_what_a_live_try_proves(output, outcome, words):
+    """Only a try that happened counts: an answer is open; a refusal, or silence while the CT
+    answers on the link, is closed; anything else proves nothing."""
+    said, why = ReachFromNetns.parse(0, output).seen.outcome()
+    assert said == outcome
+    assert words in why
 
 
 def test_reach_from_netns_quotes_its_arguments():
-    command = ReachFromNetns.command(SCOPE, "lan client", "http://10.0.3.55:11434/api/tags")
-    assert command.startswith("ip netns exec 'lan client' curl ")
-    assert command.endswith(" --max-time 3 http://10.0.3.55:11434/api/tags")
+    command = ReachFromNetns.command(SCOPE, "lan client", "10.0.3.55; reboot")
+    assert "ns='lan client'; addr='10.0.3.55; reboot'; port=11434" in command

@@ -32,8 +32,8 @@ CASES = sorted(SAMPLES.glob("*/*.json"))
 
 # The arguments of the facts read on demand (a check passes them: `s.fact(Fact, *args)`).
 ARGS: dict[str, tuple[str, ...]] = {
-    "reach_from_netns": ("lan", "http://10.0.3.55:11434/api/tags"),
-    "reach_from_runner": ("http://10.0.3.55:11434/api/tags",),
+    "reach_from_netns": ("lan", "10.0.3.55"),
+    "reach_from_runner": ("10.0.3.55",),
     "proxied_stream": ("llama3.2:1b",),
 }
 
@@ -78,7 +78,9 @@ def attribute(value: object, path: str) -> object:
 
 def load(path: Path) -> dict[str, object]:
     case = json.loads(path.read_text())
-    assert set(case) == {"command", "rc", "output", "value"}, f"{path}: command rc output value"
+    assert set(case) - {"args"} == {"command", "rc", "output", "value"}, (
+        f"{path}: keys command, rc, output, value (and args for a fact read on demand)"
+    )
     assert isinstance(case["rc"], int), path
     assert isinstance(case["output"], str), path
     assert isinstance(case["value"], dict), path
@@ -95,7 +97,8 @@ def test_sample(path):
     case = load(path)
     fact = FACTS.get(path.parent.name)
     assert fact is not None, f"{path.parent.name}: no registered fact of that name"
-    command = fact.command(samples.default_scope(), *ARGS.get(path.parent.name, ()))
+    args = case.get("args", ARGS.get(path.parent.name, ()))
+    command = fact.command(samples.default_scope(), *args)
     assert case["command"] == command, f"{path}: the fact's command changed since this sample"
     parsed = fact.parse(case["rc"], case["output"])
     assert isinstance(parsed, fact)
@@ -136,17 +139,18 @@ def test_on_demand_arguments_are_known():
 @pytest.mark.parametrize("name", sorted(FACTS))
 def test_command_for_the_default_settings(name):
     """Every fact's command, for a container's scope under the default settings, is a
-    non-empty string (runner facts: `<METHOD> <url>`)."""
+    non-empty string (runner facts: `<METHOD> <url>`, or `TRY <address> <port> <seconds>`)."""
     fact = FACTS[name]
     command = fact.command(samples.default_scope(), *ARGS.get(name, ()))
     assert isinstance(command, str)
     assert command.strip()
     if fact.where == "runner":
-        method, _, url = command.partition(" ")
-        assert method in ("GET", "DELETE", "STREAM"), command
-        assert url.startswith(f"http://{samples.HOST_ADDRESS}/ollama/") or url.startswith(
-            "http://10.0.3.55"
-        ), command
+        method, _, rest = command.partition(" ")
+        assert method in ("GET", "DELETE", "STREAM", "TRY"), command
+        if method == "TRY":
+            assert rest == "10.0.3.55 11434 2", command
+        else:
+            assert rest.startswith(f"http://{samples.HOST_ADDRESS}/ollama/"), command
 
 
 def test_plain_and_same():
