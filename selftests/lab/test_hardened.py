@@ -133,7 +133,9 @@ def test_hardened_fix_from_the_host_itself_closes_the_port_to_the_lan(tmp_path):
     url = f"http://{states.ct_ip(955)}:11434/api/version"
     assert lan.reaches(url)  # the plan alone: wide open to the LAN
     before = run_suite("--compliance-profile=hardened", tmp_path=tmp_path / "before")
-    assert "a LAN client" in before.checks["exposure"].message, before.explain()
+    exposed = before.checks["exposure"].message
+    for family in ("IPv4", "IPv6"):
+        assert f"{family}: a client such as" in exposed, exposed
     fix = run_suite("--compliance-profile=hardened", "--fix", tmp_path=tmp_path / "fix")
     assert fix.rc == 0, fix.explain()
     assert fix.checks["exposure"].properties.get("result") == "fixed", fix.explain()
@@ -142,8 +144,10 @@ def test_hardened_fix_from_the_host_itself_closes_the_port_to_the_lan(tmp_path):
     audit = run_suite("--compliance-profile=hardened", tmp_path=tmp_path / "audit")
     assert audit.rc == 0, audit.explain()
     evidence = audit.checks["exposure"].properties["evidence"]
-    assert "proof: the ruleset loaded in the CT" in evidence, evidence
-    assert "loaded at boot by ollama-guard.service" in evidence, evidence
+    for family in ("IPv4", "IPv6"):
+        assert f"{family} to " in evidence, evidence
+    assert "every client dropped (inet ollama_guard/input" in evidence, evidence
+    assert "the same at boot: ollama-guard.service load" in evidence, evidence
     assert audit.failed == set(), audit.explain()
 
 
@@ -167,7 +171,11 @@ def test_proxmox_firewall_that_closes_the_port_is_judged_and_gets_no_second_filt
     row = fix.checks["exposure"]
     assert row.status == "passed", fix.explain()
     assert row.properties.get("result") != "fixed", fix.explain()
-    assert "proof: the Proxmox firewall's files for CT 955" in row.properties["evidence"]
+    evidence = row.properties["evidence"]
+    for family in ("IPv4", "IPv6"):
+        assert f"{family} to " in evidence, evidence
+    assert "every client dropped (955.fw line 6 `IN DROP -p tcp -dport 11434`" in evidence, evidence
+    assert "at boot: the Proxmox firewall alone closes it" in evidence, evidence
     assert _guard_files() == ""
 
 
@@ -180,7 +188,9 @@ def test_proxmox_firewall_that_drops_the_host_is_named_and_refused(tmp_path):
     fix = run_suite("--compliance-profile=hardened", "--fix", tmp_path=tmp_path)
     assert fix.rc == 1, fix.explain()
     row = fix.checks["exposure"]
-    assert "the Proxmox host (10.0.3.1) is drop by the Proxmox firewall" in row.message, row.message
+    host = f"the Proxmox host ({config.BRIDGE_ADDRESS}) is dropped on its way to"
+    assert host in row.message, row.message
+    assert "955.fw: policy_in DROP" in row.message, row.message
     assert row.properties["fix_status"] == "not remediable"
     assert "`IN ACCEPT -source 10.0.3.1 -p tcp -dport 11434`" in row.message, row.message
     assert _guard_files() == ""
