@@ -6,7 +6,7 @@ import subprocess
 
 import pytest
 
-from lab import config, faults, lan, states
+from lab import config, container, faults, lan, nginx, states
 from lab.faults import FAULTS
 from lab.plan import site_for
 from selftests.lab.harness import CHECKS, HARDENED_CHECKS, computed_failing, run_suite
@@ -242,3 +242,43 @@ def test_an_exact_write_location_in_our_site_converges_to_the_allow_list(tmp_pat
     assert run_suite("--fix", *HARDENED, tmp_path=tmp_path).rc == 0
     assert _status("POST", base + "api/pull") == "403"
     assert _status("GET", base + "api/ps") == "200"
+
+
+@pytest.mark.parametrize("how", ["by hand", "by --fix"])
+def test_a_rebooted_ct_keeps_11434_closed_to_the_lan_over_both_families(how, tmp_path):
+    """The rules that close the port are the ones the CT loads at boot: after a reboot the LAN
+    client is still refused over IPv4 and over the CT's IPv6 link-local address, the proxy
+    answers, and the hardened audit is green."""
+    states.make_compliant()
+    ipv4, ipv6 = states.ct_ip(955), container.ct_link_local(955)
+    assert lan.answers(ipv4)  # the plan alone: open to the LAN over both families
+    assert lan.answers(ipv6)
+    if how == "by hand":
+        states.make_hardened()
+    else:
+        assert run_suite("--fix", *HARDENED, tmp_path=tmp_path / "fix").rc == 0
+    container.reboot(955)
+    assert states.ct_ip(955) == ipv4, "the CT's DHCP lease changed across the reboot"
+    nginx.wait_http(site_for(955).proxy_url + "api/tags", 200, timeout=30)
+    assert not lan.answers(ipv4)
+    assert not lan.answers(container.ct_link_local(955))
+    audit = run_suite(*HARDENED, tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()
+
+
+def test_a_vantage_namespace_that_does_not_exist_is_not_judged_naming_it(tmp_path):
+    """A live try from a namespace that is not there proved nothing: on a hardened lab the
+    exposure is "not judged" naming it (never "closed"); on the plan's open lab the rules
+    alone still prove the exposure."""
+    args = ("--compliance-profile=hardened", "--exposure-from=netns:no-such-ns", "-k", "exposure")
+    states.make_hardened()
+    hardened = run_suite(*args, tmp_path=tmp_path / "hardened")
+    row = hardened.checks["exposure"]
+    assert row.status == "skipped", hardened.explain()
+    assert "not judged" in row.message, row.message
+    assert "no-such-ns" in row.message, row.message
+    assert hardened.rc != 0, hardened.explain()
+    states.make_compliant()
+    plain = run_suite(*args, tmp_path=tmp_path / "plain")
+    assert plain.rc == 1, plain.explain()
+    assert plain.checks["exposure"].status == "failed", plain.explain()
