@@ -50,6 +50,7 @@ ANSIBLE = [
     "bench/ansible/playbook.yml",
 ]
 FLEET = [955, 956, 957, 958]
+HARDENED = ["--compliance-profile=hardened", "--exposure-from=netns:ollama-lan"]
 
 
 def containers(ctids: list[int]) -> list[str]:
@@ -83,6 +84,10 @@ def compliant() -> None:
 
 def manual() -> None:
     states.reset()
+
+
+def hardened() -> None:
+    states.make_hardened()
 
 
 def fleet_compliant() -> None:
@@ -166,6 +171,12 @@ def comparisons() -> list[Comparison]:
             audit,
             1.1,
         ),
+        Comparison(  # not an issue target: what the hardened profile's proofs cost
+            "hardened audit vs plan audit (a hardened lab)",
+            Side("hardened audit", [*SUITE, *HARDENED], hardened),
+            Side("plan audit", SUITE, hardened),
+            None,
+        ),
     ]
 
 
@@ -179,7 +190,7 @@ def _verdict(ratio: float, target: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per side (median; default 5)")
-    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-9)")
+    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-10)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
