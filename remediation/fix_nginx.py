@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from compliance.catalogue import manage
 from compliance.catalogue.served import shadowed_by
 from compliance.catalogue.upstream import container_ip
-from compliance.facts.nginx import NginxState, NginxTest, SiteConfig, SiteLink
+from compliance.catalogue.verdict import Subject
+from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
 from compliance.facts.proxmox import HostInit
 from compliance.syntax import nginx
-from remediation import render
+from remediation import render, site_edit
 from remediation.base import (
     Context,
     Fix,
@@ -42,6 +44,33 @@ class Steps:
         if self.systemd:
             return "systemctl reload nginx" if up else "systemctl start nginx"
         return "nginx -s reload" if up else "nginx"
+
+
+def operators_line_fails(tested: NginxTest, config: nginx.Config, want: str) -> str | None:
+    """`line N (name)` when `nginx -t` fails at a directive of our site that is not one of the
+    plan's (the edit keeps it, so the site would fail again), else None."""
+    found = re.search(rf"{re.escape(tested.error_file)}:(\d+)", tested.error)
+    if tested.ok or not found:
+        return None
+    number = int(found.group(1))
+    ours = {d.name for d in nginx.walk(nginx.parse(want).directives)}
+    at = [d for d in nginx.walk(config.directives) if d.line == number]
+    if not at or any(d.name in ours for d in at):
+        return None
+    return f"line {number} (`{at[0].name}`)"
+
+
+def leaking_lines(s: Subject) -> frozenset[int]:
+    """Lines of our site where a location lets write endpoints reach the CT past the guard
+    (the hardened profile's to remove: it states who may manage models)."""
+    if not s[NginxLoaded].ok:
+        return frozenset()
+    found = (
+        re.search(r"\((\S+):(\d+)\)$", leak.location)
+        for leak in manage.judge(s).leaks
+        if leak.file in s.our_paths
+    )
+    return frozenset(int(m.group(2)) for m in found if m and m.group(1) in s.our_paths)
 
 
 class NginxSite(Fix):
@@ -86,15 +115,22 @@ class NginxSite(Fix):
         linked = current.kind == "link" and current.target == site and not current.dangling
         state = s[NginxState]
         plan = Plan(settle_s=SETTLE_TIMEOUT_S)
-        # Comments and whitespace are the owner's: a site nginx reads as the plan's is kept.
-        same = (
-            have.exists
-            and not have.config.errors
-            and (have.config.shape() == nginx.parse(want).shape())
-        )
-        rewrite = not same
+        # Only the plan's directives are the plan's: the rest of the site (and every comment)
+        # is the operator's, kept byte for byte; a site the edit cannot place them in safely
+        # is refused whole.
+        try:
+            drop = leaking_lines(s) if s.settings.hardened else frozenset()
+            new = site_edit.edit(have.text, want, site, drop) if have.exists else want
+        except site_edit.SiteEditError as why:
+            raise NotRemediable(f"refused before any change: {why}") from None
+        if have.exists and (line := operators_line_fails(tested, have.config, want)):
+            raise NotRemediable(
+                f"refused before any change: nginx -t fails in our site {site} at {line}, a "
+                f"line the plan does not own: {tested.error}. Fix it by hand, then run --fix again"
+            )
+        rewrite = new != (have.text if have.exists else None)
         if rewrite:
-            plan.diffs.append(unified_diff(site, have.text if have.exists else None, want))
+            plan.diffs.append(unified_diff(site, have.text if have.exists else None, new))
         elif (have.owner, have.mode) != (PLAN_OWNER, PLAN_MODE):
             rewrite = True
             plan.commands.append(
@@ -104,7 +140,7 @@ class NginxSite(Fix):
             plan.commands.append(f"ln -sfn {site} {link}")
         if not plan.empty or state.stale_files() or not state.running or not tested.ok:
             steps = Steps(
-                want if rewrite else None, not linked, state.running, s[HostInit].kind == "systemd"
+                new if rewrite else None, not linked, state.running, s[HostInit].kind == "systemd"
             )
             plan.commands += ["nginx -t", steps.reload()]
             plan.apply = lambda: self._apply(ctx, steps)
