@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from shlex import quote
 
 from lab import config, container, nginx
 from lab.plan import GUARD_LINE, site_for
@@ -149,9 +150,9 @@ def _site_operator_tls(ctid: int) -> None:
     config.LAB_TLS_DIR.mkdir(parents=True, exist_ok=True)
     key, cert = config.LAB_TLS_DIR / "ollama.key", config.LAB_TLS_DIR / "ollama.pem"
     if not cert.exists():
+        subject = ["-subj", "/CN=ollama-lab", "-keyout", str(key), "-out", str(cert)]
         host_run(
-            f"openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj /CN=ollama-lab"
-            f" -keyout {key} -out {cert} 2>/dev/null"
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", *subject]
         )
     site = site_for(ctid)
     text = site.file.read_text().replace("    listen 80;\n", "    listen 80;\n" + OPERATOR_TLS, 1)
@@ -168,10 +169,10 @@ def _site_fs_full(ctid: int) -> None:
     site = site_for(ctid)
     site.write(_stale_port(site.file.read_text()))
     nginx.reload()
-    folder = config.SITES_AVAILABLE
+    folder, name = quote(str(config.SITES_AVAILABLE)), quote(config.FULL_FS_NAME)
     host_run(
         f'set -e; keep=$(mktemp -d); cp -a {folder}/. "$keep"/;'
-        f" mount -t tmpfs -o size=64k,mode=0755 {config.FULL_FS_NAME} {folder};"
+        f" mount -t tmpfs -o size=64k,mode=0755 {name} {folder};"
         f' cp -a "$keep"/. {folder}/; rm -rf "$keep";'
         f" dd if=/dev/zero of={folder}/.lab-fill bs=4k 2>/dev/null || true"
     )
