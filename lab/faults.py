@@ -487,12 +487,11 @@ _CATALOGUE = [
     Fault(
         "site_syntax_error",
         "an invalid directive added to the site file; not reloaded (old config still serves)."
-        " Not a line of the plan's: --fix refuses, naming it",
+        " Not a line of the plan's: --fix disables it, keeping its text as a comment",
         _site_syntax_error,
         shared=True,
         own="nginx_valid",
         phrase="our site",
-        converges=False,
     ),
     Fault(
         "site_operator_acl",

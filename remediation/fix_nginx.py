@@ -46,9 +46,11 @@ class Steps:
         return "nginx -s reload" if up else "nginx"
 
 
-def operators_line_fails(tested: NginxTest, config: nginx.Config, want: str) -> str | None:
-    """`line N (name)` when `nginx -t` fails at a directive of our site that is not one of the
-    plan's (the edit keeps it, so the site would fail again), else None."""
+def operators_line_fails(
+    tested: NginxTest, config: nginx.Config, want: str
+) -> nginx.Directive | None:
+    """The directive of our site, not one of the plan's, at which `nginx -t` fails (the edit
+    keeps it, so the site would fail again), else None."""
     found = re.search(rf"{re.escape(tested.error_file)}:(\d+)", tested.error)
     if tested.ok or not found:
         return None
@@ -57,7 +59,27 @@ def operators_line_fails(tested: NginxTest, config: nginx.Config, want: str) -> 
     at = [d for d in nginx.walk(config.directives) if d.line == number]
     if not at or any(d.name in ours for d in at):
         return None
-    return f"line {number} (`{at[0].name}`)"
+    return at[0]
+
+
+DISABLED_MARK = "# disabled by ollama-lxc-compliance --fix, nginx -t:"
+
+
+def disable_line(text: str, directive: nginx.Directive, error: str) -> str | None:
+    """`text` with the one-line directive nginx rejects turned into a comment (kept, with
+    nginx's reason above it, for its owner to mend); None when it spans more than its line
+    or is a block (commenting it would break the braces around it)."""
+    start, end = directive.span
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    line = text[line_start:line_end]
+    if directive.block is not None or "\n" in text[start:end] or not line.strip():
+        return None
+    indent = line[: len(line) - len(line.lstrip())]
+    reason = re.sub(r"^\d+#\d+: ", "", error.split("] ", 1)[-1].strip())  # nginx's pid#tid
+    comment = f"{indent}{DISABLED_MARK} {reason}\n{indent}# {line.lstrip()}"
+    return text[:line_start] + comment + text[line_end:]
 
 
 def leaking_lines(s: Subject) -> frozenset[int]:
@@ -118,16 +140,23 @@ class NginxSite(Fix):
         # Only the plan's directives are the plan's: the rest of the site (and every comment)
         # is the operator's, kept byte for byte; a site the edit cannot place them in safely
         # is refused whole.
+        text = have.text
+        if have.exists and (rejected := operators_line_fails(tested, have.config, want)):
+            # A line nginx rejects serves nobody (nginx keeps its old config while it is
+            # there): it is disabled, its text kept as a comment under nginx's reason.
+            disabled = disable_line(text, rejected, tested.error)
+            if disabled is None:
+                raise NotRemediable(
+                    f"refused before any change: nginx -t fails in our site {site} at line "
+                    f"{rejected.line} (`{rejected.name}`), a block the plan does not own: "
+                    f"{tested.error}. Fix it by hand, then run --fix again"
+                )
+            text = disabled
         try:
             drop = leaking_lines(s) if s.settings.hardened else frozenset()
-            new = site_edit.edit(have.text, want, site, drop) if have.exists else want
+            new = site_edit.edit(text, want, site, drop) if have.exists else want
         except site_edit.SiteEditError as why:
             raise NotRemediable(f"refused before any change: {why}") from None
-        if have.exists and (line := operators_line_fails(tested, have.config, want)):
-            raise NotRemediable(
-                f"refused before any change: nginx -t fails in our site {site} at {line}, a "
-                f"line the plan does not own: {tested.error}. Fix it by hand, then run --fix again"
-            )
         rewrite = new != (have.text if have.exists else None)
         if rewrite:
             plan.diffs.append(unified_diff(site, have.text if have.exists else None, new))

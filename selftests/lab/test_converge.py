@@ -271,7 +271,6 @@ def test_frozen_container_fails_fast_and_fix_changes_nothing(tmp_path):
         ("site_shadowed", "site_served"),
         ("nginx_conf_no_sites", "site_served"),
         ("nginx_conf_conf_only", "site_served"),
-        ("site_syntax_error", "nginx_valid"),
     ],
 )
 def test_site_nginx_does_not_serve_is_refused_up_front_naming_the_cause(fault, check, tmp_path):
@@ -363,3 +362,23 @@ def test_full_filesystem_fails_with_the_os_reason_and_leaves_nothing(tmp_path):
     assert left == []
     assert after == before
     assert "Traceback" not in run.output
+
+
+def test_a_line_nginx_rejects_in_our_site_is_disabled_and_its_text_kept(tmp_path):
+    """An operator's line in our site that nginx -t rejects serves nobody (nginx keeps its old
+    config): --fix comments it out under nginx's reason, keeps every other line, and the audit
+    after is green."""
+    states.apply_fault("site_syntax_error")
+    site = site_for(config.CTID)
+    before = site.file.read_text()
+    fix = run_suite("--fix", tmp_path=tmp_path / "fix")
+    assert fix.rc == 0, fix.explain()
+    after = site.file.read_text()
+    assert "    # disabled by ollama-lxc-compliance --fix, nginx -t: unknown directive" in after
+    assert "    # lab_invalid_directive on;\n" in after
+    kept = before.replace("    lab_invalid_directive on;\n", "")
+    assert [ln for ln in after.splitlines() if not ln.lstrip().startswith("#")] == [
+        ln for ln in kept.splitlines() if not ln.lstrip().startswith("#")
+    ]
+    audit = run_suite(tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()

@@ -40,7 +40,8 @@ from compliance.facts.systemd import (
     UnitState,
 )
 from compliance.settings import Settings
-from remediation import fix_ct, fix_firewall, fix_unit
+from compliance.syntax import nginx
+from remediation import fix_ct, fix_firewall, fix_nginx, fix_unit
 from remediation.base import (
     CHANGED,
     FAILED,
@@ -1216,15 +1217,15 @@ NO_SITES_CONF = NGINX_CONF.replace("    include /etc/nginx/sites-enabled/*;\n", 
         pytest.param(
             {
                 SiteConfig: site_state(
-                    SITE_TEXT.replace("listen 80;\n", "listen 80;\n    bogus on;\n")
+                    SITE_TEXT.replace("listen 80;\n", "listen 80;\n    bogus {\n    }\n")
                 ),
                 NginxTest: NginxTest.parse(
                     1, samples.NGINX_T_BOGUS.replace("/etc/nginx/sites-enabled/zz", SITE_LINK)
                 ),
             },
             f"refused before any change: nginx -t fails in our site {SITE_FILE} at line 3 "
-            "(`bogus`), a line the plan does not own",
-            id="nginx -t fails at an operator's line of our site",
+            "(`bogus`), a block the plan does not own",
+            id="nginx -t fails at an operator's block of our site",
         ),
         pytest.param(
             {SiteConfig: site_state(SITE_TEXT + SITE_TEXT)},
@@ -1670,3 +1671,41 @@ def test_nginx_site_rewrites_a_write_location_in_our_own_site():
     plan = FIXES["nginx_site"].plan(context(subject(table=table, settings=HARDENED_SETTINGS)))
     (diff,) = plan.diffs
     assert diff == unified_diff(SITE_FILE, text, factsets.HARDENED_SITE_TEXT)
+
+
+def test_a_line_nginx_rejects_in_our_site_is_disabled_and_kept_as_a_comment():
+    """nginx -t fails at an operator's one-line directive of our site: it serves nobody (nginx
+    keeps its old config), so the fix turns it into a comment under nginx's reason, keeps the
+    rest, and converges."""
+    broken = SITE_TEXT.replace("listen 80;\n", "listen 80;\n    bogus on;\n")
+    tested = NginxTest.parse(
+        1, samples.NGINX_T_BOGUS.replace("/etc/nginx/sites-enabled/zz", SITE_LINK)
+    )
+    (diff,) = plan_of(NginxSite(), {SiteConfig: site_state(broken), NginxTest: tested}).diffs
+    removed = [ln for ln in diff.splitlines() if ln.startswith("-") and not ln.startswith("---")]
+    added = [ln for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
+    assert removed == ["-    bogus on;"]
+    assert added == [
+        '+    # disabled by ollama-lxc-compliance --fix, nginx -t: unknown directive "bogus" in '
+        f"{SITE_LINK}:3",
+        "+    # bogus on;",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "disabled"),
+    [
+        (
+            "a;\n  bad x;\nb;\n",
+            2,
+            "a;\n  # disabled by ollama-lxc-compliance --fix, nginx -t: why\n  # bad x;\nb;\n",
+        ),
+        ("bad x;", 1, "# disabled by ollama-lxc-compliance --fix, nginx -t: why\n# bad x;"),
+        ("a;\nbad {\n}\n", 2, None),  # a block: commenting its first line breaks the braces
+        ("a;\nbad\n  x;\n", 2, None),  # a directive over two lines
+    ],
+)
+def test_disable_line(text, line, disabled):
+    (directive,) = [d for d in nginx.walk(nginx.parse(text).directives) if d.line == line]
+    assert fix_nginx.disable_line(text, directive, "nginx: [emerg] why") == disabled
+    assert fix_nginx.disable_line(text, directive, "nginx: [emerg] 22211#22211: why") == disabled
