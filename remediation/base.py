@@ -18,7 +18,7 @@ from remediation.remote import Remote, Step
 
 CHANGED, UNCHANGED, PLANNED = "changed", "unchanged", "planned"
 FAILED, NOT_REMEDIABLE = "failed", "not remediable"
-PARALLEL = 6  # containers fixed at once on one host (sshd's MaxSessions is 10 per connection)
+PARALLEL = 16  # containers fixed at once on one host (their commands share 6 channels)
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -117,9 +117,11 @@ class Context:
         return self.fleet.subject(self.target, live=True)
 
     def refresh(self) -> None:
-        """Forget the live view: the next read sees the targets as they are now."""
-        for store in (self.target.store, self.target.runner, self.target.host.store):
-            store.invalidate()
+        """Forget the live view: the next read sees the targets as they are now (the host's,
+        shared with the other CTs' fixes of a round, is re-read once for all who wait)."""
+        self.target.store.invalidate()
+        self.target.runner.invalidate()
+        self.target.host.store.stale_for_me()
 
 
 def one_line(error: BaseException) -> str:
