@@ -133,10 +133,6 @@ class Remediator:
         ct, host = self.remotes[box.label]
         return Context(fleet, box, self.dry_run, ct, host)
 
-    def remedy(self, name: str, box: Ct) -> Outcome:
-        """The outcome of fix `name` for this container, running it (and its needs) once."""
-        return self.round(name, [box])[0]
-
     def round(self, name: str, boxes: list[Ct]) -> list[Outcome]:
         """Fix `name` for these containers of one host (each at most once, its needs first,
         each need as a round of its own): their fixes run at once, the outcomes in order."""
