@@ -2,7 +2,7 @@
 
 Each comparison alternates A B A B (so drift hits both sides), takes the median of the runs,
 checks every run succeeded (a failed run's time means nothing), and prints a table with the
-ratio and the target. Needs the lab (`lab/up --containers 4`; rows 10 and 11 `--containers 8`);
+ratio and the target. Needs the lab (`lab/up --containers 4`; rows 11 and 12 `--containers 8`);
 changes the lab's state.
 
     python3 bench/run.py [--runs 5]
@@ -51,7 +51,8 @@ ANSIBLE = [
     "bench/ansible/playbook.yml",
 ]
 FLEET = [955, 956, 957, 958]
-FLEET8 = list(range(955, 963))  # `lab/up --containers 8`: rows 10 and 11
+HARDENED = ["--compliance-profile=hardened", "--exposure-from=netns:ollama-lan"]
+FLEET8 = list(range(955, 963))  # `lab/up --containers 8`: rows 11 and 12
 
 
 def containers(ctids: list[int]) -> list[str]:
@@ -85,6 +86,10 @@ def compliant() -> None:
 
 def manual() -> None:
     states.reset()
+
+
+def hardened() -> None:
+    states.make_hardened()
 
 
 def fleet_compliant() -> None:
@@ -184,6 +189,12 @@ def comparisons() -> list[Comparison]:
             audit,
             1.1,
         ),
+        Comparison(  # not an issue target: what the hardened profile's proofs cost
+            "hardened audit vs plan audit (a hardened lab)",
+            Side("hardened audit", [*SUITE, *HARDENED], hardened),
+            Side("plan audit", SUITE, hardened),
+            None,
+        ),
         Comparison(  # a host's containers converge in rounds: one fix for all CTs at once
             "--fix from manual setup, 8 containers vs 1 container",
             Side("--fix 8 CTs", [*SUITE, "--fix", *containers(FLEET8)], fleet8_manual),
@@ -209,7 +220,7 @@ def _verdict(ratio: float, target: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per side (median; default 5)")
-    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-11)")
+    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-12)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")

@@ -643,6 +643,7 @@ delete table inet ollama_guard
 table inet ollama_guard {{
     chain input {{
         type filter hook input priority filter; policy accept;
+        tcp dport 11434 iifname "lo" accept
         tcp dport 11434 ip saddr != {host} drop
     }}
 }}
@@ -809,7 +810,7 @@ _CATALOGUE += [
         "Proxmox's firewall filters the CT but admits 11434 from anyone; no filter in the CT",
         _pve_firewall_open,
         own="exposure",
-        phrase="the Proxmox firewall filters the CT and lets it through",
+        phrase="`IN ACCEPT -p tcp -dport 11434`; then accepted by no filter at all",
         converges=False,
         profile="hardened",
     ),
