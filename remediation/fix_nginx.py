@@ -12,15 +12,15 @@ from compliance.catalogue.verdict import Subject
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
 from compliance.facts.proxmox import HostInit
 from compliance.syntax import nginx
-from remediation import render, site_edit
+from remediation import nginx_round, render, site_edit
 from remediation.base import (
     Context,
     Fix,
     FixError,
     NotRemediable,
+    Outcome,
     Plan,
     must,
-    rollback_outcome,
     unified_diff,
 )
 
@@ -103,6 +103,10 @@ class NginxSite(Fix):
     requires = ("systemd_unit",)
 
     def plan(self, ctx: Context) -> Plan:
+        return self._plan(ctx)[0]
+
+    def _plan(self, ctx: Context) -> tuple[Plan, Steps | None]:
+        """The plan, and what applying it changes (None for an empty plan)."""
         s = ctx.subject()
         settings = s.container
         site, link = settings.site_file, settings.site_link
@@ -174,11 +178,18 @@ class NginxSite(Fix):
             plan.commands += ["nginx -t", steps.reload()]
             plan.apply = lambda: self._apply(ctx, steps)
             plan.rollback = lambda: self._rollback(ctx, steps)
-        return plan
+            return plan, steps
+        return plan, None
+
+    def run_all(self, ctxs: list[Context]) -> list[Outcome]:
+        """Several containers' sites in one round: one `nginx -t`, one reload (nginx_round)."""
+        if len(ctxs) < 2 or ctxs[0].dry_run:
+            return super().run_all(ctxs)
+        return nginx_round.run(self, ctxs)
 
     @staticmethod
-    def _apply(ctx: Context, steps: Steps) -> None:
-        """Write the site (if it differs) and the link (if wrong), test, then reload."""
+    def write(ctx: Context, steps: Steps) -> None:
+        """Write the site (if it differs) and the link (if wrong); nginx does not read them yet."""
         settings, pve = ctx.target.site, ctx.host
         site, link = settings.site_file, settings.site_link
         pve.clean_temps(site, link)
@@ -186,6 +197,11 @@ class NginxSite(Fix):
             must(pve.install(site, steps.site), f"could not write {site}")
         if steps.relink:
             must(pve.link(link, site), f"could not link {link}")
+
+    def _apply(self, ctx: Context, steps: Steps) -> None:
+        """Write the site and link, test, then reload."""
+        pve = ctx.host
+        self.write(ctx, steps)
         tested = pve.run("nginx -t")
         if tested.rc != 0:  # nginx's own error line, not the `syntax is ok` lines around it
             error = next((ln for ln in tested.output.splitlines() if "[emerg]" in ln), "")
@@ -199,15 +215,4 @@ class NginxSite(Fix):
         restored tree passes `nginx -t` (never start an nginx that was stopped)."""
         settings, pve = ctx.target.site, ctx.host
         undo = [pve.restore(settings.site_file), pve.restore(settings.site_link)]
-        if not steps.reloaded:
-            return rollback_outcome(undo, "restored the site and link") + ", nginx not reloaded"
-        if not steps.running:
-            stop = pve.run("systemctl stop nginx" if steps.systemd else "nginx -s quit")
-            return rollback_outcome([*undo, stop], "restored the old config and stopped nginx")
-        tested = pve.run("nginx -t")
-        if tested.rc != 0:
-            return rollback_outcome(undo, "restored the old files") + (
-                "; the restored config fails nginx -t, so nginx was not reloaded"
-            )
-        undo.append(pve.run(steps.reload(running=True)))
-        return rollback_outcome(undo, "restored the old config")
+        return nginx_round.after_restore(pve, undo, steps, steps.reloaded, steps.running)
