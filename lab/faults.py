@@ -12,6 +12,7 @@ containers, whose resets reload nginx. The self-tests derive their lists from th
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -64,6 +65,20 @@ def _unit_not_reloaded(ctid: int) -> None:
     )
 
 
+def _wait_journal(ctid: int, pattern: str, what: str) -> None:
+    """Wait until a line of the service's current invocation matches `pattern` (grep)."""
+    grep = (
+        'journalctl -q -o cat -u ollama.service _SYSTEMD_INVOCATION_ID="$(systemctl show'
+        f' -p InvocationID --value ollama.service)" | grep -q {shlex.quote(pattern)}'
+    )
+    wait_until(
+        f"{what} to reach the journal",
+        lambda: ct_run(ctid, grep, check=False).returncode == 0,
+        10,
+        0.2,
+    )
+
+
 def _journal_panic(ctid: int) -> None:
     code = ct_run(
         ctid,
@@ -73,16 +88,22 @@ def _journal_panic(ctid: int) -> None:
     ).stdout
     if code != "500":
         raise LabError(f"the role-less chat answered {code!r}, not 500")
-    grep = (
-        'journalctl -q -u ollama.service _SYSTEMD_INVOCATION_ID="$(systemctl show'
-        " -p InvocationID --value ollama.service)\" | grep -q 'panic recovered'"
-    )
-    wait_until(
-        "the panic to reach the journal",
-        lambda: ct_run(ctid, grep, check=False).returncode == 0,
-        10,
-        0.2,
-    )
+    _wait_journal(ctid, "panic recovered", "the panic")
+
+
+# Paths anyone allowed through the proxy may ask for: gin logs each one in a request line.
+REQUEST_LOG_PATHS = ("panic", "api/error", "Error:%20x", "permission%20denied")
+
+
+def _request_log_panic_unit_disabled(ctid: int) -> None:
+    """Requests for `/ollama/panic` and friends through the proxy (gin logs each path, 404),
+    then the unit disabled: only unit_enabled fails, so its fix must not restart Ollama."""
+    site = site_for(ctid)
+    for path in REQUEST_LOG_PATHS:
+        if (code := nginx.http_status(site.proxy_url + path)) != 404:
+            raise LabError(f"{site.proxy_url}{path} answered {code}, not Ollama's 404")
+    _wait_journal(ctid, "^.GIN.*permission", "the request lines")
+    ct_run(ctid, "systemctl disable ollama.service 2>/dev/null")
 
 
 def _service_hung(ctid: int) -> None:
@@ -375,6 +396,14 @@ _CATALOGUE = [
         _journal_panic,
         own="journal_clean",
         phrase="panic recovered",
+    ),
+    Fault(
+        "request_log_panic_unit_disabled",
+        "GET /ollama/panic, /ollama/api/error, ... through the proxy (gin logs each path, 404);"
+        " then systemctl disable ollama: journal_clean stays green, the fix only enables",
+        _request_log_panic_unit_disabled,
+        own="unit_enabled",
+        phrase="disabled",
     ),
     Fault(
         "service_hung",

@@ -208,9 +208,30 @@ class MainProcessEnv(Fact):
         return cls(True, dict(line.split("=", 1) for line in output.splitlines() if "=" in line))
 
 
-JOURNAL_ERRORS = re.compile(
-    r"bind: address already in use|panic|permission denied|level=ERROR|^Error: ", re.I
+# Ollama's own error lines (not what a client can put in a line: gin logs every request's
+# path, `[GIN] ... | 404 | ... | GET "/ollama/panic"`). A slog line (`level=...`) counts only
+# at level=ERROR; gin's lines (`[GIN]`, `[GIN-debug]`) never; any other line when it starts as
+# Go, cobra or gin's recovery report a failure (`panic: `, `fatal error: `, `Error: `,
+# `[Recovery] ... panic recovered`) or carries the bind/permission errors of a runner's stderr.
+_SLOG_LEVEL = re.compile(r"(?:^|\s)level=(\S+)")
+_REQUEST_LOG = re.compile(r"^\[GIN(?:-debug)?\]")
+_OWN_ERROR = re.compile(
+    r"^(?:panic: |fatal error: |Error: |\[Recovery\] .*panic recovered)"
+    r"|bind: address already in use|permission denied"
 )
+# The probe's prefilter (grep -E), before `tail`: request-log lines out first, so a flood of
+# requests cannot push the server's own lines out of the tail.
+JOURNAL_PREFILTER = "Listening on|bind:|panic|permission denied|level=ERROR|^Error: |^fatal error: "
+
+
+def ollama_error(line: str) -> bool:
+    """Whether a journal line is one of Ollama's own errors (see above)."""
+    if _REQUEST_LOG.match(line):
+        return False
+    level = _SLOG_LEVEL.search(line)
+    if level is not None:
+        return level.group(1).strip('"').upper() == "ERROR"
+    return _OWN_ERROR.search(line) is not None
 
 
 @dataclass(frozen=True)
@@ -228,8 +249,7 @@ class Journal(Fact):
             f"inv=$(systemctl show -p InvocationID --value {UNIT}); "
             '[ -n "$inv" ] || { echo "no invocation of the unit"; exit 1; }; '
             'journalctl --no-pager -o cat "_SYSTEMD_INVOCATION_ID=$inv" '
-            "| grep -aiE 'Listening on|bind:|panic|permission denied|level=ERROR|^Error: ' "
-            "| tail -n 40"
+            f"| grep -av '^\\[GIN' | grep -aE {quote(JOURNAL_PREFILTER)} | tail -n 40"
         )
 
     @classmethod
@@ -237,7 +257,7 @@ class Journal(Fact):
         lines = output.splitlines()
         recorded = rc == 0 or "no invocation" not in output
         listening = any("Listening on " in line for line in lines)
-        errors = tuple(line for line in lines if JOURNAL_ERRORS.search(line))
+        errors = tuple(line for line in lines if ollama_error(line))
         return cls(recorded, listening, errors)
 
 

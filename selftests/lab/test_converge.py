@@ -23,6 +23,10 @@ CONVERGEABLE = (
 )
 
 
+# The service's process and start time: unchanged when nothing restarted it.
+SERVICE_START = "systemctl show -p MainPID -p ActiveEnterTimestamp ollama.service"
+
+
 def put_lab_in(state: str) -> None:
     if state == "manual_setup":
         states.reset()
@@ -187,11 +191,14 @@ def test_failed_restart_restores_the_previous_unit(tmp_path):
     [
         ("nginx_stopped", "nginx_running", "$ nginx  -> exit 0"),
         ("unit_disabled", "unit_enabled", "systemctl enable ollama.service"),
+        ("request_log_panic_unit_disabled", "unit_enabled", "systemctl enable ollama.service"),
     ],
 )
 def test_fix_changes_only_what_differs(fault, check, only, tmp_path):
-    """A file that already matches is not rewritten (no diff, no install, no backup)."""
+    """A file that already matches is not rewritten (no diff, no install, no backup), and a
+    service that runs well is not restarted (gin's request lines are not its errors)."""
     states.apply_fault(fault)
+    started = ct_run(config.CTID, SERVICE_START).stdout
     run = run_suite("--fix", tmp_path=tmp_path)
     assert run.rc == 0, run.explain()
     log = run.checks[check].properties["fix_log"]
@@ -199,6 +206,8 @@ def test_fix_changes_only_what_differs(fault, check, only, tmp_path):
     assert "+++ " not in log
     assert "install " not in log
     assert "backup in" not in log
+    assert "systemctl restart" not in log
+    assert ct_run(config.CTID, SERVICE_START).stdout == started
 
 
 def test_operator_dropin_keeps_its_settings_and_models(tmp_path):

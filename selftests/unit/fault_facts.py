@@ -414,6 +414,14 @@ PLAN: dict[str, Described] = {
         {UnitEnabled: UnitEnabled("disabled"), UnitState: unit(UnitFileState="disabled")},
         same=(UnitFiles, MainProcessEnv, Journal, UnitHistory),
     ),
+    # gin's request lines never reach the Journal fact (the probe drops them before its
+    # tail; test_fact_systemd holds the parser to ignoring them too): the journal reads as
+    # before, and only the unit's enablement changed.
+    "request_log_panic_unit_disabled": touches(
+        "unit",
+        {UnitEnabled: UnitEnabled("disabled"), UnitState: unit(UnitFileState="disabled")},
+        same=(UnitFiles, MainProcessEnv, Journal, UnitHistory),
+    ),
     "unit_stopped": touches(  # its last invocation's journal stays recorded
         "unit service proxy",
         {
