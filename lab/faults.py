@@ -44,15 +44,62 @@ def _ct(script: str) -> Callable[[int], None]:
     return run
 
 
-def _unit_dropin_loopback(ctid: int) -> None:
+ENV_FILE = "/etc/default/ollama"  # an operator's EnvironmentFile= (Debian's /etc/default)
+ALL_SERVICES_DROPIN = "/etc/systemd/system/service.d/50-lab-env.conf"
+WAIT_LOOPBACK = (
+    " && i=0 && until ss -Htln 'sport = :11434' | grep -q '127.0.0.1:11434'; do"
+    " i=$((i+1)); [ $i -le 150 ] || exit 1; sleep 0.1; done"
+)
+
+
+def _restarted_with(ctid: int, script: str) -> None:
+    """Run `script`, reload systemd, restart Ollama, wait until it binds 127.0.0.1:11434."""
     ct_run(
         ctid,
-        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
-        f" 'Environment=\"OLLAMA_HOST=127.0.0.1:11434\"' > {config.CT_DROPIN_DIR}/override.conf"
-        " && systemctl daemon-reload && systemctl restart ollama.service"
-        " && i=0 && until ss -Htln 'sport = :11434' | grep -q '127.0.0.1:11434'; do"
-        " i=$((i+1)); [ $i -le 150 ] || exit 1; sleep 0.1; done",
+        f"{script} && systemctl daemon-reload && systemctl restart ollama.service{WAIT_LOOPBACK}",
         timeout=60,
+    )
+
+
+def _unit_dropin_loopback(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
+        f" 'Environment=\"OLLAMA_HOST=127.0.0.1:11434\"' > {config.CT_DROPIN_DIR}/override.conf",
+    )
+
+
+def _unit_env_file_loopback(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR}"
+        f" && printf '%s\\n' '[Service]' 'EnvironmentFile=-{ENV_FILE}'"
+        f" > {config.CT_DROPIN_DIR}/10-env-file.conf"
+        f" && printf '%s\\n' '# the operator' 'OLLAMA_HOST=127.0.0.1:11434' > {ENV_FILE}",
+    )
+
+
+def _unit_unset_host(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
+        f" 'UnsetEnvironment=OLLAMA_HOST' > {config.CT_DROPIN_DIR}/20-unset.conf",
+    )
+
+
+def _all_services_dropin_loopback(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        f"mkdir -p {ALL_SERVICES_DROPIN.rsplit('/', 1)[0]} && printf '%s\\n' '[Service]'"
+        f" 'Environment=OLLAMA_HOST=127.0.0.1:11434' > {ALL_SERVICES_DROPIN}",
+    )
+
+
+def _manager_env_loopback(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        "systemctl set-environment OLLAMA_HOST=127.0.0.1:11434"
+        f" && sed -i '/^Environment=.*OLLAMA_HOST/d' {config.CT_UNIT}",
     )
 
 
@@ -358,6 +405,40 @@ _CATALOGUE = [
         _unit_dropin_loopback,
         own="listener",
         phrase="found:    127.0.0.1:11434",
+    ),
+    Fault(
+        "unit_env_file_loopback",
+        f"a drop-in loads EnvironmentFile=-{ENV_FILE}, whose OLLAMA_HOST=127.0.0.1:11434 wins"
+        " over the unit's Environment=; restarted (the operator's file: refused)",
+        _unit_env_file_loopback,
+        own="unit_settings",
+        phrase=f"{ENV_FILE}:2 (EnvironmentFile= of {config.CT_DROPIN_DIR}/10-env-file.conf:2)",
+        converges=False,
+    ),
+    Fault(
+        "unit_unset_host",
+        "a drop-in says UnsetEnvironment=OLLAMA_HOST: Ollama binds its default 127.0.0.1:11434;"
+        " restarted",
+        _unit_unset_host,
+        own="unit_settings",
+        phrase=f"UnsetEnvironment=OLLAMA_HOST in {config.CT_DROPIN_DIR}/20-unset.conf:2",
+    ),
+    Fault(
+        "all_services_dropin_loopback",
+        f"{ALL_SERVICES_DROPIN} (a drop-in for every service) sets"
+        " OLLAMA_HOST=127.0.0.1:11434; restarted (not ours: refused)",
+        _all_services_dropin_loopback,
+        own="unit_settings",
+        phrase=f"OLLAMA_HOST=127.0.0.1:11434 from {ALL_SERVICES_DROPIN}:2",
+        converges=False,
+    ),
+    Fault(
+        "manager_env_loopback",
+        "systemctl set-environment OLLAMA_HOST=127.0.0.1:11434 and the unit's own OLLAMA_HOST"
+        " line removed; restarted (the plan's unit wins again)",
+        _manager_env_loopback,
+        own="unit_settings",
+        phrase="OLLAMA_HOST=127.0.0.1:11434 from the manager's environment",
     ),
     Fault(
         "unit_not_reloaded",

@@ -243,6 +243,34 @@ def test_installer_layout_is_rolled_back_when_models_would_vanish(tmp_path):
     assert "Traceback" not in run.output
 
 
+@pytest.mark.parametrize(
+    ("fault", "named"),
+    [
+        (
+            "unit_env_file_loopback",
+            "OLLAMA_HOST=127.0.0.1:11434 from /etc/default/ollama:2 (EnvironmentFile= of "
+            f"{config.CT_DROPIN_DIR}/10-env-file.conf:2), which the plan does not own",
+        ),
+        ("all_services_dropin_loopback", "/etc/systemd/system/service.d/50-lab-env.conf"),
+    ],
+)
+def test_value_in_force_not_ours_is_refused_without_a_restart(fault, named, tmp_path):
+    """OLLAMA_HOST from a file the plan does not own: one line naming it, nothing changed,
+    the service not restarted (a restart would bind the same place again)."""
+    states.apply_fault(fault)
+    before = files_and_services()
+    started = ct_run(config.CTID, SERVICE_START).stdout
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    row = run.checks["unit_settings"]
+    assert row.properties["fix_status"] == "not remediable", run.explain()
+    assert named in row.message, run.explain()
+    assert "restart pending" not in run.output, run.explain()
+    assert ct_run(config.CTID, SERVICE_START).stdout == started
+    assert files_and_services() == before
+    assert "Traceback" not in run.output
+
+
 def test_masked_unit_is_refused_and_nothing_changes(tmp_path):
     states.apply_fault("unit_masked")
     before = files_and_services()
