@@ -213,17 +213,19 @@ class MainProcessEnv(Fact):
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
+        shown = "-p MainPID -p PassEnvironment -p UnsetEnvironment -p EnvironmentFiles"
         return (
-            f"pid=$(systemctl show -p MainPID --value {UNIT}); "
+            f"show=$(systemctl show {shown} {UNIT}); "
+            """pid=$(printf '%s\\n' "$show" | sed -n 's/^MainPID=//p'); """
             '[ "${pid:-0}" -gt 0 ] && echo "pid $pid" && tr "\\0" "\\n" < /proc/$pid/environ '
             '| grep "^OLLAMA_"; '
-            f"echo @show; systemctl show -p PassEnvironment -p UnsetEnvironment {UNIT}; "
-            f"systemctl show -p EnvironmentFiles --value {UNIT} | sed 's/^/EnvironmentFiles=/'; "
+            """echo @show; printf '%s\\n' "$show"; """
             "echo @manager; systemctl show-environment | grep '^OLLAMA_'; "
             "echo @pid1; tr '\\0' '\\n' < /proc/1/environ | grep '^OLLAMA_'; "
             "echo @conf; grep -Hn '^[[:space:]]*DefaultEnvironment=' "
             f"{' '.join(SYSTEM_CONF)} 2>/dev/null; "
-            f"systemctl show -p EnvironmentFiles --value {UNIT} | while read -r f _; do "
+            """printf '%s\\n' "$show" | sed -n 's/^EnvironmentFiles=\\([^ ]*\\).*/\\1/p' """
+            "| while read -r f; do "
             '[ -n "$f" ] || continue; echo "@file $f"; '
             f'if [ -r "$f" ]; then head -c {ENV_FILE_MAX} -- "$f" | sed "s/^/|/"; echo; '
             "else echo @unreadable; fi; done; "
