@@ -156,7 +156,9 @@ def unit_active(s: Subject) -> Verdict:
 
 @check("ct", "6.1.2", "systemd_unit", restart_heals=True)
 def journal_clean(s: Subject) -> Verdict:
-    """Since the last start the journal has `Listening on` and no bind/panic/permission error."""
+    """Since the last start the journal has `Listening on` and none of Ollama's own error lines
+    (slog `level=ERROR`, `Error:`, `panic:`, bind/permission errors; gin's request lines,
+    whatever path a client asked for, are not errors)."""
     journal = s[Journal]
     if not journal.recorded:
         return failed("a recorded start", "no invocation of the unit")
