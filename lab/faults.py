@@ -12,6 +12,7 @@ containers, whose resets reload nginx. The self-tests derive their lists from th
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 from shlex import quote
@@ -44,15 +45,62 @@ def _ct(script: str) -> Callable[[int], None]:
     return run
 
 
-def _unit_dropin_loopback(ctid: int) -> None:
+ENV_FILE = "/etc/default/ollama"  # an operator's EnvironmentFile= (Debian's /etc/default)
+ALL_SERVICES_DROPIN = "/etc/systemd/system/service.d/50-lab-env.conf"
+WAIT_LOOPBACK = (
+    " && i=0 && until ss -Htln 'sport = :11434' | grep -q '127.0.0.1:11434'; do"
+    " i=$((i+1)); [ $i -le 150 ] || exit 1; sleep 0.1; done"
+)
+
+
+def _restarted_with(ctid: int, script: str) -> None:
+    """Run `script`, reload systemd, restart Ollama, wait until it binds 127.0.0.1:11434."""
     ct_run(
         ctid,
-        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
-        f" 'Environment=\"OLLAMA_HOST=127.0.0.1:11434\"' > {config.CT_DROPIN_DIR}/override.conf"
-        " && systemctl daemon-reload && systemctl restart ollama.service"
-        " && i=0 && until ss -Htln 'sport = :11434' | grep -q '127.0.0.1:11434'; do"
-        " i=$((i+1)); [ $i -le 150 ] || exit 1; sleep 0.1; done",
+        f"{script} && systemctl daemon-reload && systemctl restart ollama.service{WAIT_LOOPBACK}",
         timeout=60,
+    )
+
+
+def _unit_dropin_loopback(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
+        f" 'Environment=\"OLLAMA_HOST=127.0.0.1:11434\"' > {config.CT_DROPIN_DIR}/override.conf",
+    )
+
+
+def _unit_env_file_loopback(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR}"
+        f" && printf '%s\\n' '[Service]' 'EnvironmentFile=-{ENV_FILE}'"
+        f" > {config.CT_DROPIN_DIR}/10-env-file.conf"
+        f" && printf '%s\\n' '# the operator' 'OLLAMA_HOST=127.0.0.1:11434' > {ENV_FILE}",
+    )
+
+
+def _unit_unset_host(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
+        f" 'UnsetEnvironment=OLLAMA_HOST' > {config.CT_DROPIN_DIR}/20-unset.conf",
+    )
+
+
+def _all_services_dropin_loopback(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        f"mkdir -p {ALL_SERVICES_DROPIN.rsplit('/', 1)[0]} && printf '%s\\n' '[Service]'"
+        f" 'Environment=OLLAMA_HOST=127.0.0.1:11434' > {ALL_SERVICES_DROPIN}",
+    )
+
+
+def _manager_env_loopback(ctid: int) -> None:
+    _restarted_with(
+        ctid,
+        "systemctl set-environment OLLAMA_HOST=127.0.0.1:11434"
+        f" && sed -i '/^Environment=.*OLLAMA_HOST/d' {config.CT_UNIT}",
     )
 
 
@@ -65,6 +113,20 @@ def _unit_not_reloaded(ctid: int) -> None:
     )
 
 
+def _wait_journal(ctid: int, pattern: str, what: str) -> None:
+    """Wait until a line of the service's current invocation matches `pattern` (grep)."""
+    grep = (
+        'journalctl -q -o cat -u ollama.service _SYSTEMD_INVOCATION_ID="$(systemctl show'
+        f' -p InvocationID --value ollama.service)" | grep -q {shlex.quote(pattern)}'
+    )
+    wait_until(
+        f"{what} to reach the journal",
+        lambda: ct_run(ctid, grep, check=False).returncode == 0,
+        10,
+        0.2,
+    )
+
+
 def _journal_panic(ctid: int) -> None:
     code = ct_run(
         ctid,
@@ -74,16 +136,22 @@ def _journal_panic(ctid: int) -> None:
     ).stdout
     if code != "500":
         raise LabError(f"the role-less chat answered {code!r}, not 500")
-    grep = (
-        'journalctl -q -u ollama.service _SYSTEMD_INVOCATION_ID="$(systemctl show'
-        " -p InvocationID --value ollama.service)\" | grep -q 'panic recovered'"
-    )
-    wait_until(
-        "the panic to reach the journal",
-        lambda: ct_run(ctid, grep, check=False).returncode == 0,
-        10,
-        0.2,
-    )
+    _wait_journal(ctid, "panic recovered", "the panic")
+
+
+# Paths anyone allowed through the proxy may ask for: gin logs each one in a request line.
+REQUEST_LOG_PATHS = ("panic", "api/error", "Error:%20x", "permission%20denied")
+
+
+def _request_log_panic_unit_disabled(ctid: int) -> None:
+    """Requests for `/ollama/panic` and friends through the proxy (gin logs each path, 404),
+    then the unit disabled: only unit_enabled fails, so its fix must not restart Ollama."""
+    site = site_for(ctid)
+    for path in REQUEST_LOG_PATHS:
+        if (code := nginx.http_status(site.proxy_url + path)) != 404:
+            raise LabError(f"{site.proxy_url}{path} answered {code}, not Ollama's 404")
+    _wait_journal(ctid, "^.GIN.*permission", "the request lines")
+    ct_run(ctid, "systemctl disable ollama.service 2>/dev/null")
 
 
 def _service_hung(ctid: int) -> None:
@@ -419,6 +487,40 @@ _CATALOGUE = [
         phrase="found:    127.0.0.1:11434",
     ),
     Fault(
+        "unit_env_file_loopback",
+        f"a drop-in loads EnvironmentFile=-{ENV_FILE}, whose OLLAMA_HOST=127.0.0.1:11434 wins"
+        " over the unit's Environment=; restarted (the operator's file: refused)",
+        _unit_env_file_loopback,
+        own="unit_settings",
+        phrase=f"{ENV_FILE}:2 (EnvironmentFile= of {config.CT_DROPIN_DIR}/10-env-file.conf:2)",
+        converges=False,
+    ),
+    Fault(
+        "unit_unset_host",
+        "a drop-in says UnsetEnvironment=OLLAMA_HOST: Ollama binds its default 127.0.0.1:11434;"
+        " restarted",
+        _unit_unset_host,
+        own="unit_settings",
+        phrase=f"UnsetEnvironment=OLLAMA_HOST in {config.CT_DROPIN_DIR}/20-unset.conf:2",
+    ),
+    Fault(
+        "all_services_dropin_loopback",
+        f"{ALL_SERVICES_DROPIN} (a drop-in for every service) sets"
+        " OLLAMA_HOST=127.0.0.1:11434; restarted (not ours: refused)",
+        _all_services_dropin_loopback,
+        own="unit_settings",
+        phrase=f"OLLAMA_HOST=127.0.0.1:11434 from {ALL_SERVICES_DROPIN}:2",
+        converges=False,
+    ),
+    Fault(
+        "manager_env_loopback",
+        "systemctl set-environment OLLAMA_HOST=127.0.0.1:11434 and the unit's own OLLAMA_HOST"
+        " line removed; restarted (the plan's unit wins again)",
+        _manager_env_loopback,
+        own="unit_settings",
+        phrase="OLLAMA_HOST=127.0.0.1:11434 from the manager's environment",
+    ),
+    Fault(
         "unit_not_reloaded",
         "unit file edited on disk (RestartSec=10) without daemon-reload: NeedDaemonReload=yes",
         _unit_not_reloaded,
@@ -455,6 +557,14 @@ _CATALOGUE = [
         _journal_panic,
         own="journal_clean",
         phrase="panic recovered",
+    ),
+    Fault(
+        "request_log_panic_unit_disabled",
+        "GET /ollama/panic, /ollama/api/error, ... through the proxy (gin logs each path, 404);"
+        " then systemctl disable ollama: journal_clean stays green, the fix only enables",
+        _request_log_panic_unit_disabled,
+        own="unit_enabled",
+        phrase="disabled",
     ),
     Fault(
         "service_hung",

@@ -55,6 +55,9 @@ pkill -KILL -f "$pat" 2>/dev/null
 rm -f {config.CT_PROFILE} {config.CT_PROFILE}.* /etc/profile.d/.ollama.sh* \\
     {config.CT_HIDDEN_BINARY} {config.CT_PROFILE_ELSEWHERE}
 rm -rf {config.CT_OPERATOR_MODELS} {config.CT_INSTALLER_HOME}/.ollama
+rm -f /etc/default/ollama /etc/systemd/system/service.d/50-lab-env.conf
+rmdir /etc/systemd/system/service.d 2>/dev/null
+systemctl unset-environment OLLAMA_HOST
 systemctl disable --now ollama-guard.service >/dev/null 2>&1
 rm -f /etc/ollama-guard.nft /etc/.ollama-guard.nft* /etc/systemd/system/ollama-guard.service \
     /etc/systemd/system/.ollama-guard.service*

@@ -50,6 +50,16 @@ def _environment(value: str) -> str | None:
     return " ".join(kept) or None
 
 
+def _unset(value: str) -> str | None:
+    """The UnsetEnvironment= value without the names that would unset the plan's OLLAMA_HOST."""
+    plan_value = f"OLLAMA_HOST={plan.UNIT.ollama_host}"
+    kept = [t for t in _TOKEN.findall(value) if t.strip('"') not in ("OLLAMA_HOST", plan_value)]
+    return " ".join(kept) or None
+
+
+TOKEN_EDITS = {"Environment": _environment, "UnsetEnvironment": _unset}  # edited, not dropped
+
+
 def without_overrides(text: str) -> str | None:
     """The drop-in minus the plan settings it contradicts; None when it contradicts none.
 
@@ -76,13 +86,14 @@ def without_overrides(text: str) -> str | None:
         if match and match.group(1) in contradicted:
             changed = True
             continue
-        if match and match.group(1) == "Environment":
-            value = _environment(match.group(2))
+        if match and match.group(1) in TOKEN_EDITS:
+            key = match.group(1)
+            value = TOKEN_EDITS[key](match.group(2))
             if value != match.group(2):
                 changed = True
                 if value is None:
                     continue
                 ending = "\n" if line.endswith("\n") else ""
-                line = f"Environment={value}{ending}"
+                line = f"{key}={value}{ending}"
         out.append(line)
     return "".join(out) if changed else None

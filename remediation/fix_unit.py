@@ -10,9 +10,18 @@ from compliance.catalogue.ollama_api import tags_problems
 from compliance.catalogue.verdict import Subject
 from compliance.facts.http import DirectTags
 from compliance.facts.shell import Binary
-from compliance.facts.systemd import DROPIN_DIRS, UnitEnabled, UnitFiles, UnitState
-from compliance.plan import BINARY, UNIT_PATH
+from compliance.facts.systemd import (
+    DROPIN_DIRS,
+    MainProcessEnv,
+    UnitEnabled,
+    UnitFiles,
+    UnitState,
+    host_in_force,
+)
+from compliance.plan import BINARY, PORT, UNIT, UNIT_PATH
 from compliance.report.evidence import EvidenceLog
+from compliance.syntax import systemd_env
+from compliance.syntax.ollama import ollama_host
 from remediation import dropins, render
 from remediation.base import (
     Context,
@@ -87,6 +96,8 @@ class SystemdUnit(Fix):
                 f"writable by others: {', '.join(foreign)} (vendor files are not ours to edit); "
                 "nothing was changed"
             )
+        host = host_in_force(unit, s[UnitFiles], s[MainProcessEnv])
+        _refuse_values_not_ours(host, rewrites_unit=have != want)
         rewrite = have != want or bool(UNIT_PATH in files and files[UNIT_PATH].unsafe())
         plan = Plan(settle_s=START_TIMEOUT_S)
         if have != want:
@@ -176,6 +187,23 @@ def _refuse_units_we_cannot_replace(load_state: str, fragment: str) -> None:
         raise NotRemediable(
             f"systemd reads ollama.service from {fragment}, not {UNIT_PATH}: writing ours "
             "would change nothing it runs; remove or move that unit first; nothing was changed"
+        )
+
+
+def _refuse_values_not_ours(host: systemd_env.Setting, rewrites_unit: bool) -> None:
+    """OLLAMA_HOST in force from a source the plan does not own is refused before any change:
+    writing our unit and drop-ins, and restarting, would bind the same place again."""
+    bind = ollama_host(host.value or "")
+    if bind.all_interfaces and bind.port == PORT:
+        return
+    kinds = systemd_env
+    ours = host.kind in (kinds.UNIT, kinds.DROPIN, kinds.UNSET, kinds.DEFAULT) or (
+        host.kind in (kinds.MANAGER, kinds.PASSED) and rewrites_unit  # our Environment= wins
+    )
+    if not ours:
+        raise NotRemediable(
+            f"{host.shown}, which the plan does not own: change it there (the plan wants "
+            f"OLLAMA_HOST={UNIT.ollama_host}); nothing was changed, the service not restarted"
         )
 
 

@@ -15,9 +15,10 @@ from compliance.facts.systemd import (
     UnitFiles,
     UnitHistory,
     UnitState,
+    host_in_force,
 )
 from compliance.syntax import systemd
-from compliance.syntax.ollama import ollama_host
+from compliance.syntax.ollama import OllamaHost, ollama_host
 
 ORDER = 3
 CRASH_WINDOW_S = 30  # a process Restart= brought back must stay up this long to count as healed
@@ -34,6 +35,13 @@ def _unit_loaded(s: Subject) -> Verdict | None:
     return None
 
 
+def _same_bind(a: OllamaHost, b: OllamaHost) -> bool:
+    """Whether two OLLAMA_HOST values bind the same socket (a restart would change nothing)."""
+    if a.all_interfaces and b.all_interfaces:
+        return a.port == b.port
+    return (a.host, a.port) == (b.host, b.port)
+
+
 @check("ct", "6.1.2", "systemd_unit")
 def unit_settings(s: Subject) -> Verdict:
     """The effective unit (drop-ins included) has the plan's command, host, restart and user."""
@@ -42,15 +50,14 @@ def unit_settings(s: Subject) -> Verdict:
     want = plan.UNIT
     unit = s[UnitState]
     path, argv = unit.exec_start
-    env = unit.environment
-    bind = ollama_host(env.get("OLLAMA_HOST", ""))
+    host = host_in_force(unit, s[UnitFiles], s[MainProcessEnv])
+    bind = ollama_host(host.value or "")
     wrong = []
     if path != want.binary or argv != want.exec_start:
         shown = argv if path in ("", want.binary) else f"{path} as {argv}"
         wrong.append(f"ExecStart={shown or '(none)'} (want {want.exec_start})")
     if not (bind.all_interfaces and bind.port == want.bind.port):
-        shown = env.get("OLLAMA_HOST", "(unset)")
-        wrong.append(f"OLLAMA_HOST={shown} (want {want.ollama_host})")
+        wrong.append(f"{host.shown} (want {want.ollama_host})")
     if unit.get("Restart") != want.restart:
         wrong.append(f"Restart={unit.get('Restart')} (want {want.restart})")
     if unit.restart_sec != want.restart_sec:
@@ -63,9 +70,12 @@ def unit_settings(s: Subject) -> Verdict:
     for file, state in sorted(s[UnitFiles].files.items()):
         wrong += [f"{file}: {problem}" for problem in state.unsafe()]
     live = s[MainProcessEnv]
-    if live.running and live.env.get("OLLAMA_HOST") != env.get("OLLAMA_HOST"):
-        shown = live.env.get("OLLAMA_HOST", "(unset)")
-        wrong.append(f"the running process has OLLAMA_HOST={shown} (restart pending)")
+    running = live.env.get("OLLAMA_HOST")
+    if live.running and not _same_bind(ollama_host(running or ""), bind):
+        wrong.append(
+            f"the running process has OLLAMA_HOST={running or '(unset)'}, a restart would "
+            f"start it with {host.shown} (restart pending)"
+        )
     notes = (f"drop-ins in effect: {' '.join(unit.dropins)}",) if unit.dropins else ()
     if wrong:
         return failed("the plan's [Service] settings in effect", "; ".join(wrong), *notes)
@@ -146,7 +156,9 @@ def unit_active(s: Subject) -> Verdict:
 
 @check("ct", "6.1.2", "systemd_unit", restart_heals=True)
 def journal_clean(s: Subject) -> Verdict:
-    """Since the last start the journal has `Listening on` and no bind/panic/permission error."""
+    """Since the last start the journal has `Listening on` and none of Ollama's own error lines
+    (slog `level=ERROR`, `Error:`, `panic:`, bind/permission errors; gin's request lines,
+    whatever path a client asked for, are not errors)."""
     journal = s[Journal]
     if not journal.recorded:
         return failed("a recorded start", "no invocation of the unit")

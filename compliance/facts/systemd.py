@@ -12,6 +12,7 @@ from compliance import plan
 from compliance.facts import Fact, Scope
 from compliance.facts.files import FileState, file_states, files_command
 from compliance.syntax import systemd
+from compliance.syntax.systemd_env import Setting, Sources, env_files, in_force
 
 UNIT = quote(plan.UNIT_NAME)
 DROPIN_DIRS = (
@@ -185,32 +186,140 @@ class UnitEnabled(Fact):
         return {"is-enabled": self.state}
 
 
+SYSTEM_CONF = (  # where DefaultEnvironment= of the system manager may be set
+    "/etc/systemd/system.conf",
+    "/etc/systemd/system.conf.d/*.conf",
+    "/run/systemd/system.conf.d/*.conf",
+    "/usr/local/lib/systemd/system.conf.d/*.conf",
+    "/usr/lib/systemd/system.conf.d/*.conf",
+)
+ENV_FILE_MAX = 65536
+
+
 @dataclass(frozen=True)
 class MainProcessEnv(Fact):
-    """The running main process's OLLAMA_* environment (`running` False: no process)."""
+    """The running main process's OLLAMA_* environment (`running` False: no process), and what
+    systemd builds the next start's environment from beyond `Environment=`: the files the unit
+    loads, Pass/UnsetEnvironment=, the manager's environment and where it is configured."""
 
     running: bool
     env: dict[str, str] = field(default_factory=dict)
+    show: dict[str, str] = field(default_factory=dict)  # Pass/UnsetEnvironment, EnvironmentFiles
+    manager: dict[str, str] = field(default_factory=dict)  # systemctl show-environment
+    pid1: dict[str, str] = field(default_factory=dict)  # PID 1's own OLLAMA_* environment
+    conf_lines: tuple[tuple[str, int, str], ...] = ()  # DefaultEnvironment= lines
+    env_texts: dict[str, str | None] = field(default_factory=dict)  # each EnvironmentFile=
     observes = "unit"
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
+        shown = "-p MainPID -p PassEnvironment -p UnsetEnvironment -p EnvironmentFiles"
         return (
-            f"pid=$(systemctl show -p MainPID --value {UNIT}); "
+            f"show=$(systemctl show {shown} {UNIT}); "
+            """pid=$(printf '%s\\n' "$show" | sed -n 's/^MainPID=//p'); """
             '[ "${pid:-0}" -gt 0 ] && echo "pid $pid" && tr "\\0" "\\n" < /proc/$pid/environ '
-            '| grep "^OLLAMA_"; [ "${pid:-0}" -gt 0 ]'
+            '| grep "^OLLAMA_"; '
+            """echo @show; printf '%s\\n' "$show"; """
+            "echo @manager; systemctl show-environment | grep '^OLLAMA_'; "
+            "echo @pid1; tr '\\0' '\\n' < /proc/1/environ | grep '^OLLAMA_'; "
+            "echo @conf; grep -Hn '^[[:space:]]*DefaultEnvironment=' "
+            f"{' '.join(SYSTEM_CONF)} 2>/dev/null; "
+            """printf '%s\\n' "$show" | sed -n 's/^EnvironmentFiles=\\([^ ]*\\).*/\\1/p' """
+            "| while read -r f; do "
+            '[ -n "$f" ] || continue; echo "@file $f"; '
+            f'if [ -r "$f" ]; then head -c {ENV_FILE_MAX} -- "$f" | sed "s/^/|/"; echo; '
+            "else echo @unreadable; fi; done; "
+            '[ "${pid:-0}" -gt 0 ]'
         )
 
     @classmethod
     def parse(cls, rc: int, output: str) -> Self:
-        if rc != 0 or not output.startswith("pid "):
-            return cls(False)
-        return cls(True, dict(line.split("=", 1) for line in output.splitlines() if "=" in line))
+        sections: dict[str, list[str]] = {"": []}
+        files: dict[str, str | None] = {}
+        current = ""
+        for line in output.splitlines():
+            if line in ("@show", "@manager", "@pid1", "@conf"):
+                current = line
+                sections[current] = []
+            elif line.startswith("@file "):
+                current = line
+                files[line[6:]] = ""
+            elif current.startswith("@file "):
+                name = current[6:]
+                if line == "@unreadable":
+                    files[name] = None
+                elif line.startswith("|") and files[name] is not None:
+                    files[name] = f"{files[name]}{line[1:]}\n"
+            else:
+                sections.setdefault(current, []).append(line)
+        show: dict[str, str] = {}
+        for line in sections.get("@show", []):
+            key, _, value = line.partition("=")
+            show[key] = f"{show[key]}\n{value}" if key in show and value else value
+        return cls(
+            rc == 0 and output.startswith("pid "),
+            _pairs(sections[""]),
+            show,
+            _pairs(sections.get("@manager", [])),
+            _pairs(sections.get("@pid1", [])),
+            tuple(_conf_line(line) for line in sections.get("@conf", []) if ":" in line),
+            files,
+        )
 
 
-JOURNAL_ERRORS = re.compile(
-    r"bind: address already in use|panic|permission denied|level=ERROR|^Error: ", re.I
+def _pairs(lines: list[str]) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def _conf_line(line: str) -> tuple[str, int, str]:
+    """`grep -Hn` output: (path, line, text)."""
+    path, _, rest = line.partition(":")
+    number, _, text = rest.partition(":")
+    return path, int(number) if number.isdigit() else 0, text
+
+
+def env_sources(unit: UnitState, files: UnitFiles, env: MainProcessEnv) -> Sources:
+    """What systemd merges into the next start's environment (compliance/syntax/systemd_env)."""
+    fragment = unit.get("FragmentPath") or plan.UNIT_PATH
+    order = [fragment, *unit.dropins]
+    return Sources(
+        environment=unit.environment,
+        env_files=env_files(env.show.get("EnvironmentFiles", "")),
+        env_texts=env.env_texts,
+        passed=env.show.get("PassEnvironment", "").split(),
+        unset=env.show.get("UnsetEnvironment", "").split(),
+        manager=env.manager,
+        manager_lines=env.conf_lines,
+        pid1=env.pid1,
+        files=[(path, files.files[path].text) for path in order if path in files.files],
+        unit_path=plan.UNIT_PATH,
+    )
+
+
+# Ollama's own error lines (not what a client can put in a line: gin logs every request's
+# path, `[GIN] ... | 404 | ... | GET "/ollama/panic"`). A slog line (`level=...`) counts only
+# at level=ERROR; gin's lines (`[GIN]`, `[GIN-debug]`) never; any other line when it starts as
+# Go, cobra or gin's recovery report a failure (`panic: `, `fatal error: `, `Error: `,
+# `[Recovery] ... panic recovered`) or carries the bind/permission errors of a runner's stderr.
+_SLOG_LEVEL = re.compile(r"(?:^|\s)level=(\S+)")
+_REQUEST_LOG = re.compile(r"^\[GIN(?:-debug)?\]")
+_OWN_ERROR = re.compile(
+    r"^(?:panic: |fatal error: |Error: |\[Recovery\] .*panic recovered)"
+    r"|bind: address already in use|permission denied"
 )
+# The probe's prefilter (grep -E), before `tail`: request-log lines out first, so a flood of
+# requests cannot push the server's own lines out of the tail.
+JOURNAL_PREFILTER = "Listening on|bind:|panic|permission denied|level=ERROR|^Error: |^fatal error: "
+
+
+def ollama_error(line: str) -> bool:
+    """Whether a journal line is one of Ollama's own errors (see above)."""
+    if _REQUEST_LOG.match(line):
+        return False
+    level = _SLOG_LEVEL.search(line)
+    if level is not None:
+        return level.group(1).strip('"').upper() == "ERROR"
+    return _OWN_ERROR.search(line) is not None
 
 
 @dataclass(frozen=True)
@@ -228,8 +337,7 @@ class Journal(Fact):
             f"inv=$(systemctl show -p InvocationID --value {UNIT}); "
             '[ -n "$inv" ] || { echo "no invocation of the unit"; exit 1; }; '
             'journalctl --no-pager -o cat "_SYSTEMD_INVOCATION_ID=$inv" '
-            "| grep -aiE 'Listening on|bind:|panic|permission denied|level=ERROR|^Error: ' "
-            "| tail -n 40"
+            f"| grep -av '^\\[GIN' | grep -aE {quote(JOURNAL_PREFILTER)} | tail -n 40"
         )
 
     @classmethod
@@ -237,7 +345,7 @@ class Journal(Fact):
         lines = output.splitlines()
         recorded = rc == 0 or "no invocation" not in output
         listening = any("Listening on " in line for line in lines)
-        errors = tuple(line for line in lines if JOURNAL_ERRORS.search(line))
+        errors = tuple(line for line in lines if ollama_error(line))
         return cls(recorded, listening, errors)
 
 
@@ -323,3 +431,8 @@ def _text(message: object) -> str:
             "utf-8", "replace"
         )
     return str(message or "")
+
+
+def host_in_force(unit: UnitState, files: UnitFiles, env: MainProcessEnv) -> Setting:
+    """OLLAMA_HOST as systemd would start the unit now, with the file or mechanism deciding it."""
+    return in_force("OLLAMA_HOST", env_sources(unit, files, env))

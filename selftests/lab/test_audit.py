@@ -84,6 +84,32 @@ def test_fault_fails_its_check(fault, tmp_path):
     assert "Traceback" not in run.output
 
 
+# Faults whose OLLAMA_HOST in force comes from a different source systemd merges.
+ENV_SOURCES = (
+    "unit_dropin_loopback",
+    "unit_env_file_loopback",
+    "unit_unset_host",
+    "all_services_dropin_loopback",
+    "manager_env_loopback",
+)
+PROCESS_HOST = (
+    'tr "\\0" "\\n" < /proc/"$(systemctl show -p MainPID --value ollama.service)"/environ'
+    " | grep '^OLLAMA_HOST=' || true"
+)
+
+
+@pytest.mark.parametrize("fault", ENV_SOURCES)
+def test_value_in_force_is_the_one_systemd_started(fault, tmp_path):
+    """Held to systemd itself: the value the suite reads from the unit's sources is the one in
+    the process systemd started (/proc/<MainPID>/environ), so no `restart pending`."""
+    states.apply_fault(fault)
+    live = ct_run(config.CTID, PROCESS_HOST).stdout.strip().partition("=")[2] or "(unset)"
+    run = run_suite(tmp_path=tmp_path)
+    message = run.checks["unit_settings"].message
+    assert f"OLLAMA_HOST={live} from " in message, message
+    assert "restart pending" not in message, message
+
+
 def test_stopped_container_is_one_failure_and_skips(tmp_path):
     states.apply_fault("ct_stopped")
     run = run_suite(tmp_path=tmp_path)

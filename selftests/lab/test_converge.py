@@ -24,6 +24,10 @@ CONVERGEABLE = (
 )
 
 
+# The service's process and start time: unchanged when nothing restarted it.
+SERVICE_START = "systemctl show -p MainPID -p ActiveEnterTimestamp ollama.service"
+
+
 def put_lab_in(state: str) -> None:
     if state == "manual_setup":
         states.reset()
@@ -188,11 +192,14 @@ def test_failed_restart_restores_the_previous_unit(tmp_path):
     [
         ("nginx_stopped", "nginx_running", "$ nginx  -> exit 0"),
         ("unit_disabled", "unit_enabled", "systemctl enable ollama.service"),
+        ("request_log_panic_unit_disabled", "unit_enabled", "systemctl enable ollama.service"),
     ],
 )
 def test_fix_changes_only_what_differs(fault, check, only, tmp_path):
-    """A file that already matches is not rewritten (no diff, no install, no backup)."""
+    """A file that already matches is not rewritten (no diff, no install, no backup), and a
+    service that runs well is not restarted (gin's request lines are not its errors)."""
     states.apply_fault(fault)
+    started = ct_run(config.CTID, SERVICE_START).stdout
     run = run_suite("--fix", tmp_path=tmp_path)
     assert run.rc == 0, run.explain()
     log = run.checks[check].properties["fix_log"]
@@ -200,6 +207,8 @@ def test_fix_changes_only_what_differs(fault, check, only, tmp_path):
     assert "+++ " not in log
     assert "install " not in log
     assert "backup in" not in log
+    assert "systemctl restart" not in log
+    assert ct_run(config.CTID, SERVICE_START).stdout == started
 
 
 def test_operator_dropin_keeps_its_settings_and_models(tmp_path):
@@ -232,6 +241,34 @@ def test_installer_layout_is_rolled_back_when_models_would_vanish(tmp_path):
     assert ct_run(config.CTID, f"cat {config.CT_UNIT}").stdout == unit
     tags = ct_run(config.CTID, "curl -s http://127.0.0.1:11434/api/tags").stdout
     assert '"llama3.2:1b"' in tags
+    assert "Traceback" not in run.output
+
+
+@pytest.mark.parametrize(
+    ("fault", "named"),
+    [
+        (
+            "unit_env_file_loopback",
+            "OLLAMA_HOST=127.0.0.1:11434 from /etc/default/ollama:2 (EnvironmentFile= of "
+            f"{config.CT_DROPIN_DIR}/10-env-file.conf:2), which the plan does not own",
+        ),
+        ("all_services_dropin_loopback", "/etc/systemd/system/service.d/50-lab-env.conf"),
+    ],
+)
+def test_value_in_force_not_ours_is_refused_without_a_restart(fault, named, tmp_path):
+    """OLLAMA_HOST from a file the plan does not own: one line naming it, nothing changed,
+    the service not restarted (a restart would bind the same place again)."""
+    states.apply_fault(fault)
+    before = files_and_services()
+    started = ct_run(config.CTID, SERVICE_START).stdout
+    run = run_suite("--fix", tmp_path=tmp_path)
+    assert run.rc == 1, run.explain()
+    row = run.checks["unit_settings"]
+    assert row.properties["fix_status"] == "not remediable", run.explain()
+    assert named in row.message, run.explain()
+    assert "restart pending" not in run.output, run.explain()
+    assert ct_run(config.CTID, SERVICE_START).stdout == started
+    assert files_and_services() == before
     assert "Traceback" not in run.output
 
 

@@ -346,6 +346,70 @@ def _loopback(**props: str) -> Changes:
     }
 
 
+ENV_FILE_DROPIN = f"{UNIT_PATH}.d/10-env-file.conf"
+UNSET_DROPIN = f"{UNIT_PATH}.d/20-unset.conf"
+ALL_SERVICES_DROPIN = "/etc/systemd/system/service.d/50-lab-env.conf"
+NO_EXTRA = {"PassEnvironment": "", "UnsetEnvironment": ""}  # systemctl show, nothing set
+
+
+def _bound_loopback(changes: Changes, env: MainProcessEnv) -> Changes:
+    """A fault that restarts the unit into 127.0.0.1:11434 by `changes`: the process's
+    environment `env`, the listener on loopback, the proxy's upstream refusing."""
+    return {
+        **changes,
+        MainProcessEnv: env,
+        Listeners: Listeners.parse(0, samples.SS_LO4),
+        ProxiedTags: BAD_GATEWAY,
+    }
+
+
+ENV_FILE_LOOPBACK = _bound_loopback(
+    {
+        **_restarted(DropInPaths=ENV_FILE_DROPIN),
+        UnitFiles: _unit_file(
+            dropins={"10-env-file.conf": "[Service]\nEnvironmentFile=-/etc/default/ollama\n"}
+        ),
+    },
+    MainProcessEnv(
+        True,
+        {"OLLAMA_HOST": "127.0.0.1:11434"},
+        {**NO_EXTRA, "EnvironmentFiles": "/etc/default/ollama (ignore_errors=yes)"},
+        env_texts={"/etc/default/ollama": "# the operator\nOLLAMA_HOST=127.0.0.1:11434\n"},
+    ),
+)
+UNSET_HOST = _bound_loopback(
+    {
+        **_restarted(DropInPaths=UNSET_DROPIN),
+        UnitFiles: _unit_file(
+            dropins={"20-unset.conf": "[Service]\nUnsetEnvironment=OLLAMA_HOST\n"}
+        ),
+    },
+    MainProcessEnv(True, {}, {**NO_EXTRA, "UnsetEnvironment": "OLLAMA_HOST"}),
+)
+ALL_SERVICES_LOOPBACK = _bound_loopback(
+    {
+        **_restarted(Environment="OLLAMA_HOST=127.0.0.1:11434", DropInPaths=ALL_SERVICES_DROPIN),
+        UnitFiles: unit_files(
+            {
+                UNIT_PATH: FileState(True, "root:root", 0o644, UNIT_TEXT),
+                ALL_SERVICES_DROPIN: "[Service]\nEnvironment=OLLAMA_HOST=127.0.0.1:11434\n",
+            }
+        ),
+    },
+    MainProcessEnv(True, {"OLLAMA_HOST": "127.0.0.1:11434"}, NO_EXTRA),
+)
+MANAGER_LOOPBACK = _bound_loopback(
+    {
+        **_restarted(Environment=""),
+        UnitFiles: _unit_file(
+            site_text('Environment="OLLAMA_HOST=0.0.0.0:11434"\n', "", UNIT_TEXT)
+        ),
+    },
+    MainProcessEnv(
+        True, {"OLLAMA_HOST": "127.0.0.1:11434"}, NO_EXTRA, {"OLLAMA_HOST": "127.0.0.1:11434"}
+    ),
+)
+
 OPERATOR_DROPIN = (
     "[Service]\nEnvironment=OLLAMA_HOST=0.0.0.0:11434\nEnvironment=OLLAMA_MODELS=/srv/models\n"
 )
@@ -411,6 +475,18 @@ PLAN: dict[str, Described] = {
     "unit_dropin_loopback": touches(
         "unit service proxy", _loopback(), same=(UnitEnabled, Journal, DirectTags)
     ),
+    "unit_env_file_loopback": touches(
+        "unit service proxy", ENV_FILE_LOOPBACK, same=(UnitEnabled, Journal, DirectTags)
+    ),
+    "unit_unset_host": touches(
+        "unit service proxy", UNSET_HOST, same=(UnitEnabled, Journal, DirectTags)
+    ),
+    "all_services_dropin_loopback": touches(
+        "unit service proxy", ALL_SERVICES_LOOPBACK, same=(UnitEnabled, Journal, DirectTags)
+    ),
+    "manager_env_loopback": touches(
+        "unit service proxy", MANAGER_LOOPBACK, same=(UnitEnabled, Journal, DirectTags)
+    ),
     "unit_not_reloaded": touches(
         "unit",
         {
@@ -425,6 +501,14 @@ PLAN: dict[str, Described] = {
         same=(UnitState, UnitEnabled, MainProcessEnv, Journal, UnitHistory),
     ),
     "unit_disabled": touches(  # still running
+        "unit",
+        {UnitEnabled: UnitEnabled("disabled"), UnitState: unit(UnitFileState="disabled")},
+        same=(UnitFiles, MainProcessEnv, Journal, UnitHistory),
+    ),
+    # gin's request lines never reach the Journal fact (the probe drops them before its
+    # tail; test_fact_systemd holds the parser to ignoring them too): the journal reads as
+    # before, and only the unit's enablement changed.
+    "request_log_panic_unit_disabled": touches(
         "unit",
         {UnitEnabled: UnitEnabled("disabled"), UnitState: unit(UnitFileState="disabled")},
         same=(UnitFiles, MainProcessEnv, Journal, UnitHistory),

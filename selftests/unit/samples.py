@@ -240,6 +240,11 @@ JOURNAL_OK = (
 )
 JOURNAL_BIND = "Error: listen tcp 0.0.0.0:11434: bind: address already in use\n"
 JOURNAL_PANIC = "panic: $HOME is not defined\n\ngoroutine 1 [running]:\n"
+JOURNAL_GIN_PANIC_PATH = (  # gin's request log of `curl http://proxy/ollama/panic`
+    '[GIN] 2026/11/02 - 16:51:00 | 404 |       4.1µs |      10.0.3.1 | GET      "/panic"\n'
+    "[GIN] 2026/11/02 - 16:51:01 | 404 |       3.9µs |      10.0.3.1 | POST     "
+    '"/api/error/permission denied/bind: address already in use"\n'
+)
 JOURNAL_PERMISSION = (
     "time=2026-11-02T16:50:01.100Z level=ERROR source=images.go:410 msg=\"couldn't create "
     'models dir" error="mkdir /usr/share/ollama/.ollama: permission denied"\n'

@@ -189,6 +189,41 @@ UNIT_TEXT = plan.UNIT_TEXT
 IP_NOTE = f"container IP {CT_IP}: pct config net0 ip= (live in the CT)"
 
 
+LOADED = "Environment= as systemd loaded it (systemctl show)"
+NO_HOST = "OLLAMA_HOST unset (no Environment=, EnvironmentFile= or manager value)"
+RESTART_PLAN = f"a restart would start it with OLLAMA_HOST=0.0.0.0:11434 from {UNIT_PATH}:11"
+ENV_FILE_DROPIN = "[Service]\nEnvironmentFile=-/etc/default/ollama\n"
+ENV_FILE_TEXT = "# the operator's\nOLLAMA_HOST='127.0.0.1:11434'\n"
+ALL_SERVICES_DROPIN = "/etc/systemd/system/service.d/10-env.conf"
+LOOPBACK_DROPIN_TEXT = '[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1:11434"\n'
+
+
+def env_fact(
+    env: dict[str, str],
+    env_file: str | None = None,
+    manager: dict[str, str] | None = None,
+    pid1: dict[str, str] | None = None,
+    conf: tuple[tuple[str, int, str], ...] = (),
+    **show: str,
+) -> MainProcessEnv:
+    """The running process's environment and the sources beyond Environment= (one
+    EnvironmentFile, /etc/default/ollama, when `env_file` is given)."""
+    files = {"/etc/default/ollama": env_file} if env_file is not None else {}
+    if files:
+        show["EnvironmentFiles"] = "/etc/default/ollama (ignore_errors=yes)"
+    return MainProcessEnv(True, env, show, manager or {}, pid1 or {}, conf, files)
+
+
+def env_file_loaded(running: str) -> dict[str, Any]:
+    """The drop-in loads /etc/default/ollama (OLLAMA_HOST=127.0.0.1:11434); the process has
+    `running`."""
+    return {
+        "UnitState": unit(DropInPaths=DROPIN),
+        "UnitFiles": {UNIT_PATH: UNIT_TEXT, DROPIN: ENV_FILE_DROPIN},
+        "MainProcessEnv": env_fact({"OLLAMA_HOST": running}, env_file=ENV_FILE_TEXT),
+    }
+
+
 def ollama_host(value: str) -> dict[str, Any]:
     """A unit whose Environment sets OLLAMA_HOST=value, its process started with it."""
     return {
@@ -528,20 +563,20 @@ ROWS = [
     case(
         checks.unit_settings,
         "OLLAMA_HOST loopback",
-        fails("OLLAMA_HOST=127.0.0.1:11434 (want 0.0.0.0:11434)"),
+        fails(f"OLLAMA_HOST=127.0.0.1:11434 from {LOADED} (want 0.0.0.0:11434)"),
         **ollama_host("127.0.0.1:11434"),
     ),
     case(
         checks.unit_settings,
         "OLLAMA_HOST unset",
-        fails("OLLAMA_HOST=(unset) (want 0.0.0.0:11434)"),
+        fails(f"{NO_HOST} (want 0.0.0.0:11434)"),
         UnitState=unit(Environment=""),
         MainProcessEnv=None,
     ),
     case(
         checks.unit_settings,
         "OLLAMA_HOST wrong port",
-        fails("OLLAMA_HOST=0.0.0.0:8080 (want 0.0.0.0:11434)"),
+        fails(f"OLLAMA_HOST=0.0.0.0:8080 from {LOADED} (want 0.0.0.0:11434)"),
         **ollama_host("0.0.0.0:8080"),
     ),
     case(checks.unit_settings, "OLLAMA_HOST 0.0.0.0 bare", passes(), **ollama_host("0.0.0.0")),
@@ -599,8 +634,95 @@ ROWS = [
     case(
         checks.unit_settings,
         "running process lacks OLLAMA_HOST",
-        fails("the running process has OLLAMA_HOST=(unset) (restart pending)"),
+        fails(f"the running process has OLLAMA_HOST=(unset), {RESTART_PLAN}"),
         MainProcessEnv={},
+    ),
+    case(
+        checks.unit_settings,
+        "running process binds the same socket",
+        passes(),
+        MainProcessEnv={"OLLAMA_HOST": "http://[::]:11434"},
+    ),
+    # Where a value in force comes from, beyond the unit's own Environment= (issue 26).
+    case(
+        checks.unit_settings,
+        "EnvironmentFile wins over Environment=",
+        fails(
+            "OLLAMA_HOST=127.0.0.1:11434 from /etc/default/ollama:2 (EnvironmentFile= of "
+            f"{DROPIN}:2) (want 0.0.0.0:11434)"
+        ),
+        **env_file_loaded(running="127.0.0.1:11434"),
+    ),
+    case(
+        checks.unit_settings,
+        "EnvironmentFile changed since the start",
+        fails(
+            "the running process has OLLAMA_HOST=0.0.0.0:11434, a restart would start it with "
+            "OLLAMA_HOST=127.0.0.1:11434 from /etc/default/ollama:2"
+        ),
+        **env_file_loaded(running="0.0.0.0:11434"),
+    ),
+    case(
+        checks.unit_settings,
+        "UnsetEnvironment= in a drop-in",
+        fails(
+            f"OLLAMA_HOST=(unset) from UnsetEnvironment=OLLAMA_HOST in {DROPIN}:2 "
+            "(want 0.0.0.0:11434)"
+        ),
+        UnitState=unit(DropInPaths=DROPIN),
+        UnitFiles={UNIT_PATH: UNIT_TEXT, DROPIN: "[Service]\nUnsetEnvironment=OLLAMA_HOST\n"},
+        MainProcessEnv=env_fact({}, UnsetEnvironment="OLLAMA_HOST"),
+    ),
+    case(
+        checks.unit_settings,
+        "UnsetEnvironment= of another value",
+        passes(f"drop-ins in effect: {DROPIN}"),
+        UnitState=unit(DropInPaths=DROPIN),
+        UnitFiles={UNIT_PATH: UNIT_TEXT, DROPIN: "[Service]\nUnsetEnvironment=OLLAMA_HOST=x\n"},
+        MainProcessEnv=env_fact({"OLLAMA_HOST": "0.0.0.0:11434"}, UnsetEnvironment="OLLAMA_HOST=x"),
+    ),
+    case(
+        checks.unit_settings,
+        "the manager's DefaultEnvironment= with the unit silent",
+        fails(
+            "OLLAMA_HOST=127.0.0.1:11434 from DefaultEnvironment= in /etc/systemd/system.conf:60"
+        ),
+        UnitState=unit(Environment=""),
+        MainProcessEnv=env_fact(
+            {"OLLAMA_HOST": "127.0.0.1:11434"},
+            manager={"OLLAMA_HOST": "127.0.0.1:11434"},
+            conf=(
+                ("/etc/systemd/system.conf", 60, "DefaultEnvironment=OLLAMA_HOST=127.0.0.1:11434"),
+            ),
+        ),
+    ),
+    case(
+        checks.unit_settings,
+        "set-environment loses to the unit's Environment=",
+        passes(),
+        MainProcessEnv=env_fact(
+            {"OLLAMA_HOST": "0.0.0.0:11434"}, manager={"OLLAMA_HOST": "127.0.0.1:11434"}
+        ),
+    ),
+    case(
+        checks.unit_settings,
+        "PassEnvironment= with the unit silent",
+        fails(f"OLLAMA_HOST=127.0.0.1 from PID 1's environment, passed by {DROPIN}:2"),
+        UnitState=unit(Environment="", DropInPaths=DROPIN),
+        UnitFiles={UNIT_PATH: UNIT_TEXT, DROPIN: "[Service]\nPassEnvironment=OLLAMA_HOST\n"},
+        MainProcessEnv=env_fact(
+            {"OLLAMA_HOST": "127.0.0.1"},
+            PassEnvironment="OLLAMA_HOST",
+            pid1={"OLLAMA_HOST": "127.0.0.1"},
+        ),
+    ),
+    case(
+        checks.unit_settings,
+        "a service.d drop-in for every service",
+        fails(f"OLLAMA_HOST=127.0.0.1:11434 from {ALL_SERVICES_DROPIN}:2"),
+        UnitState=unit(Environment="OLLAMA_HOST=127.0.0.1:11434", DropInPaths=ALL_SERVICES_DROPIN),
+        UnitFiles={UNIT_PATH: UNIT_TEXT, ALL_SERVICES_DROPIN: LOOPBACK_DROPIN_TEXT},
+        MainProcessEnv={"OLLAMA_HOST": "127.0.0.1:11434"},
     ),
     case(
         checks.unit_settings,

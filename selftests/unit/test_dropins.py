@@ -28,6 +28,13 @@ from remediation.dropins import agrees, without_overrides
         ("[Service]\nUser=ollama\nGroup=ollama\n", "[Service]\n"),
         ("[Unit]\nUser=ollama\n[Service]\nNice=5\n", None),  # not [Service]: not a service user
         ('[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1"', "[Service]\n"),  # no final newline
+        ("[Service]\nUnsetEnvironment=OLLAMA_HOST\n", "[Service]\n"),
+        (
+            "[Service]\nUnsetEnvironment=LANG OLLAMA_HOST=0.0.0.0:11434 OLLAMA_HOST=x\n",
+            "[Service]\nUnsetEnvironment=LANG OLLAMA_HOST=x\n",
+        ),
+        ("[Service]\nUnsetEnvironment=OLLAMA_DEBUG\n", None),
+        ("[Service]\nEnvironmentFile=-/etc/default/ollama\n", None),  # not ours to drop
     ],
     ids=[
         "bare 0.0.0.0 agrees",
@@ -42,6 +49,10 @@ from remediation.dropins import agrees, without_overrides
         "User/Group removed",
         "other sections untouched",
         "last line without newline",
+        "UnsetEnvironment of OLLAMA_HOST removed",
+        "only the tokens that unset the plan's value removed",
+        "another name's unset kept",
+        "EnvironmentFile= kept",
     ],
 )
 def test_without_overrides(text, kept):

@@ -46,8 +46,51 @@ SCOPE = samples.default_scope()
             True,
             [],
         ),
+        (samples.JOURNAL_OK + samples.JOURNAL_GIN_PANIC_PATH, True, []),
+        (
+            samples.JOURNAL_OK
+            + "[GIN-debug] GET    /api/error --> main.handler (5 handlers)\n"
+            + 'time=2026-11-02T16:50:02Z level=DEBUG msg="request" path=/Error:/panic:\n'
+            + 'time=2026-11-02T16:50:02Z level=WARN msg="models dir" error="permission denied"\n',
+            True,
+            [],
+        ),
+        (
+            samples.JOURNAL_GIN_PANIC_PATH + samples.JOURNAL_PANIC,
+            False,
+            ["panic: $HOME is not defined"],
+        ),
+        (
+            samples.JOURNAL_OK + "[Recovery] 2026/11/02 - 16:51:00 panic recovered:\n",
+            True,
+            ["[Recovery] 2026/11/02 - 16:51:00 panic recovered:"],
+        ),
+        (
+            "fatal error: concurrent map writes\n" + samples.JOURNAL_OK,
+            True,
+            ["fatal error: concurrent map writes"],
+        ),
+        (
+            'time=2026-11-02T16:50:02Z level="ERROR" msg="x"\n',
+            False,
+            ['time=2026-11-02T16:50:02Z level="ERROR" msg="x"'],
+        ),
     ],
-    ids=["healthy", "empty", "bind", "panic", "permission", "restart-then-bind", "warn-only"],
+    ids=[
+        "healthy",
+        "empty",
+        "bind",
+        "panic",
+        "permission",
+        "restart-then-bind",
+        "warn-only",
+        "gin-request-for-panic",
+        "request-text-elsewhere",
+        "request-then-real-panic",
+        "gin-recovery",
+        "go-fatal",
+        "quoted-level",
+    ],
 )
 def test_journal_problems(text, listening, errors):
     journal = Journal.parse(0, text)
@@ -71,6 +114,7 @@ def test_journal_recorded(rc, text, recorded):
 
 def test_journal_command_reads_the_current_invocation_only():
     command = Journal.command(SCOPE)
+    assert "grep -av '^\\[GIN'" in command  # request lines out before the tail
     assert "systemctl show -p InvocationID --value ollama.service" in command
     assert '"_SYSTEMD_INVOCATION_ID=$inv"' in command
     assert "no invocation of the unit" in command  # what parse looks for

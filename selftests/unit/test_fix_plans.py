@@ -59,7 +59,7 @@ from remediation.fix_profile import ProfileD
 from remediation.fix_unit import STAGING, SystemdUnit
 from remediation.registry import FIXES
 from remediation.remote import Step
-from selftests.unit import factsets, samples
+from selftests.unit import factsets, fault_facts, samples
 from selftests.unit.factsets import (
     CT_IP,
     DEFAULT_LINK,
@@ -823,6 +823,59 @@ def test_systemd_unit_diffs_read_as_create_and_remove():
 def test_systemd_unit_refuses_what_it_cannot_own(changes, why):
     with pytest.raises(NotRemediable, match=re.escape(why)):
         plan_of(SystemdUnit(), changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "why"),
+    [
+        pytest.param(
+            fault_facts.ENV_FILE_LOOPBACK,
+            "OLLAMA_HOST=127.0.0.1:11434 from /etc/default/ollama:2 (EnvironmentFile= of "
+            "/etc/systemd/system/ollama.service.d/10-env-file.conf:2), which the plan does not "
+            "own: change it there (the plan wants OLLAMA_HOST=0.0.0.0:11434); nothing was "
+            "changed, the service not restarted",
+            id="EnvironmentFile",
+        ),
+        pytest.param(
+            {
+                **fault_facts.MANAGER_LOOPBACK,
+                UnitFiles: {UNIT_PATH: UNIT_TEXT},  # ours already: the manager still wins
+            },
+            "OLLAMA_HOST=127.0.0.1:11434 from the manager's environment",
+            id="manager, our unit unchanged",
+        ),
+        pytest.param(
+            fault_facts.ALL_SERVICES_LOOPBACK,
+            "/etc/systemd/system/service.d/50-lab-env.conf (vendor files",
+            id="service.d drop-in for every service",
+        ),
+    ],
+)
+def test_systemd_unit_refuses_a_value_in_force_it_does_not_own(changes, why):
+    """Refused before any change: rewriting ours and restarting would bind the same place."""
+    with pytest.raises(NotRemediable, match=re.escape(why)):
+        plan_of(SystemdUnit(), changes)
+
+
+@pytest.mark.parametrize(
+    ("changes", "edit"),
+    [
+        pytest.param(
+            fault_facts.UNSET_HOST,
+            "-UnsetEnvironment=OLLAMA_HOST",
+            id="UnsetEnvironment in our drop-in dir",
+        ),
+        pytest.param(
+            fault_facts.MANAGER_LOOPBACK,
+            '+Environment="OLLAMA_HOST=0.0.0.0:11434"',
+            id="manager's value loses to our unit",
+        ),
+    ],
+)
+def test_systemd_unit_converges_a_value_in_force_it_owns(changes, edit):
+    plan = plan_of(SystemdUnit(), changes)
+    assert any(edit in diff for diff in plan.diffs), plan.diffs
+    assert any(c.startswith("systemctl restart") for c in plan.commands), plan.commands
 
 
 def test_systemd_unit_vendor_fragment_is_overridden_by_ours():
