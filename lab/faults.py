@@ -12,6 +12,7 @@ containers, whose resets reload nginx. The self-tests derive their lists from th
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -169,6 +170,19 @@ def _unit_crash_loop_restarted(ctid: int) -> None:
     )
 
 
+def _profile_text(text: str) -> Callable[[int], None]:
+    """The profile script replaced by `text` (root:root 0644, as the plan's)."""
+    return _ct(f"printf '%s' {shlex.quote(text)} > {config.CT_PROFILE}")
+
+
+# Both pass a regex over `export PATH=` lines and a login shell (Debian's /etc/profile adds
+# /usr/local/bin itself); only sourcing the script in a clean shell shows what it does.
+PROFILE_INTERACTIVE_ONLY = (
+    '#!/bin/sh\ncase $- in\n*i*)\n    export PATH="$PATH:/usr/local/bin"\n    ;;\nesac\n'
+)
+PROFILE_EXTRA_ENTRY = '#!/bin/sh\nexport PATH="$PATH:/usr/local/bin:."\n'
+
+
 def _profile_symlink(ctid: int) -> None:
     """The profile script moved elsewhere and linked back: the same text, not our file."""
     ct_run(
@@ -322,6 +336,22 @@ _CATALOGUE = [
         _ct(f"chmod 0666 {config.CT_PROFILE}"),
         own="profile_script",
         phrase="mode 666",
+    ),
+    Fault(
+        "profile_interactive_only",
+        "ollama.sh exports PATH only in interactive shells (`case $- in *i*`): a clean"
+        " non-interactive shell gets no /usr/local/bin from it",
+        _profile_text(PROFILE_INTERACTIVE_ONLY),
+        own="profile_script",
+        phrase="/usr/local/bin not added",
+    ),
+    Fault(
+        "profile_extra_entry",
+        'ollama.sh appends "." as well (`$PATH:/usr/local/bin:.`): root runs what the'
+        " current directory holds",
+        _profile_text(PROFILE_EXTRA_ENTRY),
+        own="profile_script",
+        phrase="also added '.'",
     ),
     Fault(
         "binary_missing",

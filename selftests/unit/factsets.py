@@ -55,7 +55,7 @@ from compliance.facts.proxmox import (
     PveFirewall,
     PveFirewallService,
 )
-from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
+from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileEffect, ProfileScript
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
     UNIT_STARTED,
@@ -246,6 +246,19 @@ RUNNER_TRIES = ((ReachFromRunner, (CT_IP,)), (ReachFromRunner, (CT_LINK_LOCAL, C
 LOGIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
 
 
+def profile_effect(sh: str, bash: str | None = None) -> ProfileEffect:
+    """The script's effect as its fact parses it: the PATH each clean shell printed ("" for
+    none); bash's the same as sh's unless given."""
+    lines = [
+        f"{shell} 0 {'=' + path if path else ''}"
+        for shell, path in (("sh", sh), ("bash", sh if bash is None else bash))
+    ]
+    return ProfileEffect.parse(0, "\n".join(lines) + "\n")
+
+
+PROFILE_EFFECT = profile_effect("/usr/bin:/bin:/usr/local/bin")
+
+
 def history_line(at: int, invocation: str, message_id: str, message: str, status: str = "") -> str:
     """One line of `journalctl -o json` about the unit (systemd's own message)."""
     entry = {
@@ -295,6 +308,7 @@ def compliant() -> dict[Key, Fact]:
         # inside the container
         profile(),
         LoginPath.parse(0, LOGIN_PATH),
+        PROFILE_EFFECT,
         LoginWhich.parse(0, f"{plan.BINARY}\nexecutable\n"),
         Binary.parse(0, f"-rwxr-xr-x 1 root root 31337 Nov  2 16:40 {plan.BINARY}\n"),
         COMPLIANT_UNIT,

@@ -38,7 +38,7 @@ from compliance.facts.http import (
 from compliance.facts.net import CtAddresses, CtInterfaces, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
 from compliance.facts.proxmox import CtStatus, PctConfig, PveFirewall, PveFirewallService
-from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
+from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileEffect, ProfileScript
 from compliance.facts.store import GatherError
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
@@ -337,6 +337,13 @@ OPERATOR_DROPIN = (
 OUTDATED = "0.17.0"  # the version the lab's stand-in reports with its drop-in
 OUTDATED_VERSION = HttpReply(200, "application/json", f'{{"version":"{OUTDATED}"}}')
 OUTDATED_DROPIN = f"[Service]\nEnvironment=OLLAMA_STANDIN_VERSION={OUTDATED}\n"
+NO_SCRIPT_EFFECT = ProfileEffect.parse(0, "sh 2 \nbash 0 =/usr/bin:/bin\n")  # dash exits on `.`
+INTERACTIVE_ONLY_PROFILE = site_text(
+    'export PATH="$PATH:/usr/local/bin"\n',
+    'case $- in\n*i*)\n    export PATH="$PATH:/usr/local/bin"\n    ;;\nesac\n',
+    plan.PROFILE_TEXT,
+)
+EXTRA_ENTRY_PROFILE = site_text('/usr/local/bin"', '/usr/local/bin:."', plan.PROFILE_TEXT)
 CLOBBERING_PROFILE = site_text('"$PATH:/usr/local/bin"', "/usr/bin:/bin", plan.PROFILE_TEXT)
 COPY_LINK = "/etc/nginx/sites-enabled/00-ollama-copy"
 NO_SITES_CONF = site_text("    include /etc/nginx/sites-enabled/*;\n", "", factsets.NGINX_CONF)
@@ -374,24 +381,48 @@ PROXY_AS_IT_WAS = (ProxiedTags, ProxiedVersion, ProxiedPs, ProxiedDelete, Proxie
 PLAN: dict[str, Described] = {
     # Debian's /etc/profile puts /usr/local/bin on root's login PATH without our script.
     "no_profile_script": touches(
-        "profile", {ProfileScript: MISSING_PROFILE}, same=(LoginPath, LoginWhich, Binary)
+        "profile",
+        {ProfileScript: MISSING_PROFILE, ProfileEffect: NO_SCRIPT_EFFECT},
+        same=(LoginPath, LoginWhich, Binary),
     ),
     "profile_clobbers_path": touches(
         "profile",
         {
             ProfileScript: profile(CLOBBERING_PROFILE),
+            ProfileEffect: factsets.profile_effect("/usr/bin:/bin"),
             LoginPath: LoginPath.parse(0, "/usr/bin:/bin\n"),
             LoginWhich: LoginWhich.parse(1, ""),
         },
         same=(Binary,),
     ),
     "profile_writable": touches(
-        "profile", {ProfileScript: profile(mode=0o666)}, same=(LoginPath, LoginWhich, Binary)
+        "profile",
+        {ProfileScript: profile(mode=0o666)},
+        same=(ProfileEffect, LoginPath, LoginWhich, Binary),
+    ),
+    # Debian's /etc/profile still puts /usr/local/bin on the login PATH: only the script's own
+    # effect in a clean shell shows it adds nothing (interactive shells only) or more.
+    "profile_interactive_only": touches(
+        "profile",
+        {
+            ProfileScript: profile(INTERACTIVE_ONLY_PROFILE),
+            ProfileEffect: factsets.profile_effect("/usr/bin:/bin"),
+        },
+        same=(LoginPath, LoginWhich, Binary),
+    ),
+    "profile_extra_entry": touches(
+        "profile",
+        {
+            ProfileScript: profile(EXTRA_ENTRY_PROFILE),
+            ProfileEffect: factsets.profile_effect("/usr/bin:/bin:/usr/local/bin:."),
+            LoginPath: LoginPath.parse(0, factsets.LOGIN_PATH.strip() + ":/usr/local/bin:.\n"),
+        },
+        same=(LoginWhich, Binary),
     ),
     "binary_missing": touches(  # the running service keeps its (moved) executable
         "profile",
         {LoginWhich: LoginWhich.parse(1, ""), Binary: Binary(False)},
-        same=(ProfileScript, LoginPath),
+        same=(ProfileScript, ProfileEffect, LoginPath),
     ),
     "unit_dropin_loopback": touches(
         "unit service proxy", _loopback(), same=(UnitEnabled, Journal, DirectTags)
@@ -490,6 +521,7 @@ PLAN: dict[str, Described] = {
         "profile unit service proxy site nginx",
         {
             ProfileScript: MISSING_PROFILE,
+            ProfileEffect: NO_SCRIPT_EFFECT,
             **_loopback(UnitFileState="disabled"),
             UnitEnabled: UnitEnabled("disabled"),
             SiteConfig: site_state(SITE_STALE_IP),
@@ -552,7 +584,7 @@ PLAN: dict[str, Described] = {
     "profile_symlink": touches(
         "profile",
         {ProfileScript: profile(link="/usr/local/lib/ollama-profile.sh")},
-        same=(LoginPath, LoginWhich, Binary),
+        same=(ProfileEffect, LoginPath, LoginWhich, Binary),
     ),
     "site_header_missing": touches(  # the header is for the server: the replies stay
         "site nginx proxy",

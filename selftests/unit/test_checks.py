@@ -29,7 +29,7 @@ from compliance.facts.proxmox import (
     PveFirewall,
     PveFirewallService,
 )
-from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
+from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileEffect, ProfileScript
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
     PROCESS_EXITED,
@@ -357,35 +357,76 @@ ROWS = [
         fails("owner nobody:root (want root); mode 666 is group/world-writable"),
         ProfileScript=profile(owner="nobody:root", mode=0o666),
     ),
+    # the script's effect in a clean sh and bash (PATH=/usr/bin:/bin), whatever its text says
     case(
         checks.profile_script,
-        "no export line",
-        fails("PATH exports: none", 'an `export PATH="$PATH:/usr/local/bin"` line'),
+        "assigns PATH without `export` (PATH is already exported: it works)",
+        passes(),
         ProfileScript=profile('#!/bin/sh\nPATH="$PATH:/usr/local/bin"\n'),
     ),
     case(
         checks.profile_script,
-        "commented export",
-        fails("PATH exports: none"),
-        ProfileScript=profile('#!/bin/sh\n# export PATH="$PATH:/usr/local/bin"\n'),
-    ),
-    case(
-        checks.profile_script,
-        "export without the dir",
-        fails("""PATH exports: ['"$PATH:/opt/ollama/bin"']"""),
-        ProfileScript=profile('#!/bin/sh\nexport PATH="$PATH:/opt/ollama/bin"\n'),
-    ),
-    case(
-        checks.profile_script,
-        "export of a lookalike dir",
-        fails("PATH exports:"),
-        ProfileScript=profile('#!/bin/sh\nexport PATH="$PATH:/usr/local/bin2"\n'),
-    ),
-    case(
-        checks.profile_script,
-        "the dir first, unquoted",
+        "the dir first",
         passes(),
-        ProfileScript=profile("#!/bin/sh\nexport PATH=/usr/local/bin:$PATH\n"),
+        ProfileEffect=factsets.profile_effect("/usr/local/bin:/usr/bin:/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "adds nothing (an export that runs only in interactive shells)",
+        fails(
+            "in sh: PATH=/usr/bin:/bin (/usr/local/bin not added); in bash: PATH=/usr/bin:/bin"
+            " (/usr/local/bin not added)",
+            "sourced in a clean sh and bash (PATH=/usr/bin:/bin), exactly /usr/local/bin added",
+        ),
+        ProfileEffect=factsets.profile_effect("/usr/bin:/bin"),
+    ),
+    case(
+        checks.profile_script,
+        'bash only (`[ -n "$BASH_VERSION" ]`): sh gets nothing',
+        fails("in sh: PATH=/usr/bin:/bin (/usr/local/bin not added)"),
+        ProfileEffect=factsets.profile_effect("/usr/bin:/bin", "/usr/bin:/bin:/usr/local/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "appends the current directory too",
+        fails("in sh: PATH=/usr/bin:/bin:/usr/local/bin:. (also added '.')"),
+        ProfileEffect=factsets.profile_effect("/usr/bin:/bin:/usr/local/bin:."),
+    ),
+    case(
+        checks.profile_script,
+        "a lookalike dir",
+        fails("PATH=/usr/bin:/bin:/usr/local/bin2 (/usr/local/bin not added; also added"),
+        ProfileEffect=factsets.profile_effect("/usr/bin:/bin:/usr/local/bin2"),
+    ),
+    case(
+        checks.profile_script,
+        "clobbers PATH",
+        fails("PATH=/usr/local/bin (removed /usr/bin, /bin)"),
+        ProfileEffect=factsets.profile_effect("/usr/local/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "adds the dir twice",
+        fails("(/usr/local/bin added 2 times)"),
+        ProfileEffect=factsets.profile_effect("/usr/local/bin:/usr/bin:/bin:/usr/local/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "reorders",
+        fails("PATH=/bin:/usr/bin:/usr/local/bin (reordered)"),
+        ProfileEffect=factsets.profile_effect("/bin:/usr/bin:/usr/local/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "the shell ends while sourcing it (`exit`)",
+        fails("in sh: the shell ended while sourcing it (no PATH printed)"),
+        ProfileEffect=factsets.profile_effect(""),
+    ),
+    case(
+        checks.profile_script,
+        "bash missing in the CT",
+        fails("in bash: not run"),
+        ProfileEffect=ProfileEffect.parse(0, "sh 0 =/usr/bin:/bin:/usr/local/bin\n"),
     ),
     # -- profile_is_file ------------------------------------------------------------------
     case(checks.profile_is_file, "the plan's script, a regular file", passes()),
