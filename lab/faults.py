@@ -298,6 +298,12 @@ def _ct_frozen(ctid: int) -> None:
     container.freeze(ctid)
 
 
+def _ct_locked_backup(ctid: int) -> None:
+    """vzdump --mode suspend at its final sync: `lock: backup` in the config, the CT frozen."""
+    config.pve_lock_mark(ctid).write_text("backup\n")
+    container.freeze(ctid)
+
+
 def _ct_stopped(ctid: int) -> None:
     container.stop(ctid)
 
@@ -622,6 +628,15 @@ _CATALOGUE += [
         _ct_frozen,
         own="unit_active",
         phrase="timed out",
+        converges=False,
+    ),
+    Fault(
+        "ct_locked_backup",
+        "a backup in progress (vzdump --mode suspend): `lock: backup` in pct config and the CT"
+        " frozen; pct set/start die `CT is locked (backup)`",
+        _ct_locked_backup,
+        own="unit_active",
+        phrase="CT 955 is locked (backup)",
         converges=False,
     ),
 ]

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from compliance import catalogue
+from compliance.facts.proxmox import locked
 from compliance.report.evidence import ReportedFailure
 from compliance.report.extras import attach_html
 from compliance.report.outcomes import finding_of
@@ -129,6 +130,12 @@ class Remediator:
         if key in self.outcomes:
             return self.outcomes[key]
         fix = FIXES[name]
+        lock = box.lock(live=True)
+        if lock:  # a backup in progress is the operator's: no fix changes anything under it
+            why = f"{locked(box.ctid, lock)}; nothing changed"
+            outcome = Outcome(name, box.label, NOT_REMEDIABLE, why, Plan(), [], 0.0)
+            self.outcomes[key] = outcome
+            return outcome
         for need in fix.requires:
             before = self.remedy(need, box)
             if before.status in (FAILED, NOT_REMEDIABLE):

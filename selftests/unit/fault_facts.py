@@ -780,7 +780,14 @@ HARDENED: dict[str, Described] = {
 # none is stated; Proxmox still lists it running, its config as it was. A request through the
 # proxy would hang: once a check reads one, this description must state it.
 FROZEN_CT = touches("container profile unit service proxy", {}, same=(CtStatus, PctConfig))
-DESCRIPTIONS: dict[str, Described] = {**PLAN, **HARDENED, "ct_frozen": FROZEN_CT}
+# vzdump's suspend mode: the same, with `lock: backup` in the config Proxmox shows.
+LOCKED_BACKUP = touches(
+    "container profile unit service proxy",
+    {PctConfig: PctConfig.parse(0, "lock: backup\n" + samples.PCT_CONFIG)},
+    same=(CtStatus,),
+)
+FROZEN = {"ct_frozen": FROZEN_CT, "ct_locked_backup": LOCKED_BACKUP}
+DESCRIPTIONS: dict[str, Described] = {**PLAN, **HARDENED, **FROZEN}
 
 
 @dataclass
@@ -827,7 +834,7 @@ def _judged(name: str) -> tuple[dict[str, Verdict], FaultFacts]:
     the table that noted what they read."""
     hardened = name in HARDENED
     settings = AUDIT if hardened else factsets.SETTINGS
-    table = (FrozenCt if name == "ct_frozen" else FaultFacts)(facts_of(name))
+    table = (FrozenCt if name in FROZEN else FaultFacts)(facts_of(name))
     found = {
         check.id: _judge(check, table, settings)
         for check in in_profile("hardened" if hardened else "plan")
