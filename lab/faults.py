@@ -56,6 +56,27 @@ def _unit_dropin_loopback(ctid: int) -> None:
     )
 
 
+SLOW_START_S = 15  # the stand-in's startup delay in unit_slow_start_loopback (default 1.5 s)
+
+
+def _unit_slow_start_loopback(ctid: int) -> None:
+    """A host whose Ollama takes 15 s from `Listening on` to answering HTTP (scheduler and GPU
+    discovery), bound to loopback by a drop-in: the fix's restart must wait for the answer."""
+    ct_run(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
+        f" 'Environment=OLLAMA_STANDIN_STARTUP_DELAY={SLOW_START_S}'"
+        f" > {config.CT_DROPIN_DIR}/lab-startup.conf",
+    )
+    _unit_dropin_loopback(ctid)
+    ct_run(
+        ctid,
+        "i=0; until curl -fs -o /dev/null http://127.0.0.1:11434/api/tags; do"
+        " i=$((i+1)); [ $i -le 300 ] || exit 1; sleep 0.1; done",
+        timeout=60,
+    )
+
+
 def _unit_not_reloaded(ctid: int) -> None:
     ct_run(ctid, f"sed -i 's/^RestartSec=3$/RestartSec=10/' {config.CT_UNIT}")
     wait_until(
@@ -371,6 +392,14 @@ _CATALOGUE = [
         "unit_dropin_loopback",
         "drop-in override.conf sets OLLAMA_HOST=127.0.0.1:11434; reloaded and restarted",
         _unit_dropin_loopback,
+        own="listener",
+        phrase="found:    127.0.0.1:11434",
+    ),
+    Fault(
+        "unit_slow_start_loopback",
+        "unit_dropin_loopback on a server that answers HTTP 15 s after `Listening on` (a"
+        " lab drop-in sets the stand-in's startup delay): the fix's restart waits for the answer",
+        _unit_slow_start_loopback,
         own="listener",
         phrase="found:    127.0.0.1:11434",
     ),

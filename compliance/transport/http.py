@@ -38,7 +38,7 @@ class _Cancelled(Exception):
 
 
 def request(command: str) -> tuple[int, str]:
-    """Run a runner fact's command: `<METHOD> <url>`, `STREAM <url> <model>` (the live
+    """Run a runner fact's command: `<METHOD> <url>`, `STREAM <url> <model>...` (the live
     streaming probe) or `TRY <address> <port> <seconds> [<ipv4 of the same CT>]` (a TCP
     connect from the runner); (exit code, output) as a shell command's would be."""
     method, _, rest = command.partition(" ")
@@ -50,8 +50,8 @@ def request(command: str) -> tuple[int, str]:
     if method == "STREAM":
         from compliance.transport import stream  # only the opt-in streaming probe needs it
 
-        url, _, model = rest.partition(" ")
-        return stream.stream(url, model)
+        url, *models = rest.split()
+        return stream.stream(url, models)
     return fetch(rest, method=method)
 
 

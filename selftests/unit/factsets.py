@@ -329,7 +329,7 @@ def compliant() -> dict[Key, Fact]:
 HARDENED_SITE_TEXT = render.site(HOST, CT_IP, (600, ()))
 GUARD_RULES = fix_firewall.RULES.format(host=BRIDGE_IP)
 VERSION_OK = HttpReply(200, "application/json", '{"version":"0.21.0"}')
-STREAM_MODEL = str(samples.LLAMA["name"])  # the first model /api/tags lists
+STREAM_MODELS = (str(samples.LLAMA["name"]), str(samples.QWEN["name"]))  # as /api/tags lists
 
 
 def sample_output(fact: type[Fact], case: str) -> str:
@@ -351,8 +351,8 @@ def hardened() -> dict[Key, Fact]:
     values[ProxiedVersion] = ProxiedVersion(VERSION_OK)
     values[ProxiedDelete] = ProxiedDelete(HttpReply(403, "text/html", "<center>nginx</center>"))
     values[ProxiedPs] = ProxiedPs(HttpReply(200, "application/json", '{"models":[]}'))
-    values[(ProxiedStream, (STREAM_MODEL,))] = ProxiedStream.parse(
-        0, "status 200 chunks 15 first 0.020 last 0.160"
+    values[(ProxiedStream, STREAM_MODELS)] = ProxiedStream.parse(
+        0, "status 200 chunks 15 first 0.020 last 0.160 gap 0.011 model llama3.2:1b"
     )
     values[CtInterfaces] = CT_INTERFACES
     for key in NETNS_TRIES:  # refused from the LAN, over both families

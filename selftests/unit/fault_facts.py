@@ -65,7 +65,7 @@ from selftests.unit.factsets import (
     MISSING_SITE,
     SITE,
     SITE_TEXT,
-    STREAM_MODEL,
+    STREAM_MODELS,
     UNIT_PATH,
     UNIT_TEXT,
     F,
@@ -323,7 +323,7 @@ LOOPBACK_DROPIN = '[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1:11434"\n'
 def _loopback(**props: str) -> Changes:
     """The drop-in that sets OLLAMA_HOST=127.0.0.1:11434, the unit restarted with it."""
     return {
-        **_restarted(Environment=LOOPBACK_ENV, DropInPaths=DROPIN, **props),
+        **_restarted(**{"Environment": LOOPBACK_ENV, "DropInPaths": DROPIN, **props}),
         UnitFiles: _unit_file(dropins={"override.conf": LOOPBACK_DROPIN}),
         MainProcessEnv: MainProcessEnv(True, {"OLLAMA_HOST": "127.0.0.1:11434"}),
         Listeners: Listeners.parse(0, samples.SS_LO4),
@@ -336,6 +336,7 @@ OPERATOR_DROPIN = (
 )
 OUTDATED = "0.17.0"  # the version the lab's stand-in reports with its drop-in
 OUTDATED_VERSION = HttpReply(200, "application/json", f'{{"version":"{OUTDATED}"}}')
+SLOW_START_DROPIN = "[Service]\nEnvironment=OLLAMA_STANDIN_STARTUP_DELAY=15\n"
 OUTDATED_DROPIN = f"[Service]\nEnvironment=OLLAMA_STANDIN_VERSION={OUTDATED}\n"
 NO_SCRIPT_EFFECT = ProfileEffect.parse(0, "sh 2 \nbash 0 =/usr/bin:/bin\n")  # dash exits on `.`
 INTERACTIVE_ONLY_PROFILE = site_text(
@@ -426,6 +427,24 @@ PLAN: dict[str, Described] = {
     ),
     "unit_dropin_loopback": touches(
         "unit service proxy", _loopback(), same=(UnitEnabled, Journal, DirectTags)
+    ),
+    # The same, the stand-in answering HTTP 15 s after `Listening on` (a lab drop-in's knob):
+    # the audit runs once it answers.
+    "unit_slow_start_loopback": touches(
+        "unit service proxy",
+        {
+            **_loopback(
+                Environment=f"{LOOPBACK_ENV} OLLAMA_STANDIN_STARTUP_DELAY=15",
+                DropInPaths=f"{UNIT_PATH}.d/lab-startup.conf {DROPIN}",
+            ),
+            UnitFiles: _unit_file(
+                dropins={"lab-startup.conf": SLOW_START_DROPIN, "override.conf": LOOPBACK_DROPIN}
+            ),
+            MainProcessEnv: MainProcessEnv(
+                True, {"OLLAMA_HOST": "127.0.0.1:11434", "OLLAMA_STANDIN_STARTUP_DELAY": "15"}
+            ),
+        },
+        same=(UnitEnabled, Journal, DirectTags),
     ),
     "unit_not_reloaded": touches(
         "unit",
@@ -764,7 +783,7 @@ HARDENED: dict[str, Described] = {
                 "proxy_buffering off;",
                 "proxy_buffering on;\n        gzip on;\n        gzip_types application/x-ndjson;",
             ),
-            (ProxiedStream, (STREAM_MODEL,)): ProxiedStream.parse(
+            (ProxiedStream, STREAM_MODELS): ProxiedStream.parse(
                 0, "status 200 chunks 15 first 0.155 last 0.160"
             ),
         },

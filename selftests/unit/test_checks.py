@@ -66,7 +66,7 @@ from selftests.unit.factsets import (
     SITE,
     SITE_TEXT,
     STARTED,
-    STREAM_MODEL,
+    STREAM_MODELS,
     TAGS_URL,
     exec_start,
     host_subject,
@@ -1407,7 +1407,7 @@ MANAGE_ALLOWED = dataclasses.replace(HARDENED_SETTINGS, manage_from=ALLOWED)
 LAN = dataclasses.replace(HARDENED_SETTINGS, exposure_from="netns:lan")
 STREAMING = dataclasses.replace(HARDENED_SETTINGS, probe_streaming=True)
 OUTDATED = HttpReply(200, "application/json", '{"version":"0.17.0"}')
-STREAM = (ProxiedStream, (STREAM_MODEL,))
+STREAM = (ProxiedStream, STREAM_MODELS)
 
 
 def plan_only_site() -> SiteConfig:
@@ -2153,13 +2153,16 @@ HARDENED_ROWS = [
     case(
         checks.proxy_streams,
         "tokens passed on",
-        passes("15 chunks, first after 0.02s, last after 0.16s"),
+        passes(
+            "llama3.2:1b loaded first, then 15 chunks: first after 0.02s, last after 0.16s,"
+            " longest gap 0.01s"
+        ),
         settings=STREAMING,
     ),
     case(
         checks.proxy_streams,
         "held back by a buffer",
-        fails("15 chunks, first after 0.15s, last after 0.16s", "well before the last"),
+        fails("15 chunks: first after 0.15s, last after 0.16s", "well before the last"),
         settings=STREAMING,
         facts={STREAM: ProxiedStream(True, 200, 15, 0.15, 0.16)},
     ),
@@ -2176,6 +2179,23 @@ HARDENED_ROWS = [
         fails("status 502", f"POST http://{HOST}/ollama/api/generate streams"),
         settings=STREAMING,
         facts={STREAM: ProxiedStream.parse(0, "status 502 chunks 0 first 0.0 last 0.0")},
+    ),
+    case(
+        checks.proxy_streams,
+        "only embedding-only and cloud models",
+        fails(
+            "nomic-embed-text cannot generate (capabilities: embedding); gpt-oss:120b-cloud is a"
+            " cloud model (proxied to ollama.com)",
+            "a model that can generate (not embedding-only, not cloud)",
+        ),
+        settings=STREAMING,
+        facts={
+            STREAM: ProxiedStream.parse(
+                0,
+                "skipped: nomic-embed-text cannot generate (capabilities: embedding);"
+                " gpt-oss:120b-cloud is a cloud model (proxied to ollama.com)",
+            )
+        },
     ),
     case(
         checks.proxy_streams,
@@ -2531,6 +2551,12 @@ def test_main_env_tells_no_process_from_no_variable(rc, output, want):
             "status 200 chunks 15 first 0.020 last 0.160",
             ProxiedStream(True, 200, 15, 0.02, 0.16),
         ),
+        (
+            0,
+            "status 200 chunks 15 first 0.020 last 0.160 gap 0.012 model qwen2.5:0.5b",
+            ProxiedStream(True, 200, 15, 0.02, 0.16, 0.012, "qwen2.5:0.5b"),
+        ),
+        (0, "skipped: x cannot generate", ProxiedStream(False, skipped="x cannot generate")),
         (1, "ConnectionError: refused", ProxiedStream(False)),
     ],
 )
