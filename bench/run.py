@@ -2,7 +2,8 @@
 
 Each comparison alternates A B A B (so drift hits both sides), takes the median of the runs,
 checks every run succeeded (a failed run's time means nothing), and prints a table with the
-ratio and the target. Needs the lab (`lab/up --containers 4`); changes the lab's state.
+ratio and the target. Needs the lab (`lab/up --containers 4`; rows 11 and 12 `--containers 8`);
+changes the lab's state.
 
     python3 bench/run.py [--runs 5]
 """
@@ -50,6 +51,8 @@ ANSIBLE = [
     "bench/ansible/playbook.yml",
 ]
 FLEET = [955, 956, 957, 958]
+HARDENED = ["--compliance-profile=hardened", "--exposure-from=netns:ollama-lan"]
+FLEET8 = list(range(955, 963))  # `lab/up --containers 8`: rows 11 and 12
 
 
 def containers(ctids: list[int]) -> list[str]:
@@ -85,9 +88,29 @@ def manual() -> None:
     states.reset()
 
 
+def hardened() -> None:
+    states.make_hardened()
+
+
 def fleet_compliant() -> None:
     for ctid in FLEET:
         states.make_compliant(ctid)
+
+
+def fleet8_manual() -> None:
+    for ctid in FLEET8:
+        states.reset(ctid)
+
+
+def fleet8_compliant() -> None:
+    """Every one of the 8 CTs compliant; set up once (an audit changes nothing)."""
+    if not _done.get("fleet8_compliant"):
+        for ctid in FLEET8:
+            states.make_compliant(ctid)
+        _done["fleet8_compliant"] = True
+
+
+_done: dict[str, bool] = {}
 
 
 def timed(side: Side) -> float:
@@ -166,6 +189,24 @@ def comparisons() -> list[Comparison]:
             audit,
             1.1,
         ),
+        Comparison(  # not an issue target: what the hardened profile's proofs cost
+            "hardened audit vs plan audit (a hardened lab)",
+            Side("hardened audit", [*SUITE, *HARDENED], hardened),
+            Side("plan audit", SUITE, hardened),
+            None,
+        ),
+        Comparison(  # a host's containers converge in rounds: one fix for all CTs at once
+            "--fix from manual setup, 8 containers vs 1 container",
+            Side("--fix 8 CTs", [*SUITE, "--fix", *containers(FLEET8)], fleet8_manual),
+            Side("--fix 1 CT", [*SUITE, "--fix", *containers(FLEET8[:1])], manual),
+            2.5,
+        ),
+        Comparison(
+            "audit, 8 containers vs 1 container",
+            Side("audit 8 CTs", [*SUITE, *containers(FLEET8)], fleet8_compliant),
+            Side("audit 1 CT", [*SUITE, *containers(FLEET8[:1])], fleet8_compliant),
+            1.5,
+        ),
     ]
 
 
@@ -179,7 +220,7 @@ def _verdict(ratio: float, target: float | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="runs per side (median; default 5)")
-    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-9)")
+    parser.add_argument("--only", default="", help="comma-separated comparison numbers (1-12)")
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")

@@ -77,6 +77,8 @@ SHADOW_SITE = SITES_ENABLED / "00-ollama-copy"  # sorts before ours: claims our 
 SECOND_SITE = SITES_ENABLED / "zz-ollama-8081"  # a second server proxying to a CT, unguarded
 SECOND_PORT = 8081
 NGINX_CONF = Path("/etc/nginx/nginx.conf")
+LAB_TLS_DIR = Path("/etc/nginx/lab-tls")  # a self-signed pair for an operator's TLS listen
+FULL_FS_NAME = "lab-site-full"  # the tmpfs a fault mounts over SITES_AVAILABLE, filled up
 NGINX_CONF_ORIGINAL = Path("/etc/nginx/.nginx.conf.lab-original")  # kept while a fault edits it
 STALE_UPSTREAM = "127.0.0.55"
 

@@ -44,6 +44,15 @@ def ct_ip(ctid: int) -> str:
     raise LabError(f"CT {ctid} has no IPv4 address on eth0 (DHCP from lxc-net?)")
 
 
+def ct_link_local(ctid: int) -> str:
+    """The container's IPv6 link-local address on eth0 (the kernel makes one from its MAC)."""
+    out = ct_run(ctid, "ip -6 -o addr show dev eth0 scope link", check=False).stdout
+    for field in out.split():
+        if field.startswith("fe80:") and "/" in field:
+            return field.split("/")[0]
+    raise LabError(f"CT {ctid} has no IPv6 link-local address on eth0")
+
+
 def _is_ipv4(text: str) -> bool:
     try:
         return ipaddress.ip_address(text).version == 4
@@ -94,6 +103,13 @@ def ensure_packages(ctid: int) -> list[str]:
 def freeze(ctid: int) -> None:
     """Freeze the CT's processes (what vzdump --mode suspend does for its final sync)."""
     host_run(["lxc-freeze", "-n", str(ctid)])
+
+
+def reboot(ctid: int) -> str:
+    """Shut ctid down and start it again (what `pct reboot` does): nothing loaded by hand
+    survives, only what its boot configuration loads; returns its IPv4."""
+    stop(ctid)
+    return start(ctid)
 
 
 def stop(ctid: int | str) -> bool:

@@ -15,6 +15,7 @@ import re
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass
+from shlex import quote
 
 from lab import config, container, nginx
 from lab.plan import GUARD_LINE, site_for
@@ -130,6 +131,75 @@ def _site_stale_ip(ctid: int) -> None:
     nginx.reload()
 
 
+# An operator's own lines around the plan's (issue 26): the fix must keep every one of them.
+# The access list admits the lab's runner (127.0.0.1) and 10/8, by address or password.
+OPERATOR_ACL = """\
+        satisfy any;
+        auth_basic "Ollama";
+        auth_basic_user_file /etc/nginx/.lab-htpasswd;
+        allow 127.0.0.1;
+        allow 10.0.0.0/8;
+        deny all;
+"""
+OPERATOR_TLS = f"""\
+    listen 443 ssl; # operator: TLS for the LAN
+    ssl_certificate {config.LAB_TLS_DIR}/ollama.pem;
+    ssl_certificate_key {config.LAB_TLS_DIR}/ollama.key;
+    client_max_body_size 2g;
+"""
+OPERATOR_TIMEOUTS = """\
+        proxy_read_timeout 600s; # operator: long generations
+        proxy_send_timeout 600s;
+        proxy_connect_timeout 5s;
+"""
+STALE_PORT = 11999  # nothing listens there: the stale upstream answers 502
+
+
+def _stale_port(text: str) -> str:
+    return re.sub(r"(proxy_pass http://[^:;]+):\d+;", rf"\1:{STALE_PORT};", text, count=1)
+
+
+def _site_operator_acl(ctid: int) -> None:
+    site = site_for(ctid)
+    text = site.file.read_text().replace(
+        "    location /ollama/ {\n", "    location /ollama/ {\n" + OPERATOR_ACL, 1
+    )
+    site.write(_stale_port(text))
+    nginx.reload()
+
+
+def _site_operator_tls(ctid: int) -> None:
+    config.LAB_TLS_DIR.mkdir(parents=True, exist_ok=True)
+    key, cert = config.LAB_TLS_DIR / "ollama.key", config.LAB_TLS_DIR / "ollama.pem"
+    if not cert.exists():
+        subject = ["-subj", "/CN=ollama-lab", "-keyout", str(key), "-out", str(cert)]
+        host_run(
+            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "3650", *subject]
+        )
+    site = site_for(ctid)
+    text = site.file.read_text().replace("    listen 80;\n", "    listen 80;\n" + OPERATOR_TLS, 1)
+    text = text.replace(
+        "proxy_http_version 1.1;\n", "proxy_http_version 1.1;\n" + OPERATOR_TIMEOUTS, 1
+    )
+    site.write(_stale_port(text))
+    nginx.reload()
+
+
+def _site_fs_full(ctid: int) -> None:
+    """A stale upstream, and the site's filesystem full: a small tmpfs over sites-available
+    (its files copied in first), filled up. reset unmounts it."""
+    site = site_for(ctid)
+    site.write(_stale_port(site.file.read_text()))
+    nginx.reload()
+    folder, name = quote(str(config.SITES_AVAILABLE)), quote(config.FULL_FS_NAME)
+    host_run(
+        f'set -e; keep=$(mktemp -d); cp -a {folder}/. "$keep"/;'
+        f" mount -t tmpfs -o size=64k,mode=0755 {name} {folder};"
+        f' cp -a "$keep"/. {folder}/; rm -rf "$keep";'
+        f" dd if=/dev/zero of={folder}/.lab-fill bs=4k 2>/dev/null || true"
+    )
+
+
 def _site_wrong_port(ctid: int) -> None:
     site = site_for(ctid)
     site.write(site.file.read_text().replace("    listen 80;\n", "    listen 8080;\n", 1))
@@ -230,18 +300,28 @@ def _site_shadowed(ctid: int) -> None:
     nginx.reload()
 
 
-def _nginx_conf_no_sites(ctid: int) -> None:
-    """nginx.conf no longer includes sites-enabled (a conf.d-style host): our link is unread."""
+def _nginx_conf_include(replacement: str) -> None:
+    """nginx.conf's `include .../sites-enabled/*;` rewritten (kept aside for reset)."""
     if not config.NGINX_CONF_ORIGINAL.exists():
         config.NGINX_CONF_ORIGINAL.write_text(config.NGINX_CONF.read_text())
     text = re.sub(
         r"^(\s*)(include /etc/nginx/sites-enabled/\*;)",
-        r"\1# \2",
+        replacement,
         config.NGINX_CONF.read_text(),
         flags=re.M,
     )
     config.NGINX_CONF.write_text(text)
     nginx.reload()
+
+
+def _nginx_conf_no_sites(ctid: int) -> None:
+    """nginx.conf no longer includes sites-enabled (a conf.d-style host): our link is unread."""
+    _nginx_conf_include(r"\1# \2")
+
+
+def _nginx_conf_conf_only(ctid: int) -> None:
+    """nginx.conf reads only the `*.conf` names of sites-enabled: our link is unread."""
+    _nginx_conf_include(r"\1include /etc/nginx/sites-enabled/*.conf;")
 
 
 def _unit_gave_up(ctid: int) -> None:
@@ -471,11 +551,37 @@ _CATALOGUE = [
     ),
     Fault(
         "site_syntax_error",
-        "an invalid directive added to the site file; not reloaded (old config still serves)",
+        "an invalid directive added to the site file; not reloaded (old config still serves)."
+        " Not a line of the plan's: --fix disables it, keeping its text as a comment",
         _site_syntax_error,
         shared=True,
         own="nginx_valid",
         phrase="our site",
+    ),
+    Fault(
+        "site_operator_acl",
+        "an operator's access control in /ollama/ (`satisfy any`, auth_basic, allow 127.0.0.1"
+        " and 10.0.0.0/8, deny all) around a stale upstream (proxy_pass port 11999)",
+        _site_operator_acl,
+        own="site_file",
+        phrase="proxy_pass http://",
+    ),
+    Fault(
+        "site_operator_tls",
+        "an operator's TLS listen 443 with its certificate lines, body size and longer proxy"
+        " timeouts around a stale upstream (proxy_pass port 11999)",
+        _site_operator_tls,
+        own="site_file",
+        phrase="proxy_pass http://",
+    ),
+    Fault(
+        "site_fs_full",
+        "a stale upstream, and the site's filesystem full (a 64k tmpfs over sites-available,"
+        " filled): the fix's write fails with the OS's reason",
+        _site_fs_full,
+        own="site_file",
+        phrase="proxy_pass http://",
+        converges=False,
     ),
     Fault(
         "other_site_broken",
@@ -607,6 +713,16 @@ _CATALOGUE += [
         converges=False,
     ),
     Fault(
+        "nginx_conf_conf_only",
+        "nginx.conf includes only /etc/nginx/sites-enabled/*.conf: our link ollama_proxy"
+        " (no .conf) is never read",
+        _nginx_conf_conf_only,
+        shared=True,
+        own="site_served",
+        phrase="its glob `*.conf` does not match the name `ollama_proxy`",
+        converges=False,
+    ),
+    Fault(
         "unit_immutable",
         "RestartSec=10 in the unit, pinned by `chattr +i` as admins do: no fix can replace it",
         _ct(
@@ -717,6 +833,7 @@ delete table inet ollama_guard
 table inet ollama_guard {{
     chain input {{
         type filter hook input priority filter; policy accept;
+        tcp dport 11434 iifname "lo" accept
         tcp dport 11434 ip saddr != {host} drop
     }}
 }}
@@ -883,7 +1000,7 @@ _CATALOGUE += [
         "Proxmox's firewall filters the CT but admits 11434 from anyone; no filter in the CT",
         _pve_firewall_open,
         own="exposure",
-        phrase="the Proxmox firewall filters the CT and lets it through",
+        phrase="`IN ACCEPT -p tcp -dport 11434`; then accepted by no filter at all",
         converges=False,
         profile="hardened",
     ),

@@ -47,7 +47,7 @@ def reaches(url: str) -> bool:
             "exec",
             config.LAN_NETNS,
             "curl",
-            "-s",
+            "-gs",
             "-o",
             "/dev/null",
             "--max-time",
@@ -57,3 +57,10 @@ def reaches(url: str) -> bool:
         check=False,
     )
     return result.returncode == 0
+
+
+def answers(address: str, port: int = 11434) -> bool:
+    """Whether the LAN client gets an HTTP answer from `address`:`port` (an IPv4, or an IPv6
+    link-local reached through the namespace's own link)."""
+    host = f"[{address}%25{config.LAN_VETH[1]}]" if ":" in address else address
+    return reaches(f"http://{host}:{port}/api/version")

@@ -40,6 +40,19 @@ def worker_pids(master: int | None = None) -> list[int]:
     return sorted(children)
 
 
+def serving_worker_pids(master: int) -> set[int]:
+    """The master's children that serve (not titled "shutting down"), as the suite counts."""
+    serving = set()
+    for pid in worker_pids(master):
+        try:
+            title = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"shutting down" not in title:
+            serving.add(pid)
+    return serving
+
+
 def process_start(pid: int) -> float:
     """When pid started, as epoch seconds (from /proc, tick precision)."""
     ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
@@ -108,6 +121,11 @@ def reload() -> None:
         "nginx to start new workers after reload (see /var/log/nginx/error.log)",
         lambda: set(worker_pids(master)) - old,
         10,
+    )
+    # Every serving worker must be new: the suite's nginx_running compares the oldest serving
+    # worker's start with the config's mtimes, so an old one still serving reads as "pending".
+    wait_until(
+        "old nginx workers to stop serving", lambda: not old & serving_worker_pids(master), 10
     )
     with contextlib.suppress(LabError):
         wait_until("old nginx workers to exit", lambda: not old & set(worker_pids(master)), 5)

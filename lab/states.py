@@ -103,6 +103,11 @@ def _reset_container(ctid: int) -> None:
 
 def _reset_host(site: Site) -> None:
     """Remove this CT's site and link, fault leftovers and strays; keep other lab CTs' sites."""
+    ours = [config.FULL_FS_NAME, str(config.SITES_AVAILABLE), "tmpfs"]
+    mounts = Path("/proc/mounts").read_text().splitlines()
+    if any(line.split()[:3] == ours for line in mounts):
+        # site_fs_full's tmpfs: the files under it are as they were before the fault
+        host_run(["umount", str(config.SITES_AVAILABLE)])
     if config.NGINX_CONF_ORIGINAL.exists():  # a fault edited nginx.conf: put Debian's back
         config.NGINX_CONF.write_text(config.NGINX_CONF_ORIGINAL.read_text())
         config.NGINX_CONF_ORIGINAL.unlink()

@@ -6,7 +6,9 @@ import difflib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from compliance.catalogue import Check, answered_by
 from compliance.catalogue.verdict import Subject
@@ -16,6 +18,17 @@ from remediation.remote import Remote, Step
 
 CHANGED, UNCHANGED, PLANNED = "changed", "unchanged", "planned"
 FAILED, NOT_REMEDIABLE = "failed", "not remediable"
+PARALLEL = 16  # containers fixed at once on one host (their commands share 6 channels)
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def concurrently(work: Callable[[T], R], items: list[T]) -> list[R]:
+    """`work` of every item, at most PARALLEL at a time, results in the items' order."""
+    if len(items) < 2:
+        return [work(item) for item in items]
+    with ThreadPoolExecutor(max_workers=min(PARALLEL, len(items))) as pool:
+        return list(pool.map(work, items))
 
 
 class FixError(RuntimeError):
@@ -61,7 +74,8 @@ class Outcome:
     plan: Plan
     steps: list[Step]
     seconds: float
-    started: float = 0.0  # epoch seconds, for proving fixes on one host never overlap
+    started: float = 0.0  # epoch seconds, for proving rounds on one host never overlap
+    round: str = ""  # `start-end` (epoch seconds) of the round it ran in: one fix, several CTs
 
     def text(self) -> str:
         lines = [f"fix {self.fix} on {self.target}: {self.status} ({self.seconds:.1f}s)"]
@@ -103,9 +117,11 @@ class Context:
         return self.fleet.subject(self.target, live=True)
 
     def refresh(self) -> None:
-        """Forget the live view: the next read sees the targets as they are now."""
-        for store in (self.target.store, self.target.runner, self.target.host.store):
-            store.invalidate()
+        """Forget the live view: the next read sees the targets as they are now (the host's,
+        shared with the other CTs' fixes of a round, is re-read once for all who wait)."""
+        self.target.store.invalidate()
+        self.target.runner.invalidate()
+        self.target.host.store.stale_for_me()
 
 
 def one_line(error: BaseException) -> str:
@@ -150,6 +166,11 @@ class Fix(ABC):
             f"{name}: {v.line()}" for name, v in verdicts if not v.ok or (v.skipped and v.requested)
         ]
         return "; ".join(failing) or None
+
+    def run_all(self, ctxs: list[Context]) -> list[Outcome]:
+        """The fix for several containers of one host at once (one round): each in its own
+        thread, since a container's fix shares nothing with another's."""
+        return concurrently(self.run, ctxs)
 
     def run(self, ctx: Context) -> Outcome:
         """Plan, then (unless dry run) apply and verify; never raises for a failed fix."""

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from compliance.catalogue import manage
 from compliance.catalogue.served import shadowed_by
 from compliance.catalogue.upstream import container_ip
-from compliance.facts.nginx import NginxState, NginxTest, SiteConfig, SiteLink
+from compliance.catalogue.verdict import Subject
+from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
 from compliance.facts.proxmox import HostInit
 from compliance.syntax import nginx
-from remediation import render
+from remediation import nginx_round, render, site_edit
 from remediation.base import (
     Context,
     Fix,
     FixError,
     NotRemediable,
+    Outcome,
     Plan,
     must,
-    rollback_outcome,
     unified_diff,
 )
 
@@ -44,6 +46,55 @@ class Steps:
         return "nginx -s reload" if up else "nginx"
 
 
+def operators_line_fails(
+    tested: NginxTest, config: nginx.Config, want: str
+) -> nginx.Directive | None:
+    """The directive of our site, not one of the plan's, at which `nginx -t` fails (the edit
+    keeps it, so the site would fail again), else None."""
+    found = re.search(rf"{re.escape(tested.error_file)}:(\d+)", tested.error)
+    if tested.ok or not found:
+        return None
+    number = int(found.group(1))
+    ours = {d.name for d in nginx.walk(nginx.parse(want).directives)}
+    at = [d for d in nginx.walk(config.directives) if d.line == number]
+    if not at or any(d.name in ours for d in at):
+        return None
+    return at[0]
+
+
+DISABLED_MARK = "# disabled by ollama-lxc-compliance --fix, nginx -t:"
+
+
+def disable_line(text: str, directive: nginx.Directive, error: str) -> str | None:
+    """`text` with the one-line directive nginx rejects turned into a comment (kept, with
+    nginx's reason above it, for its owner to mend); None when it spans more than its line
+    or is a block (commenting it would break the braces around it)."""
+    start, end = directive.span
+    line_start = text.rfind("\n", 0, start) + 1
+    line_end = text.find("\n", end)
+    line_end = len(text) if line_end < 0 else line_end
+    line = text[line_start:line_end]
+    if directive.block is not None or "\n" in text[start:end] or not line.strip():
+        return None
+    indent = line[: len(line) - len(line.lstrip())]
+    reason = re.sub(r"^\d+#\d+: ", "", error.split("] ", 1)[-1].strip())  # nginx's pid#tid
+    comment = f"{indent}{DISABLED_MARK} {reason}\n{indent}# {line.lstrip()}"
+    return text[:line_start] + comment + text[line_end:]
+
+
+def leaking_lines(s: Subject) -> frozenset[int]:
+    """Lines of our site where a location lets write endpoints reach the CT past the guard
+    (the hardened profile's to remove: it states who may manage models)."""
+    if not s[NginxLoaded].ok:
+        return frozenset()
+    found = (
+        re.search(r"\((\S+):(\d+)\)$", leak.location)
+        for leak in manage.judge(s).leaks
+        if leak.file in s.our_paths
+    )
+    return frozenset(int(m.group(2)) for m in found if m and m.group(1) in s.our_paths)
+
+
 class NginxSite(Fix):
     """Write the site, link it, `nginx -t` with it in place, reload; verified end to end."""
 
@@ -52,6 +103,10 @@ class NginxSite(Fix):
     requires = ("systemd_unit",)
 
     def plan(self, ctx: Context) -> Plan:
+        return self._plan(ctx)[0]
+
+    def _plan(self, ctx: Context) -> tuple[Plan, Steps | None]:
+        """The plan, and what applying it changes (None for an empty plan)."""
         s = ctx.subject()
         settings = s.container
         site, link = settings.site_file, settings.site_link
@@ -86,15 +141,29 @@ class NginxSite(Fix):
         linked = current.kind == "link" and current.target == site and not current.dangling
         state = s[NginxState]
         plan = Plan(settle_s=SETTLE_TIMEOUT_S)
-        # Comments and whitespace are the owner's: a site nginx reads as the plan's is kept.
-        same = (
-            have.exists
-            and not have.config.errors
-            and (have.config.shape() == nginx.parse(want).shape())
-        )
-        rewrite = not same
+        # Only the plan's directives are the plan's: the rest of the site (and every comment)
+        # is the operator's, kept byte for byte; a site the edit cannot place them in safely
+        # is refused whole.
+        text = have.text
+        if have.exists and (rejected := operators_line_fails(tested, have.config, want)):
+            # A line nginx rejects serves nobody (nginx keeps its old config while it is
+            # there): it is disabled, its text kept as a comment under nginx's reason.
+            disabled = disable_line(text, rejected, tested.error)
+            if disabled is None:
+                raise NotRemediable(
+                    f"refused before any change: nginx -t fails in our site {site} at line "
+                    f"{rejected.line} (`{rejected.name}`), a block the plan does not own: "
+                    f"{tested.error}. Fix it by hand, then run --fix again"
+                )
+            text = disabled
+        try:
+            drop = leaking_lines(s) if s.settings.hardened else frozenset()
+            new = site_edit.edit(text, want, site, drop) if have.exists else want
+        except site_edit.SiteEditError as why:
+            raise NotRemediable(f"refused before any change: {why}") from None
+        rewrite = new != (have.text if have.exists else None)
         if rewrite:
-            plan.diffs.append(unified_diff(site, have.text if have.exists else None, want))
+            plan.diffs.append(unified_diff(site, have.text if have.exists else None, new))
         elif (have.owner, have.mode) != (PLAN_OWNER, PLAN_MODE):
             rewrite = True
             plan.commands.append(
@@ -104,16 +173,23 @@ class NginxSite(Fix):
             plan.commands.append(f"ln -sfn {site} {link}")
         if not plan.empty or state.stale_files() or not state.running or not tested.ok:
             steps = Steps(
-                want if rewrite else None, not linked, state.running, s[HostInit].kind == "systemd"
+                new if rewrite else None, not linked, state.running, s[HostInit].kind == "systemd"
             )
             plan.commands += ["nginx -t", steps.reload()]
             plan.apply = lambda: self._apply(ctx, steps)
             plan.rollback = lambda: self._rollback(ctx, steps)
-        return plan
+            return plan, steps
+        return plan, None
+
+    def run_all(self, ctxs: list[Context]) -> list[Outcome]:
+        """Several containers' sites in one round: one `nginx -t`, one reload (nginx_round)."""
+        if len(ctxs) < 2 or ctxs[0].dry_run:
+            return super().run_all(ctxs)
+        return nginx_round.run(self, ctxs)
 
     @staticmethod
-    def _apply(ctx: Context, steps: Steps) -> None:
-        """Write the site (if it differs) and the link (if wrong), test, then reload."""
+    def write(ctx: Context, steps: Steps) -> None:
+        """Write the site (if it differs) and the link (if wrong); nginx does not read them yet."""
         settings, pve = ctx.target.site, ctx.host
         site, link = settings.site_file, settings.site_link
         pve.clean_temps(site, link)
@@ -121,6 +197,11 @@ class NginxSite(Fix):
             must(pve.install(site, steps.site), f"could not write {site}")
         if steps.relink:
             must(pve.link(link, site), f"could not link {link}")
+
+    def _apply(self, ctx: Context, steps: Steps) -> None:
+        """Write the site and link, test, then reload."""
+        pve = ctx.host
+        self.write(ctx, steps)
         tested = pve.run("nginx -t")
         if tested.rc != 0:  # nginx's own error line, not the `syntax is ok` lines around it
             error = next((ln for ln in tested.output.splitlines() if "[emerg]" in ln), "")
@@ -134,15 +215,4 @@ class NginxSite(Fix):
         restored tree passes `nginx -t` (never start an nginx that was stopped)."""
         settings, pve = ctx.target.site, ctx.host
         undo = [pve.restore(settings.site_file), pve.restore(settings.site_link)]
-        if not steps.reloaded:
-            return rollback_outcome(undo, "restored the site and link") + ", nginx not reloaded"
-        if not steps.running:
-            stop = pve.run("systemctl stop nginx" if steps.systemd else "nginx -s quit")
-            return rollback_outcome([*undo, stop], "restored the old config and stopped nginx")
-        tested = pve.run("nginx -t")
-        if tested.rc != 0:
-            return rollback_outcome(undo, "restored the old files") + (
-                "; the restored config fails nginx -t, so nginx was not reloaded"
-            )
-        undo.append(pve.run(steps.reload(running=True)))
-        return rollback_outcome(undo, "restored the old config")
+        return nginx_round.after_restore(pve, undo, steps, steps.reloaded, steps.running)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Generator
 from typing import Any
 
@@ -9,7 +10,7 @@ import pytest
 
 from compliance import catalogue
 from compliance.facts.proxmox import locked
-from compliance.report.evidence import ReportedFailure
+from compliance.report.evidence import EvidenceLog, ReportedFailure
 from compliance.report.extras import attach_html
 from compliance.report.outcomes import finding_of
 from compliance.suite.fleet import Ct, Fleet
@@ -108,6 +109,14 @@ def _headline(outcomes: list[Outcome]) -> Outcome:
     return outcomes[0]
 
 
+def _failed_in_audit(fleet: Fleet, check: catalogue.Check, target_id: str) -> bool:
+    """Whether a check failed on the audit view of its target (a read that failed counts)."""
+    try:
+        return not fleet.judge(check, fleet.target(target_id), EvidenceLog()).ok
+    except Exception:
+        return True
+
+
 class Remediator:
     """Runs fixes (each at most once per target, dependencies first) and re-checks."""
 
@@ -116,6 +125,7 @@ class Remediator:
         self.dry_run = bool(config.getoption("dry_run"))
         self.outcomes: dict[tuple[str, str], Outcome] = {}
         self.remotes: dict[str, tuple[Remote, Remote]] = {}
+        self.items: list[pytest.Item] = []
 
     def _context(self, fleet: Fleet, box: Ct) -> Context:
         if box.label not in self.remotes:
@@ -124,30 +134,79 @@ class Remediator:
         ct, host = self.remotes[box.label]
         return Context(fleet, box, self.dry_run, ct, host)
 
-    def remedy(self, name: str, box: Ct) -> Outcome:
-        """The outcome of fix `name` for this container, running it (and its needs) once."""
-        key = (name, box.label)
-        if key in self.outcomes:
-            return self.outcomes[key]
+    def round(self, name: str, boxes: list[Ct]) -> list[Outcome]:
+        """Fix `name` for these containers of one host (each at most once, its needs first,
+        each need as a round of its own): their fixes run at once, the outcomes in order."""
         fix = FIXES[name]
-        lock = box.lock(live=True)
-        if lock:  # a backup in progress is the operator's: no fix changes anything under it
-            why = f"{locked(box.ctid, lock)}; nothing changed"
-            outcome = Outcome(name, box.label, NOT_REMEDIABLE, why, Plan(), [], 0.0)
-            self.outcomes[key] = outcome
-            return outcome
+        todo = []
+        for box in boxes:
+            if (name, box.label) in self.outcomes:
+                continue
+            lock = box.lock(live=True)
+            if lock:  # a backup in progress is the operator's: no fix changes anything under it
+                why = f"{locked(box.ctid, lock)}; nothing changed"
+                self.outcomes[(name, box.label)] = Outcome(
+                    name, box.label, NOT_REMEDIABLE, why, Plan(), [], 0.0
+                )
+                continue
+            todo.append(box)
         for need in fix.requires:
-            before = self.remedy(need, box)
-            if before.status in (FAILED, NOT_REMEDIABLE):
-                why = f"needs {need}, which {before.status}: {before.message}"
-                outcome = Outcome(name, box.label, NOT_REMEDIABLE, why, Plan(), [], 0.0)
-                self.outcomes[key] = outcome
-                return outcome
-        outcome = fix.run(self._context(fleet_of(self.config), box))
-        self.outcomes[key] = outcome
-        if outcome.status == CHANGED:  # its host's other checks are now judged live
-            changed_hosts(self.config).add(box.host.label)
-        return outcome
+            self.round(need, todo)
+        ready = []
+        for box in todo:
+            before = next(
+                (
+                    self.outcomes[(need, box.label)]
+                    for need in fix.requires
+                    if self.outcomes[(need, box.label)].status in (FAILED, NOT_REMEDIABLE)
+                ),
+                None,
+            )
+            if before is None:
+                ready.append(box)
+                continue
+            why = f"needs {before.fix}, which {before.status}: {before.message}"
+            self.outcomes[(name, box.label)] = Outcome(
+                name, box.label, NOT_REMEDIABLE, why, Plan(), [], 0.0
+            )
+        fleet = fleet_of(self.config)
+        began = time.time()
+        outcomes = fix.run_all([self._context(fleet, box) for box in ready])
+        span = f"{began:.3f}-{time.time():.3f}"
+        for box, outcome in zip(ready, outcomes, strict=True):
+            outcome.round = span
+            self.outcomes[(name, box.label)] = outcome
+            if outcome.status == CHANGED:  # its host's other checks are now judged live
+                changed_hosts(self.config).add(box.host.label)
+        return [self.outcomes[(name, box.label)] for box in boxes]
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        self.items = list(session.items)
+
+    def peers(self, name: str, boxes: list[Ct]) -> list[Ct]:
+        """The other containers of the same host whose own checks of fix `name` failed in the
+        audit (and are in this run): they join the round, so the host's CTs converge at once
+        instead of one after another. A plain test's failure is known only once it runs. An
+        xdist worker fixes only its own targets (another worker has the others)."""
+        if hasattr(self.config, "workerinput"):
+            return []
+        fleet = fleet_of(self.config)
+        host, found = boxes[0].host, list(boxes)
+        for item in self.items:
+            check, target_id = getattr(item, "check", None), target_of(item)
+            if check is None or target_id is None or fix_of(item) != name:
+                continue
+            labels = {box.label for box in found}
+            waiting = [
+                box
+                for box in fleet.cts_of(target_id)
+                if box.host is host
+                and box.label not in labels
+                and (name, box.label) not in self.outcomes
+            ]
+            if waiting and _failed_in_audit(fleet, check, target_id):
+                found += waiting
+        return found[len(boxes) :]
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, None, None]:
@@ -164,7 +223,8 @@ class Remediator:
                 return self._fix_and_recheck(item, failure, name, boxes, fresh=False)
             # Fix and re-check under the host's lock: no other process changes it meanwhile.
             with host_lock(boxes[0].host.address, boxes[0].host.conn):
-                return self._fix_and_recheck(item, failure, name, boxes)
+                peers = self.peers(name, boxes)
+                return self._fix_and_recheck(item, failure, name, boxes, peers=peers)
 
     def _fix_and_recheck(
         self,
@@ -173,10 +233,12 @@ class Remediator:
         name: str,
         boxes: list[Ct],
         fresh: bool = True,
+        peers: list[Ct] | None = None,
     ) -> None:
-        for box in boxes if fresh else ():  # plan from the state as it is now, under the lock
+        together = boxes + (peers or [])
+        for box in together if fresh else ():  # plan from the state as it is now, under the lock
             _forget(box)
-        outcomes = [self.remedy(name, box) for box in boxes]
+        outcomes = self.round(name, together)[: len(boxes)]
         outcome = _headline(outcomes)
         item.stash[OUTCOME] = outcome
         item.user_properties += [
@@ -185,11 +247,12 @@ class Remediator:
             ("fix_seconds", f"{outcome.seconds:.2f}"),
             ("fix_started", f"{outcome.started:.3f}"),
             ("fix_finished", f"{outcome.started + outcome.seconds:.3f}"),
+            ("fix_round", outcome.round),
             ("fix_log", "\n".join(o.text() for o in outcomes)),
         ]
         if outcome.status in (FAILED, NOT_REMEDIABLE, PLANNED):
             raise ReportedFailure(f"{failure}\n\n{outcome.text()}") from None
-        for box in boxes if fresh else ():  # another process may have changed the host
+        for box in together if fresh else ():  # another process may have changed the host
             _forget(box)
         item.live = True  # type: ignore[attr-defined]  # the re-check reads the targets now
         try:

@@ -32,6 +32,13 @@ def _fresh_temp(path: str, directory: bool = False) -> str:
     return f"tmp=$(mktemp {'-d ' if directory else ''}-p {folder} {template}); "
 
 
+def _or_clean(*commands: str) -> str:
+    """Shell: run `commands` in turn on the fresh temp; at the first that fails, remove the
+    temp (file or dir) and fail (its own error line, e.g. `cat: write error: No space left on
+    device`, is the reason the step reports)."""
+    return f'if ! {{ {" && ".join(commands)}; }}; then rm -rf -- "$tmp"; exit 1; fi'
+
+
 @dataclass(frozen=True)
 class Step:
     """One command a fix ran, for the report."""
@@ -93,8 +100,15 @@ class Remote:
         return self._changing(
             path,
             f"set -e; umask 022; mkdir -p {quote(posixpath.dirname(path))}; {self._save(path)}"
-            f"{_fresh_temp(path)}printf '%s' {quote(content)} > \"$tmp\"; "
-            f'chmod {mode} "$tmp"; chown root:root "$tmp"; mv -f "$tmp" {quote(path)}',
+            # `cat`, not a shell's printf, writes the file: its error names the OS's reason
+            # (errno text), where dash's builtin says only `printf: I/O error`.
+            f"{_fresh_temp(path)}"
+            + _or_clean(
+                f"printf '%s' {quote(content)} | cat > \"$tmp\"",
+                f'chmod {mode} "$tmp"',
+                'chown root:root "$tmp"',
+                f'mv -f "$tmp" {quote(path)}',
+            ),
             f"install {path} (mode {mode}, backup in {self.backup_path(path)})",
         )
 
@@ -103,8 +117,11 @@ class Remote:
         return self._changing(
             path,
             f"set -e; {self._save(path)}{_fresh_temp(path, directory=True)}"
-            f'ln -s {quote(target)} "$tmp/link"; mv -Tf "$tmp/link" {quote(path)}; '
-            'rmdir "$tmp"',
+            + _or_clean(
+                f'ln -s {quote(target)} "$tmp/link"',
+                f'mv -Tf "$tmp/link" {quote(path)}',
+                'rmdir "$tmp"',
+            ),
             f"ln -sfn {target} {path}",
         )
 
@@ -130,8 +147,8 @@ class Remote:
         p, b = quote(path), quote(self.backup_path(path))
         return self.run(
             f"if [ -e {b} ] || [ -L {b} ]; then set -e; {_fresh_temp(path, directory=True)}"
-            f'cp -a {b} "$tmp/file"; mv -Tf "$tmp/file" {p}; rmdir "$tmp"; '
-            f"else rm -f {p}; fi",
+            + _or_clean(f'cp -a {b} "$tmp/file"', f'mv -Tf "$tmp/file" {p}', 'rmdir "$tmp"')
+            + f"; else rm -f {p}; fi",
             label=f"restore {path} from {self.backup_path(path)}",
         )
 

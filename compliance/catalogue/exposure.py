@@ -188,12 +188,15 @@ class Findings:
     def add(self, kind: str, words: str) -> None:
         {CLOSED: self.proof, UNJUDGED: self.unjudged}.get(kind, self.open).append(words)
 
-    def verdict(self, want: str, notes: tuple[str, ...]) -> Verdict:
+    def verdict(self, want: str, notes: tuple[str, ...], cause: str = "") -> Verdict:
+        """Failed, not judged or passed; `cause` (why a filter that would close it is not in
+        force) leads a failure, and is a note otherwise."""
+        lead = [cause] if cause else []
         if self.open:
-            return failed(want, "; ".join(self.open), *notes)
+            return failed(want, "; ".join(lead + self.open), *notes)
         if self.unjudged:
-            return skipped(f"not judged: {'; '.join(self.unjudged)}")
-        return passed(*self.proof, *notes)
+            return skipped(f"not judged: {'; '.join(self.unjudged + lead)}")
+        return passed(*self.proof, *notes, *lead)
 
 
 def judge_filters(
@@ -235,8 +238,7 @@ def exposure_verdict(s: Subject) -> Verdict:
     want = f"port {plan.PORT} of the CT open to the Proxmox host only, over IPv4 and IPv6"
     found = Findings()
     notes: tuple[str, ...] = tuple(pve_firewall(s).skipped())
-    if not_applied := pve_not_applied(s):
-        notes += (not_applied,)
+    not_applied = pve_not_applied(s)
     if not targets(s):
         return skipped("not judged: no address found on the CT's interfaces")
     for target in targets(s):
@@ -244,7 +246,7 @@ def exposure_verdict(s: Subject) -> Verdict:
             found.add(kind, words)
     _judge_boot(s, found)
     _try_live(s, found)
-    return found.verdict(want, notes)
+    return found.verdict(want, notes, not_applied)
 
 
 def _judge_boot(s: Subject, found: Findings) -> None:

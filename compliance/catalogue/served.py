@@ -12,7 +12,7 @@ import posixpath
 from compliance import plan
 from compliance.catalogue.verdict import Subject
 from compliance.facts.nginx import NginxLoaded
-from compliance.syntax import nginx_loaded
+from compliance.syntax import nginx, nginx_loaded
 
 
 def shadowed_by(s: Subject) -> str | None:
@@ -25,12 +25,12 @@ def shadowed_by(s: Subject) -> str | None:
     link = settings.site_link
     if link not in loaded.dump.paths:
         patterns = loaded.includes()
-        if not any(nginx_loaded.reads(pattern, link) for pattern in patterns):
-            return (
-                f"nginx.conf includes no file of {posixpath.dirname(link)}/ "
-                f"(its includes: {', '.join(patterns) or 'none'})"
-            )
-        return None  # not loaded because the link is missing or wrong: the fix links it
+        if any(nginx_loaded.reads(pattern, link) for pattern in patterns):
+            return None  # not loaded because the link is missing or wrong: the fix links it
+        return unread_because(loaded.dump, link) or (
+            f"nginx.conf includes no file of {posixpath.dirname(link)}/ "
+            f"(its includes: {', '.join(patterns) or 'none'})"
+        )
     name = settings.server_name_for(s.host_address)
     port = plan.SITE.listen_port
     choice = loaded.choose(port, name)
@@ -50,4 +50,31 @@ def shadowed_by(s: Subject) -> str | None:
             f"`location {pattern}` of {location.directive.where} answers {plan.PROBE_URI} "
             "in our server block"
         )
+    return None
+
+
+def unread_because(dump: nginx_loaded.Dump, link: str) -> str | None:
+    """Why an include of the link's own directory does not read the link (a glob such as
+    `*.conf` its name does not match, or another file named), else None (no include of that
+    directory: the caller says so)."""
+    folder, name = posixpath.split(link)
+    base = posixpath.dirname(dump.files[0][0]) if dump.files else "/etc/nginx"
+    for path, text in dump.files:
+        for directive in nginx.walk(nginx.parse(text, path).directives):
+            if directive.name != "include" or not directive.args:
+                continue
+            pattern = directive.args[0]
+            absolute = pattern if pattern.startswith("/") else posixpath.join(base, pattern)
+            if posixpath.dirname(absolute) != folder:
+                continue
+            glob = posixpath.basename(absolute)
+            why = (
+                f"its glob `{glob}` does not match the name `{name}`"
+                if any(c in glob for c in "*?[")
+                else f"it names another file, not `{name}`"
+            )
+            return (
+                f"`include {pattern};` ({directive.where}) reads {folder}/ but not our link "
+                f"{link}: {why}, so nginx never reads our site"
+            )
     return None

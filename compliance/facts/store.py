@@ -13,6 +13,7 @@ from __future__ import annotations
 import secrets
 import shlex
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -127,6 +128,8 @@ class FactStore:
         self._first: dict[Key, Reading] = {}
         self._live: dict[Key, Reading] = {}
         self._lock = threading.Lock()
+        self._mine = threading.local()  # `since`: this thread's reads want facts newer than it
+        self._live_since = 0.0  # when the gather that began the live view started
         self._timed_out: GatherError | None = None  # a batch that hit its deadline
         self.round_trips = 0
 
@@ -140,6 +143,10 @@ class FactStore:
         with self._lock:
             if not live and key in self._first:
                 return _unless_timed_out(self._first[key])
+            if live and self._live_since < getattr(self._mine, "since", 0.0):
+                self._live.clear()  # older than this thread's change: read it again
+            if not self._live:
+                self._live_since = time.monotonic()
             if key not in self._live:
                 missing = [k for k in self.batch if k not in self._live]
                 self._gather([*missing, *([key] if key not in missing else [])])
@@ -161,6 +168,12 @@ class FactStore:
             for key, (fact, _observation) in sorted(readings, key=lambda kv: key_name(kv[0]))
             for name, value in fact.drift().items()
         }
+
+    def stale_for_me(self) -> None:
+        """Forget the live view for this thread's next reads only: a read by any thread that
+        began after now serves them (the fixes of a host's CTs, each in its thread, share one
+        re-read of the host instead of each forcing its own)."""
+        self._mine.since = time.monotonic()
 
     def invalidate(self) -> None:
         """Forget the live view: the target may have changed (a fix ran).

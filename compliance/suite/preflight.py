@@ -37,7 +37,8 @@ def pytest_runtestloop(session: pytest.Session) -> None:
     hosts = [h for h in fleet.hosts if id(h) in needed]
     worker = hasattr(session.config, "workerinput")
     cts = [] if worker else [c for c in fleet.cts if c.label in wanted]
-    with ThreadPoolExecutor(max_workers=8) as pool:
+    # a thread per job: the runner's HTTP reads need not wait behind the hosts' commands
+    with ThreadPoolExecutor(max_workers=max(8, 1 + len(hosts) + 2 * len(cts))) as pool:
         # Import requests (~0.3 s of CPU) while the ssh handshakes wait on the network.
         pool.submit(importlib.import_module, "requests")
         if not worker:  # under -n the controller already logged in to every host

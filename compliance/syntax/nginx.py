@@ -23,6 +23,9 @@ class Directive:
     file: str = ""
     line: int = 0
     block: tuple[Directive, ...] | None = None
+    # Offsets in the parsed text: the first word to just after its `;` or closing `}`
+    # (what an in-place edit replaces); not part of what the directive means.
+    span: tuple[int, int] = field(default=(0, 0), compare=False)
 
     @property
     def where(self) -> str:
@@ -71,6 +74,8 @@ class _Token:
     text: str
     line: int
     quoted: bool = False
+    start: int = 0
+    end: int = 0
 
 
 def _tokens(text: str, errors: list[str]) -> Iterator[_Token]:
@@ -87,10 +92,10 @@ def _tokens(text: str, errors: list[str]) -> Iterator[_Token]:
             while i < size and text[i] != "\n":
                 i += 1
         elif char in ";{}":
-            yield _Token(char, line)
+            yield _Token(char, line, start=i, end=i + 1)
             i += 1
         elif char in "\"'":
-            start, i, chars = line, i + 1, []
+            begin, start, i, chars = i, line, i + 1, []
             while i < size and text[i] != char:
                 if text[i] == "\\" and i + 1 < size:
                     i += 1
@@ -100,7 +105,7 @@ def _tokens(text: str, errors: list[str]) -> Iterator[_Token]:
             if i >= size:
                 errors.append(f"line {start}: unterminated {char}quote")
             i += 1
-            yield _Token("".join(chars), start, quoted=True)
+            yield _Token("".join(chars), start, quoted=True, start=begin, end=min(i, size))
         else:
             start, chars = i, []
             while i < size and not text[i].isspace() and text[i] not in ";{}":
@@ -116,8 +121,7 @@ def _tokens(text: str, errors: list[str]) -> Iterator[_Token]:
                     continue
                 chars.append(text[i])
                 i += 1
-            del start
-            yield _Token("".join(chars), line)
+            yield _Token("".join(chars), line, start=start, end=i)
 
 
 def parse(text: str, file: str = "") -> Config:
@@ -136,12 +140,13 @@ def parse(text: str, file: str = "") -> Config:
             position += 1
             if token.text == ";" and not token.quoted:
                 if words:
-                    found.append(_directive(words, file))
+                    found.append(_directive(words, file, end=token.end))
                 words = []
             elif token.text == "{" and not token.quoted:
-                head = words or [_Token("", token.line)]
+                head = words or [_Token("", token.line, start=token.start)]
                 inner = block(depth + 1)
-                found.append(_directive(head, file, inner))
+                closed = tokens[position - 1].end if position <= len(tokens) else len(text)
+                found.append(_directive(head, file, inner, closed))
                 words = []
             elif token.text == "}" and not token.quoted:
                 if words:
@@ -163,9 +168,10 @@ def parse(text: str, file: str = "") -> Config:
 
 
 def _directive(
-    words: list[_Token], file: str, inner: tuple[Directive, ...] | None = None
+    words: list[_Token], file: str, inner: tuple[Directive, ...] | None = None, end: int = 0
 ) -> Directive:
-    return Directive(words[0].text, tuple(w.text for w in words[1:]), file, words[0].line, inner)
+    args = tuple(w.text for w in words[1:])
+    return Directive(words[0].text, args, file, words[0].line, inner, (words[0].start, end))
 
 
 # -- values in a tree ---------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -269,6 +270,20 @@ class CommandCounter:
 
 
 COMMANDS = CommandCounter()
+SESSIONS_PER_CONNECTION = 6  # sshd's MaxSessions defaults to 10 channels on one connection
+_SESSIONS: dict[int, threading.BoundedSemaphore] = {}
+_SESSIONS_LOCK = threading.Lock()
+OPEN_RETRIES = 4  # a channel refused (MaxSessions reached by someone else) is asked for again
+
+
+def _sessions(host: Host) -> threading.BoundedSemaphore:
+    """The channels this process may have open at once on the connection `host` rides on (a
+    container's commands ride on its Proxmox host's)."""
+    root = host.backend.pve if isinstance(host.backend, ContainerBackend) else host
+    with _SESSIONS_LOCK:
+        return _SESSIONS.setdefault(
+            id(root.backend), threading.BoundedSemaphore(SESSIONS_PER_CONNECTION)
+        )
 
 
 def run(host: Host, command: str, *args: str) -> CommandResult:
@@ -286,7 +301,8 @@ def run(host: Host, command: str, *args: str) -> CommandResult:
     seconds = (
         host.backend.timeout if isinstance(host.backend, ContainerBackend) else DEADLINE.seconds
     )
-    return _within(seconds + 2 * KILL_GRACE_S, host, command, *args)
+    with _sessions(host):
+        return _within(seconds + 2 * KILL_GRACE_S, host, command, *args)
 
 
 def _within(seconds: float, host: Host, command: str, *args: str) -> CommandResult:
@@ -298,7 +314,7 @@ def _within(seconds: float, host: Host, command: str, *args: str) -> CommandResu
     the error shows ssh's reason, not the command (a whole fact script) in a repr.
     """
 
-    def call() -> CommandResult:
+    def once() -> CommandResult:
         try:
             result: CommandResult = host.run(command, *args)
         except RuntimeError as error:
@@ -306,6 +322,17 @@ def _within(seconds: float, host: Host, command: str, *args: str) -> CommandResu
                 return error.args[0]
             raise
         return result
+
+    def call() -> CommandResult:
+        attempt = 0
+        while True:
+            try:
+                return once()
+            except Exception as error:  # paramiko's ChannelException: MaxSessions reached
+                if type(error).__name__ != "ChannelException" or attempt == OPEN_RETRIES:
+                    raise
+                attempt += 1
+                time.sleep(0.1 * attempt)
 
     done = _bounded(seconds, call)
     if done is not None:

@@ -11,6 +11,7 @@ import time
 import pytest
 
 from lab import config, container, plan, snapshot, states
+from lab import faults as FAULT_LINES
 from lab.faults import FAULTS
 from lab.plan import site_for
 from lab.shell import ct_run, host_run
@@ -289,8 +290,15 @@ def test_backup_lock_is_named_and_fix_refuses_changing_nothing(tmp_path):
     assert "lock:" not in host_run(["pct", "config", str(config.CTID)]).stdout
 
 
-@pytest.mark.parametrize("fault", ["site_shadowed", "nginx_conf_no_sites"])
-def test_site_nginx_does_not_serve_is_refused_up_front_naming_the_cause(fault, tmp_path):
+@pytest.mark.parametrize(
+    ("fault", "check"),
+    [
+        ("site_shadowed", "site_served"),
+        ("nginx_conf_no_sites", "site_served"),
+        ("nginx_conf_conf_only", "site_served"),
+    ],
+)
+def test_site_nginx_does_not_serve_is_refused_up_front_naming_the_cause(fault, check, tmp_path):
     """When nginx serves another file's block for our name, or reads no sites-enabled file, the
     fix names the cause in one line and changes nothing (no rewrite of a compliant site, no
     reload, no wait)."""
@@ -301,7 +309,7 @@ def test_site_nginx_does_not_serve_is_refused_up_front_naming_the_cause(fault, t
     run = run_suite("--fix", tmp_path=tmp_path)
     assert run.rc == 1, run.explain()
     assert run.failed == computed_failing(fault), run.explain()
-    message = run.checks["site_served"].message
+    message = run.checks[check].message
     refusal = message.partition("refused before any change: ")[2].splitlines()
     assert refusal, message
     assert FAULTS[fault].phrase in refusal[0], message
@@ -323,3 +331,79 @@ def test_failed_step_carries_the_os_reason(tmp_path):
     assert "Operation not permitted" in reason, message
     assert "nothing was changed, the service left as it was" in reason
     assert snapshot.snapshot() == before
+
+
+OPERATOR_LINES = {
+    "site_operator_acl": FAULT_LINES.OPERATOR_ACL,
+    "site_operator_tls": FAULT_LINES.OPERATOR_TLS + FAULT_LINES.OPERATOR_TIMEOUTS,
+}
+
+
+@pytest.mark.parametrize("fault", sorted(OPERATOR_LINES))
+def test_operators_lines_are_kept_through_a_converge(fault, tmp_path):
+    """An operator's access control or TLS/timeout lines around a stale upstream: the dry
+    run's diff is the proxy_pass line alone; --fix converges, every operator line is still
+    there byte for byte, and the audit right after is green."""
+    states.apply_fault(fault)
+    site = site_for(config.CTID)
+    before = site.file.read_text()
+    dry = run_suite("--fix", "--dry-run", tmp_path=tmp_path / "dry")
+    lines = dry.output.splitlines()
+    changed = list(dict.fromkeys(ln for ln in lines if re.match(r"[+-]( {2}|server|\}|#)", ln)))
+    upstream = f"        proxy_pass http://{container.ct_ip(config.CTID)}"
+    comment = "; # Replace with LXC 955's IP address"
+    assert changed == [
+        f"-{upstream}:{FAULT_LINES.STALE_PORT}{comment}",
+        f"+{upstream}:11434{comment}",
+    ], dry.explain()
+    assert site.file.read_text() == before
+    fix = run_suite("--fix", tmp_path=tmp_path / "fix")
+    assert fix.rc == 0, fix.explain()
+    after = site.file.read_text()
+    for line in OPERATOR_LINES[fault].splitlines():
+        assert line + "\n" in after, line
+    assert after == before.replace(f":{FAULT_LINES.STALE_PORT};", ":11434;")
+    audit = run_suite(tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()
+    assert audit.with_status("passed") == set(CHECKS), audit.explain()
+
+
+def test_full_filesystem_fails_with_the_os_reason_and_leaves_nothing(tmp_path):
+    """The site's filesystem is full: --fix fails at the write naming the OS's reason, leaves
+    no temp file beside the site, and changes nothing (site, link, nginx, the CT)."""
+    states.apply_fault("site_fs_full")
+    try:
+        before = snapshot.snapshot()
+        run = run_suite("--fix", tmp_path=tmp_path)
+        left = sorted(p.name for p in config.SITES_AVAILABLE.glob(".*compliance-tmp*"))
+        after = snapshot.snapshot()
+    finally:
+        states.reset()
+    assert run.rc == 1, run.explain()
+    message = run.checks["site_file"].message
+    reason = next(ln for ln in message.splitlines() if "could not write" in ln)
+    assert "No space left on device" in reason, message
+    assert "I/O error" not in message
+    assert left == []
+    assert after == before
+    assert "Traceback" not in run.output
+
+
+def test_a_line_nginx_rejects_in_our_site_is_disabled_and_its_text_kept(tmp_path):
+    """An operator's line in our site that nginx -t rejects serves nobody (nginx keeps its old
+    config): --fix comments it out under nginx's reason, keeps every other line, and the audit
+    after is green."""
+    states.apply_fault("site_syntax_error")
+    site = site_for(config.CTID)
+    before = site.file.read_text()
+    fix = run_suite("--fix", tmp_path=tmp_path / "fix")
+    assert fix.rc == 0, fix.explain()
+    after = site.file.read_text()
+    assert "    # disabled by ollama-lxc-compliance --fix, nginx -t: unknown directive" in after
+    assert "    # lab_invalid_directive on;\n" in after
+    kept = before.replace("    lab_invalid_directive on;\n", "")
+    assert [ln for ln in after.splitlines() if not ln.lstrip().startswith("#")] == [
+        ln for ln in kept.splitlines() if not ln.lstrip().startswith("#")
+    ]
+    audit = run_suite(tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()

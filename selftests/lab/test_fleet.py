@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 
-from lab import states
-from selftests.lab.harness import CHECKS, HOST_CHECKS, SSH_CONFIG, fleet_args, run_suite
+from lab import container, nginx, states
+from lab.plan import site_for
+from selftests.lab.harness import CHECKS, HOST_CHECKS, REPO, SSH_CONFIG, fleet_args, run_suite
 
 FLEET = [955, 956, 957]
 
@@ -65,8 +71,84 @@ def test_parallel_converge_of_three_containers(tmp_path):
         }
     )
     assert len(windows) >= 3 * 3, fix.explain()  # profile_d, systemd_unit, nginx_site per CT
-    for (_start, end), (next_start, _end) in itertools.pairwise(windows):
-        assert end <= next_start + 0.01, "two fixes ran against the host at the same time"
+    _assert_rounds_never_overlap(fix)
+    audit = run_suite(*fleet_args(FLEET), tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()
+
+
+def _rounds(run) -> dict[tuple[float, float], list[tuple[float, float]]]:
+    """Each round's span (one fix for several CTs at once) -> the changed fixes' windows in it."""
+    found: dict[tuple[float, float], set[tuple[float, float]]] = {}
+    for row in run.rows.values():
+        props = row.properties
+        if props.get("fix_status") != "changed":
+            continue
+        start, _, end = props["fix_round"].partition("-")
+        window = (float(props["fix_started"]), float(props["fix_finished"]))
+        found.setdefault((float(start), float(end)), set()).add(window)
+    return {span: sorted(windows) for span, windows in sorted(found.items())}
+
+
+def _assert_rounds_never_overlap(run) -> None:
+    """Rounds against one host (from any worker) run one after another."""
+    for (_start, end), (next_start, _end) in itertools.pairwise(_rounds(run)):
+        assert end <= next_start + 0.01, "two rounds ran against the host at the same time"
+
+
+def _nginx_commands(run) -> tuple[int, int]:
+    """How many times the run's fixes ran nginx -t, and reloaded (or started) nginx."""
+    tests = run.output.count("] $ nginx -t  -> exit")
+    reloads = len(
+        re.findall(r"\] \$ (nginx -s reload|nginx|systemctl (reload|start) nginx)  ->", run.output)
+    )
+    return tests, reloads
+
+
+def test_a_hosts_containers_converge_in_rounds_with_one_nginx_reload(tmp_path):
+    """Without -n: each fix runs for the three CTs at once, their sites in one nginx round."""
+    for ctid in FLEET:
+        states.reset(ctid)
+    states.apply_fault("site_syntax_error", 956)  # one CT's site invalid among good ones
+    fix = run_suite("--fix", *fleet_args(FLEET), tmp_path=tmp_path)
+    assert fix.rc == 0, fix.explain()
+    rounds = _rounds(fix)
+    _assert_rounds_never_overlap(fix)
+    together = [windows for windows in rounds.values() if len(windows) >= 2]
+    assert together, f"no round fixed several CTs at once: {rounds}"
+    for windows in together:  # the CTs of one round are fixed at the same time
+        assert max(start for start, _ in windows) < min(end for _, end in windows), rounds
+    assert _nginx_commands(fix) == (1, 1), fix.explain()
+    assert "applied and verified (3 sites, one reload)" in fix.output, fix.explain()
+    audit = run_suite(*fleet_args(FLEET), tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()
+
+
+@pytest.mark.parametrize("delay", [3.0, 6.0, 9.0])
+def test_killed_multi_ct_round_leaves_nginx_valid_and_no_temp_files(delay, tmp_path):
+    """SIGKILL a --fix of three CTs mid-round: nginx -t passes, every site is whole, no temp
+    file is left, and the next --fix converges."""
+    for ctid in FLEET:
+        states.reset(ctid)
+    command = [
+        sys.executable, "-m", "pytest", f"--ssh-config={SSH_CONFIG}", "--hosts=proxmox",
+        "--fix", "-p", "no:cacheprovider", *fleet_args(FLEET),
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    time.sleep(1.0)  # a command the runner had started on the host ends on its own
+    nginx.test()
+    for ctid in FLEET:
+        site = site_for(ctid)
+        wanted = site.render(container.ct_ip(ctid))
+        text = site.file.read_text() if site.file.exists() else None
+        assert text is None or text == wanted, f"{site.file} is partial: {text!r}"
+        leftovers = [*site.file.parent.glob(f".{site.file.name}.compliance-tmp*")]
+        leftovers += site.link.parent.glob(f".{site.link.name}.compliance-tmp*")
+        assert not leftovers, f"temp files left: {leftovers}"
+    again = run_suite("--fix", *fleet_args(FLEET), tmp_path=tmp_path / "again")
+    assert again.rc == 0, again.explain()
     audit = run_suite(*fleet_args(FLEET), tmp_path=tmp_path / "audit")
     assert audit.rc == 0, audit.explain()
 

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from lab import config, container, faults, lan, states
+from lab import config, container, faults, lan, nginx, states
 from lab.faults import FAULTS
 from lab.plan import site_for
 from lab.shell import ct_run
@@ -135,7 +135,9 @@ def test_hardened_fix_from_the_host_itself_closes_the_port_to_the_lan(tmp_path):
     url = f"http://{states.ct_ip(955)}:11434/api/version"
     assert lan.reaches(url)  # the plan alone: wide open to the LAN
     before = run_suite("--compliance-profile=hardened", tmp_path=tmp_path / "before")
-    assert "a LAN client" in before.checks["exposure"].message, before.explain()
+    exposed = before.checks["exposure"].message
+    for family in ("IPv4", "IPv6"):
+        assert f"{family}: a client such as" in exposed, exposed
     fix = run_suite("--compliance-profile=hardened", "--fix", tmp_path=tmp_path / "fix")
     assert fix.rc == 0, fix.explain()
     assert fix.checks["exposure"].properties.get("result") == "fixed", fix.explain()
@@ -144,8 +146,10 @@ def test_hardened_fix_from_the_host_itself_closes_the_port_to_the_lan(tmp_path):
     audit = run_suite("--compliance-profile=hardened", tmp_path=tmp_path / "audit")
     assert audit.rc == 0, audit.explain()
     evidence = audit.checks["exposure"].properties["evidence"]
-    assert "proof: the ruleset loaded in the CT" in evidence, evidence
-    assert "loaded at boot by ollama-guard.service" in evidence, evidence
+    for family in ("IPv4", "IPv6"):
+        assert f"{family} to " in evidence, evidence
+    assert "every client dropped (inet ollama_guard/input" in evidence, evidence
+    assert "the same at boot: ollama-guard.service load" in evidence, evidence
     assert audit.failed == set(), audit.explain()
 
 
@@ -169,7 +173,11 @@ def test_proxmox_firewall_that_closes_the_port_is_judged_and_gets_no_second_filt
     row = fix.checks["exposure"]
     assert row.status == "passed", fix.explain()
     assert row.properties.get("result") != "fixed", fix.explain()
-    assert "proof: the Proxmox firewall's files for CT 955" in row.properties["evidence"]
+    evidence = row.properties["evidence"]
+    for family in ("IPv4", "IPv6"):
+        assert f"{family} to " in evidence, evidence
+    assert "every client dropped (955.fw line 6 `IN DROP -p tcp -dport 11434`" in evidence, evidence
+    assert "at boot: the Proxmox firewall alone closes it" in evidence, evidence
     assert _guard_files() == ""
 
 
@@ -182,7 +190,9 @@ def test_proxmox_firewall_that_drops_the_host_is_named_and_refused(tmp_path):
     fix = run_suite("--compliance-profile=hardened", "--fix", tmp_path=tmp_path)
     assert fix.rc == 1, fix.explain()
     row = fix.checks["exposure"]
-    assert "the Proxmox host (10.0.3.1) is drop by the Proxmox firewall" in row.message, row.message
+    host = f"the Proxmox host ({config.BRIDGE_ADDRESS}) is dropped on its way to"
+    assert host in row.message, row.message
+    assert "955.fw: policy_in DROP" in row.message, row.message
     assert row.properties["fix_status"] == "not remediable"
     assert "`IN ACCEPT -source 10.0.3.1 -p tcp -dport 11434`" in row.message, row.message
     assert _guard_files() == ""
@@ -266,3 +276,43 @@ def test_streaming_probe_skips_what_cannot_generate_and_loads_the_model_first(tm
     shown = run.checks["proxy_streams"].properties.get("evidence", "") + run.output
     assert "qwen2.5:0.5b loaded first, then" in shown, run.explain()  # the newest that can
     assert '"name":"qwen2.5:0.5b"' in loaded
+
+
+@pytest.mark.parametrize("how", ["by hand", "by --fix"])
+def test_a_rebooted_ct_keeps_11434_closed_to_the_lan_over_both_families(how, tmp_path):
+    """The rules that close the port are the ones the CT loads at boot: after a reboot the LAN
+    client is still refused over IPv4 and over the CT's IPv6 link-local address, the proxy
+    answers, and the hardened audit is green."""
+    states.make_compliant()
+    ipv4, ipv6 = states.ct_ip(955), container.ct_link_local(955)
+    assert lan.answers(ipv4)  # the plan alone: open to the LAN over both families
+    assert lan.answers(ipv6)
+    if how == "by hand":
+        states.make_hardened()
+    else:
+        assert run_suite("--fix", *HARDENED, tmp_path=tmp_path / "fix").rc == 0
+    container.reboot(955)
+    assert states.ct_ip(955) == ipv4, "the CT's DHCP lease changed across the reboot"
+    nginx.wait_http(site_for(955).proxy_url + "api/tags", 200, timeout=30)
+    assert not lan.answers(ipv4)
+    assert not lan.answers(container.ct_link_local(955))
+    audit = run_suite(*HARDENED, tmp_path=tmp_path / "audit")
+    assert audit.rc == 0, audit.explain()
+
+
+def test_a_vantage_namespace_that_does_not_exist_is_not_judged_naming_it(tmp_path):
+    """A live try from a namespace that is not there proved nothing: on a hardened lab the
+    exposure is "not judged" naming it (never "closed"); on the plan's open lab the rules
+    alone still prove the exposure."""
+    args = ("--compliance-profile=hardened", "--exposure-from=netns:no-such-ns", "-k", "exposure")
+    states.make_hardened()
+    hardened = run_suite(*args, tmp_path=tmp_path / "hardened")
+    row = hardened.checks["exposure"]
+    assert row.status == "skipped", hardened.explain()
+    assert "not judged" in row.message, row.message
+    assert "no-such-ns" in row.message, row.message
+    assert hardened.rc != 0, hardened.explain()
+    states.make_compliant()
+    plain = run_suite(*args, tmp_path=tmp_path / "plain")
+    assert plain.rc == 1, plain.explain()
+    assert plain.checks["exposure"].status == "failed", plain.explain()

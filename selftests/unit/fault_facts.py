@@ -54,6 +54,7 @@ from compliance.facts.systemd import (
     UnitState,
 )
 from compliance.syntax.live_try import Try
+from lab import faults
 from selftests.unit import factsets, samples
 from selftests.unit.factsets import (
     DEFAULT_LINK,
@@ -287,6 +288,20 @@ SITE_STALE_IP = site_text(
     f"proxy_pass http://{factsets.CT_IP}:11434;", "proxy_pass http://127.0.0.55:11434;"
 )
 HEADER_LINE = "        proxy_set_header X-Forwarded-Proto $scheme;\n"
+# An operator's lines around a stale upstream (lab/faults.py writes the same ones).
+STALE_PORT = site_text(f"{factsets.CT_IP}:11434;", f"{factsets.CT_IP}:{faults.STALE_PORT};")
+LOCATION_LINE = "    location /ollama/ {\n"
+OPERATOR_ACL_SITE = site_text(LOCATION_LINE, LOCATION_LINE + faults.OPERATOR_ACL, STALE_PORT)
+OPERATOR_TLS_SITE = site_text(
+    "proxy_http_version 1.1;\n",
+    "proxy_http_version 1.1;\n" + faults.OPERATOR_TIMEOUTS,
+    site_text("    listen 80;\n", "    listen 80;\n" + faults.OPERATOR_TLS, STALE_PORT),
+)
+CONF_ONLY_CONF = site_text(
+    "include /etc/nginx/sites-enabled/*;",
+    "include /etc/nginx/sites-enabled/*.conf;",
+    factsets.NGINX_CONF,
+)
 # The rendered guard's line that refuses the rest of /ollama/ (the lab's hand-written one
 # differs in other lines, not in this).
 HARDENED_GUARD = "client_max_body_size 0;\n        deny all;\n"
@@ -495,6 +510,21 @@ PLAN: dict[str, Described] = {
         {**_site(SITE_STALE_IP), ProxiedTags: BAD_GATEWAY},
         same=(SiteLink, *RELOADED),
     ),
+    "site_operator_acl": touches(
+        "site nginx proxy",
+        {**_site(OPERATOR_ACL_SITE), ProxiedTags: BAD_GATEWAY},
+        same=(SiteLink, *RELOADED),
+    ),
+    "site_operator_tls": touches(
+        "site nginx proxy",
+        {**_site(OPERATOR_TLS_SITE), ProxiedTags: BAD_GATEWAY},
+        same=(SiteLink, *RELOADED),
+    ),
+    "site_fs_full": touches(  # the full filesystem shows only when the fix writes
+        "site nginx proxy",
+        {**_site(STALE_PORT), ProxiedTags: BAD_GATEWAY},
+        same=(SiteLink, *RELOADED),
+    ),
     "site_wrong_port": touches(
         "site nginx proxy",
         {**_site(site_text("    listen 80;\n", "    listen 8080;\n")), ProxiedTags: NOT_FOUND},
@@ -626,6 +656,11 @@ PLAN: dict[str, Described] = {
     "nginx_conf_no_sites": touches(
         "nginx proxy",
         {NginxLoaded: loaded(main=NO_SITES_CONF), ProxiedTags: None},
+        same=RELOADED,
+    ),
+    "nginx_conf_conf_only": touches(
+        "nginx proxy",
+        {NginxLoaded: loaded(main=CONF_ONLY_CONF), ProxiedTags: None},
         same=RELOADED,
     ),
     "unit_immutable": touches(  # daemon-reloaded, not restarted: RestartSec applies next time

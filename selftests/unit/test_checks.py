@@ -293,6 +293,7 @@ def copy_site(name: str = HOST) -> str:
 
 
 NO_SITES_CONF = NGINX_CONF.replace("    include /etc/nginx/sites-enabled/*;\n", "")
+CONF_ONLY_CONF = NGINX_CONF.replace("sites-enabled/*;", "sites-enabled/*.conf;")
 BARE_CONF = "events {\n}\nhttp {\n    default_type application/octet-stream;\n}\n"
 WITH_SNIPPET = site_text(SERVER_LINE, SERVER_LINE + f"    include {SNIPPET};\n")
 API_LOCATION = "    location /ollama/api/ {\n        return 404;\n    }\n"
@@ -1188,6 +1189,23 @@ ROWS = [
             "our site's server block and `location /ollama/` serving the API",
         ),
         NginxLoaded=loaded(main=NO_SITES_CONF),
+    ),
+    case(
+        checks.site_served,
+        "nginx.conf includes only *.conf of sites-enabled",
+        fails(
+            "`include /etc/nginx/sites-enabled/*.conf;` (/etc/nginx/nginx.conf:11) reads "
+            f"/etc/nginx/sites-enabled/ but not our link {SITE_LINK}: its glob `*.conf` does "
+            "not match the name `ollama_proxy`, so nginx never reads our site",
+            "our site's server block and `location /ollama/` serving the API",
+        ),
+        NginxLoaded=loaded(main=CONF_ONLY_CONF),
+    ),
+    case(
+        checks.site_served,
+        "nginx.conf includes one other file of sites-enabled",
+        fails("(/etc/nginx/nginx.conf:11) reads /etc/nginx/sites-enabled/ but not our link"),
+        NginxLoaded=loaded(main=CONF_ONLY_CONF.replace("*.conf", "default")),
     ),
     case(
         checks.site_served,

@@ -483,3 +483,24 @@ def test_base_fact_has_no_command_or_parse():
         Fact.command(samples.default_scope())
     with pytest.raises(NotImplementedError):
         Fact.parse(0, "")
+
+
+def test_a_thread_marking_the_host_stale_rereads_it_and_shares_the_reread(sh, tmp_path):
+    """stale_for_me: this thread's next read is newer than the mark; a re-read begun after
+    several threads' marks serves them all (a round's fixes share one host re-read)."""
+    runner = Counting(sh, delay=0.2)
+    count = counter(tmp_path / "n")
+    store = store_of(runner, count)
+    assert value(store, count, live=True).output == "1"
+    store.stale_for_me()
+    assert value(store, count, live=True).output == "2"  # this thread: read again
+    assert value(store, count, live=True).output == "2"  # once
+
+    def poll(_: int) -> str:
+        store.stale_for_me()
+        return value(store, count, live=True).output
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        outputs = list(pool.map(poll, range(4)))
+    assert all(int(out) > 2 for out in outputs)
+    assert runner.calls < 2 + 4  # four marks, fewer than four re-reads

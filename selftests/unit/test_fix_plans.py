@@ -40,7 +40,8 @@ from compliance.facts.systemd import (
     UnitState,
 )
 from compliance.settings import Settings
-from remediation import fix_ct, fix_firewall, fix_unit
+from compliance.syntax import nginx
+from remediation import fix_ct, fix_firewall, fix_nginx, fix_unit
 from remediation.base import (
     CHANGED,
     FAILED,
@@ -988,12 +989,23 @@ def test_systemd_unit_rollback_leaves_a_service_it_did_not_restart_as_it_was():
 LINK = f"ln -sfn {SITE_FILE} {SITE_LINK}"
 TEST = "nginx -t"
 WRONG_IP_TEXT = site_text(f"http://{CT_IP}:11434", "http://10.0.3.99:11434")
-BROKEN_TEXT = site_text("listen 80;", "listen 80")
+BROKEN_TEXT = site_text("break;", "break")  # the rewrite runs into proxy_pass: nginx -t fails
+# The run-on rewrite (it swallowed proxy_pass) replaced by the plan's; proxy_pass added after it.
+BROKEN_EDITED = site_text(
+    f"break;\n\n        # Proxy settings\n        proxy_pass http://{CT_IP}:11434; # Replace",
+    "break; # Replace",
+).replace("IP address\n", f"IP address\n        proxy_pass http://{CT_IP}:11434;\n", 1)
+UNQUOTED_TEXT = site_text('Connection "upgrade";', 'Connection "upgrade;')
 NGINX_EMERG_OURS = NginxTest.parse(1, samples.NGINX_T_SERVER_IN_SITE)
 NGINX_EMERG_OTHER = NginxTest.parse(1, samples.NGINX_T_BOGUS)
 SITE_WITH_IP = dataclasses.replace(SITE, ct_ip="10.0.3.99")
 SITE_NAMED = dataclasses.replace(SITE, server_name="ollama.lan")
 # The plan's site as its owner keeps it: a comment of theirs, none of the plan's, one line.
+OPERATOR_LINES = '        auth_basic "ops";\n        allow 10.0.0.0/8;\n        deny all;\n'
+OPERATOR_TEXT = SITE_TEXT.replace(
+    "    location /ollama/ {\n", "    location /ollama/ {\n" + OPERATOR_LINES
+)
+OPERATOR_STALE_TEXT = OPERATOR_TEXT.replace(f"http://{CT_IP}:11434", f"http://{CT_IP}:11999")
 RESHAPED_TEXT = "# kept by ops\n" + " ".join(re.sub(r"#.*", "", SITE_TEXT).split()) + "\n"
 
 
@@ -1020,9 +1032,9 @@ RESHAPED_TEXT = "# kept by ops\n" + " ".join(re.sub(r"#.*", "", SITE_TEXT).split
         ),
         pytest.param(
             {SiteConfig: site_state(BROKEN_TEXT), NginxTest: NGINX_EMERG_OURS},
-            [unified_diff(SITE_FILE, BROKEN_TEXT, SITE_TEXT)],
+            [unified_diff(SITE_FILE, BROKEN_TEXT, BROKEN_EDITED)],
             [TEST, "nginx -s reload"],
-            id="nginx -t fails in our site",
+            id="nginx -t fails in our site: a `;` missing in the plan's lines, edited",
         ),
         pytest.param(
             {SiteLink: LINK_MISSING},
@@ -1117,10 +1129,19 @@ RESHAPED_TEXT = "# kept by ops\n" + " ".join(re.sub(r"#.*", "", SITE_TEXT).split
             id="reshaped and world-writable: reinstalled as the plan's",
         ),
         pytest.param(
-            {SiteConfig: site_state(SITE_TEXT.replace("}\n}\n", "}\n"))},
-            [unified_diff(SITE_FILE, SITE_TEXT.replace("}\n}\n", "}\n"), SITE_TEXT)],
+            {
+                SiteConfig: site_state(OPERATOR_TEXT),
+                NginxState: nginx_state(changed={SITE_FILE: 1200.0}),
+            },
+            [],
             [TEST, "nginx -s reload"],
-            id="unbalanced braces: rewritten",
+            id="an operator's site, only a reload pending: reloaded, not rewritten",
+        ),
+        pytest.param(
+            {SiteConfig: site_state(OPERATOR_STALE_TEXT)},
+            [unified_diff(SITE_FILE, OPERATOR_STALE_TEXT, OPERATOR_TEXT)],
+            [TEST, "nginx -s reload"],
+            id="an operator's site, stale upstream: only proxy_pass edited",
         ),
     ],
 )
@@ -1132,15 +1153,17 @@ def test_nginx_site_plans(changes, diffs, commands):
 
 
 def test_nginx_site_keeps_the_owners_comments_and_whitespace():
-    """A site nginx reads as the plan's (same directives and arguments) is not rewritten,
-    while one directive more or different is."""
+    """A site nginx reads as the plan's (same directives and arguments) is not rewritten, nor
+    is one with a directive of the operator's more; a wrong one of the plan's is edited."""
     assert RESHAPED_TEXT != SITE_TEXT
     assert "# kept by ops" in RESHAPED_TEXT
     assert site_state(RESHAPED_TEXT).config.shape() == site_state().config.shape()
     assert plan_of(NginxSite(), {SiteConfig: site_state(RESHAPED_TEXT)}).empty
     extra = RESHAPED_TEXT.replace("listen 80;", "listen 80; gzip on;")
-    (diff,) = plan_of(NginxSite(), {SiteConfig: site_state(extra)}).diffs
-    assert diff.splitlines()[:2] == [f"--- {SITE_FILE}", f"+++ {SITE_FILE}"]
+    assert plan_of(NginxSite(), {SiteConfig: site_state(extra)}).empty
+    stale = extra.replace(f"http://{CT_IP}:11434", "http://10.0.3.99:11434")
+    (diff,) = plan_of(NginxSite(), {SiteConfig: site_state(stale)}).diffs
+    assert diff == unified_diff(SITE_FILE, stale, extra)
 
 
 @pytest.mark.parametrize(
@@ -1181,6 +1204,34 @@ NO_SITES_CONF = NGINX_CONF.replace("    include /etc/nginx/sites-enabled/*;\n", 
 @pytest.mark.parametrize(
     ("changes", "message"),
     [
+        pytest.param(
+            {SiteConfig: site_state(UNQUOTED_TEXT), NginxTest: NGINX_EMERG_OURS},
+            f"refused before any change: {SITE_FILE} cannot be parsed (line 19: unterminated",
+            id="our site cannot be parsed",
+        ),
+        pytest.param(
+            {SiteConfig: site_state(SITE_TEXT.replace("}\n}\n", "}\n"))},
+            f"refused before any change: {SITE_FILE} cannot be parsed (unexpected end of file",
+            id="unbalanced braces",
+        ),
+        pytest.param(
+            {
+                SiteConfig: site_state(
+                    SITE_TEXT.replace("listen 80;\n", "listen 80;\n    bogus {\n    }\n")
+                ),
+                NginxTest: NginxTest.parse(
+                    1, samples.NGINX_T_BOGUS.replace("/etc/nginx/sites-enabled/zz", SITE_LINK)
+                ),
+            },
+            f"refused before any change: nginx -t fails in our site {SITE_FILE} at line 3 "
+            "(`bogus`), a block the plan does not own",
+            id="nginx -t fails at an operator's block of our site",
+        ),
+        pytest.param(
+            {SiteConfig: site_state(SITE_TEXT + SITE_TEXT)},
+            f"refused before any change: {SITE_FILE}: server blocks at lines 1, 22 each hold",
+            id="two server blocks hold our location",
+        ),
         pytest.param(
             {CtAddresses: ()},
             "the CT's IP is unknown (no IPv4 address found in the CT); nothing was changed",
@@ -1604,12 +1655,14 @@ def test_nginx_site_refuses_a_write_endpoint_open_in_a_file_it_does_not_own():
 
 
 def test_nginx_site_rewrites_a_write_location_in_our_own_site():
-    """Hardened: an exact-match write location in our site is ours to remove."""
+    """Hardened: an exact-match location in our site that lets a write endpoint reach the CT
+    past the guard is the profile's to remove (only it: the rest of the site is kept)."""
+    exact = (
+        "    location = /ollama/api/pull {\n        rewrite ^/ollama/(.*)$ /$1 break;\n"
+        f"        proxy_pass http://{CT_IP}:11434;\n    }}\n"
+    )
     text = site_text(
-        "    location /ollama/ {",
-        f"    location = /ollama/api/pull {{\n        proxy_pass http://{CT_IP}:11434;\n    }}\n"
-        "    location /ollama/ {",
-        factsets.HARDENED_SITE_TEXT,
+        "    location /ollama/ {", exact + "    location /ollama/ {", factsets.HARDENED_SITE_TEXT
     )
     table = factsets.with_hardened(
         SiteConfig=site_state(text),
@@ -1617,4 +1670,42 @@ def test_nginx_site_rewrites_a_write_location_in_our_own_site():
     )
     plan = FIXES["nginx_site"].plan(context(subject(table=table, settings=HARDENED_SETTINGS)))
     (diff,) = plan.diffs
-    assert "-    location = /ollama/api/pull {" in diff.splitlines()
+    assert diff == unified_diff(SITE_FILE, text, factsets.HARDENED_SITE_TEXT)
+
+
+def test_a_line_nginx_rejects_in_our_site_is_disabled_and_kept_as_a_comment():
+    """nginx -t fails at an operator's one-line directive of our site: it serves nobody (nginx
+    keeps its old config), so the fix turns it into a comment under nginx's reason, keeps the
+    rest, and converges."""
+    broken = SITE_TEXT.replace("listen 80;\n", "listen 80;\n    bogus on;\n")
+    tested = NginxTest.parse(
+        1, samples.NGINX_T_BOGUS.replace("/etc/nginx/sites-enabled/zz", SITE_LINK)
+    )
+    (diff,) = plan_of(NginxSite(), {SiteConfig: site_state(broken), NginxTest: tested}).diffs
+    removed = [ln for ln in diff.splitlines() if ln.startswith("-") and not ln.startswith("---")]
+    added = [ln for ln in diff.splitlines() if ln.startswith("+") and not ln.startswith("+++")]
+    assert removed == ["-    bogus on;"]
+    assert added == [
+        '+    # disabled by ollama-lxc-compliance --fix, nginx -t: unknown directive "bogus" in '
+        f"{SITE_LINK}:3",
+        "+    # bogus on;",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "disabled"),
+    [
+        (
+            "a;\n  bad x;\nb;\n",
+            2,
+            "a;\n  # disabled by ollama-lxc-compliance --fix, nginx -t: why\n  # bad x;\nb;\n",
+        ),
+        ("bad x;", 1, "# disabled by ollama-lxc-compliance --fix, nginx -t: why\n# bad x;"),
+        ("a;\nbad {\n}\n", 2, None),  # a block: commenting its first line breaks the braces
+        ("a;\nbad\n  x;\n", 2, None),  # a directive over two lines
+    ],
+)
+def test_disable_line(text, line, disabled):
+    (directive,) = [d for d in nginx.walk(nginx.parse(text).directives) if d.line == line]
+    assert fix_nginx.disable_line(text, directive, "nginx: [emerg] why") == disabled
+    assert fix_nginx.disable_line(text, directive, "nginx: [emerg] 22211#22211: why") == disabled

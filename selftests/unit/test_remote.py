@@ -113,11 +113,17 @@ def test_failed_install_leaves_the_old_file(local_remote, tmp_path):
     path.write_text(SITE_OLD)
     step = local_remote.install(str(path), SITE_NEW, mode="0999")  # chmod fails before mv
     assert step.rc != 0
+    assert "invalid mode" in step.failure("could not write")  # chmod's own words
     assert path.read_text() == SITE_OLD
-    (left,) = glob.glob(temp_path(str(path)) + ".*")  # what clean_temps is for
+    assert os.listdir(path.parent) == ["ollama_proxy"]  # the failed write removed its temp
+
+
+def test_clean_temps_removes_what_a_killed_run_left(local_remote, tmp_path):
+    path = tmp_path / "ollama_proxy"
+    left = tmp_path / ".ollama_proxy.compliance-tmp.AbC123"
+    left.write_text("half")
     local_remote.clean_temps(str(path))
     assert not os.path.lexists(left)
-    assert os.listdir(path.parent) == ["ollama_proxy"]
 
 
 def test_a_link_planted_at_the_old_temp_name_is_not_followed(local_remote, tmp_path):
@@ -269,3 +275,27 @@ def test_files_probe_reads_several_files_exactly(tmp_path):
         str(present): "no newline at the end",
         str(empty): "",  # absent files and directories are not listed
     }
+
+
+@pytest.fixture
+def full_disk(tmp_path, monkeypatch):
+    """`cat` writes to /dev/full: every write fails with the kernel's ENOSPC, as on a full
+    filesystem (the real cat, so its error line is the real one)."""
+    bin_dir = tmp_path / "full-bin"
+    bin_dir.mkdir()
+    fake = bin_dir / "cat"
+    fake.write_text('#!/bin/sh\nexec /bin/cat "$@" > /dev/full\n')
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}:{os.environ['PATH']}")
+
+
+def test_failed_write_names_the_os_reason_and_leaves_no_temp(local_remote, tmp_path, full_disk):
+    path = tmp_path / "ollama_proxy"
+    path.write_text(SITE_OLD)
+    step = local_remote.install(str(path), SITE_NEW)
+    assert step.rc != 0
+    assert "No space left on device" in step.failure("could not write")
+    assert "printf" not in step.output
+    assert path.read_text() == SITE_OLD
+    assert glob.glob(temp_path(str(path)) + "*") == []
+    assert str(path) not in local_remote.touched  # nothing of ours to restore

@@ -149,3 +149,30 @@ def test_a_taken_port_is_ollamas_bind_error_and_exit_1(home):
     assert run.stderr.splitlines()[-1] == (
         f"Error: listen tcp 127.0.0.1:{port}: bind: address already in use"
     )
+
+
+def test_the_streaming_probe_skips_what_cannot_generate_and_loads_first(home):
+    """compliance.transport.stream.probe against the stand-in: the embedding-only and the
+    cloud model are skipped, the model is loaded (1 s) before the timed stream, which so
+    starts at once."""
+    from compliance.transport import stream
+
+    port = _free_port()
+    proc = _serve(_env(home, port, OLLAMA_STANDIN_STARTUP_DELAY="0", OLLAMA_STANDIN_LOAD_DELAY="1"))
+    try:
+        _wait_listening(proc)
+        url = f"http://127.0.0.1:{port}/api/generate"
+        rc, said = stream.probe(url, ["nomic-embed-text:latest", "gpt-oss:120b-cloud"])
+        assert (rc, said) == (
+            0,
+            "skipped: nomic-embed-text:latest cannot generate (capabilities: embedding);"
+            " gpt-oss:120b-cloud is a cloud model (proxied to ollama.com)",
+        )
+        rc, said = stream.probe(url, ["nomic-embed-text:latest", "llama3.2:1b"])
+    finally:
+        proc.terminate()
+        proc.wait(5)
+    assert rc == 0, said
+    assert said.endswith(" model llama3.2:1b"), said
+    first = float(said.split(" first ")[1].split()[0])
+    assert first < 0.5, said  # the load happened before the timed request

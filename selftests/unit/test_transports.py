@@ -4,9 +4,13 @@ the config), their private control socket directory, and the login check on loca
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import stat
 import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import paramiko
@@ -171,3 +175,42 @@ class _Options:
         self.sudo_user = None
         self.ansible_inventory = None
         self.force_ansible = False
+
+
+class _Busy:
+    """A connection that counts its open channels and refuses the first `refusals` opens."""
+
+    def __init__(self, refusals: int = 0) -> None:
+        self.backend = self
+        self.open = self.most = 0
+        self.refusals = refusals
+        self.lock = threading.Lock()
+
+    @staticmethod
+    def quote(command: str, *args: str) -> str:
+        return command % tuple(shlex.quote(a) for a in args)
+
+    def run(self, command: str, *args: str) -> CommandResult:
+        if self.refusals:
+            self.refusals -= 1
+            raise type("ChannelException", (Exception,), {})("Administratively prohibited")
+        with self.lock:
+            self.open += 1
+            self.most = max(self.most, self.open)
+        time.sleep(0.05)
+        with self.lock:
+            self.open -= 1
+        return CommandResult(self, 0, b"", b"ok", b"")
+
+
+def test_at_most_six_channels_at_once_on_one_connection():
+    busy = _Busy()
+    with ThreadPoolExecutor(max_workers=12) as pool:
+        results = list(pool.map(lambda _: backends.run(busy, "true"), range(24)))  # type: ignore[arg-type]
+    assert all(result.rc == 0 for result in results)
+    assert busy.most == backends.SESSIONS_PER_CONNECTION
+
+
+def test_a_refused_channel_is_asked_for_again():
+    busy = _Busy(refusals=2)
+    assert backends.run(busy, "true").rc == 0  # type: ignore[arg-type]
