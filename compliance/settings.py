@@ -72,8 +72,9 @@ SETTINGS: tuple[tuple[str, str, str, str], ...] = (
         "ollama_probe_streaming",
         "--probe-streaming",
         "off",
-        "hardened: on = stream an /api/generate through the proxy and time its chunks "
-        "(on a real host this loads a model)",
+        "hardened: on = stream an /api/generate through the proxy and time its chunks; this "
+        "LOADS A MODEL on the host (the first that can generate, embedding-only and cloud "
+        "models skipped; loaded with an empty request first, so its load time is not timed)",
     ),
     (
         "ollama_proxy_timeout",

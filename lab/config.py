@@ -38,6 +38,11 @@ BRIDGE_ADDRESS = "10.0.3.1"  # the host's address on it (lxc-net's default)
 PVE_FIREWALL_DIR = Path("/etc/pve/firewall")
 
 
+def pve_lock_mark(ctid: int) -> Path:
+    """The file lab/pct reads as the CT's `lock:` (vzdump's `backup`, ...)."""
+    return LXC_PATH / str(ctid) / "pve-lock"
+
+
 def nic_firewall_mark(ctid: int) -> Path:
     """The file lab/pct reads as `firewall=1` on the CT's net0."""
     return LXC_PATH / str(ctid) / "pve-net0-firewall"

@@ -104,6 +104,27 @@ def _manager_env_loopback(ctid: int) -> None:
     )
 
 
+SLOW_START_S = 15  # the stand-in's startup delay in unit_slow_start_loopback (default 1.5 s)
+
+
+def _unit_slow_start_loopback(ctid: int) -> None:
+    """A host whose Ollama takes 15 s from `Listening on` to answering HTTP (scheduler and GPU
+    discovery), bound to loopback by a drop-in: the fix's restart must wait for the answer."""
+    ct_run(
+        ctid,
+        f"mkdir -p {config.CT_DROPIN_DIR} && printf '%s\\n' '[Service]'"
+        f" 'Environment=OLLAMA_STANDIN_STARTUP_DELAY={SLOW_START_S}'"
+        f" > {config.CT_DROPIN_DIR}/lab-startup.conf",
+    )
+    _unit_dropin_loopback(ctid)
+    ct_run(
+        ctid,
+        "i=0; until curl -fs -o /dev/null http://127.0.0.1:11434/api/tags; do"
+        " i=$((i+1)); [ $i -le 300 ] || exit 1; sleep 0.1; done",
+        timeout=60,
+    )
+
+
 def _unit_not_reloaded(ctid: int) -> None:
     ct_run(ctid, f"sed -i 's/^RestartSec=3$/RestartSec=10/' {config.CT_UNIT}")
     wait_until(
@@ -307,6 +328,19 @@ def _unit_crash_loop_restarted(ctid: int) -> None:
     )
 
 
+def _profile_text(text: str) -> Callable[[int], None]:
+    """The profile script replaced by `text` (root:root 0644, as the plan's)."""
+    return _ct(f"printf '%s' {shlex.quote(text)} > {config.CT_PROFILE}")
+
+
+# Both pass a regex over `export PATH=` lines and a login shell (Debian's /etc/profile adds
+# /usr/local/bin itself); only sourcing the script in a clean shell shows what it does.
+PROFILE_INTERACTIVE_ONLY = (
+    '#!/bin/sh\ncase $- in\n*i*)\n    export PATH="$PATH:/usr/local/bin"\n    ;;\nesac\n'
+)
+PROFILE_EXTRA_ENTRY = '#!/bin/sh\nexport PATH="$PATH:/usr/local/bin:."\n'
+
+
 def _profile_symlink(ctid: int) -> None:
     """The profile script moved elsewhere and linked back: the same text, not our file."""
     ct_run(
@@ -432,6 +466,12 @@ def _ct_frozen(ctid: int) -> None:
     container.freeze(ctid)
 
 
+def _ct_locked_backup(ctid: int) -> None:
+    """vzdump --mode suspend at its final sync: `lock: backup` in the config, the CT frozen."""
+    config.pve_lock_mark(ctid).write_text("backup\n")
+    container.freeze(ctid)
+
+
 def _ct_stopped(ctid: int) -> None:
     container.stop(ctid)
 
@@ -470,6 +510,22 @@ _CATALOGUE = [
         _ct(f"chmod 0666 {config.CT_PROFILE}"),
         own="profile_script",
         phrase="mode 666",
+    ),
+    Fault(
+        "profile_interactive_only",
+        "ollama.sh exports PATH only in interactive shells (`case $- in *i*`): a clean"
+        " non-interactive shell gets no /usr/local/bin from it",
+        _profile_text(PROFILE_INTERACTIVE_ONLY),
+        own="profile_script",
+        phrase="/usr/local/bin not added",
+    ),
+    Fault(
+        "profile_extra_entry",
+        'ollama.sh appends "." as well (`$PATH:/usr/local/bin:.`): root runs what the'
+        " current directory holds",
+        _profile_text(PROFILE_EXTRA_ENTRY),
+        own="profile_script",
+        phrase="also added '.'",
     ),
     Fault(
         "binary_missing",
@@ -519,6 +575,14 @@ _CATALOGUE = [
         _manager_env_loopback,
         own="unit_settings",
         phrase="OLLAMA_HOST=127.0.0.1:11434 from the manager's environment",
+    ),
+    Fault(
+        "unit_slow_start_loopback",
+        "unit_dropin_loopback on a server that answers HTTP 15 s after `Listening on` (a"
+        " lab drop-in sets the stand-in's startup delay): the fix's restart waits for the answer",
+        _unit_slow_start_loopback,
+        own="listener",
+        phrase="found:    127.0.0.1:11434",
     ),
     Fault(
         "unit_not_reloaded",
@@ -818,6 +882,15 @@ _CATALOGUE += [
         _ct_frozen,
         own="unit_active",
         phrase="timed out",
+        converges=False,
+    ),
+    Fault(
+        "ct_locked_backup",
+        "a backup in progress (vzdump --mode suspend): `lock: backup` in pct config and the CT"
+        " frozen; pct set/start die `CT is locked (backup)`",
+        _ct_locked_backup,
+        own="unit_active",
+        phrase="CT 955 is locked (backup)",
         converges=False,
     ),
 ]

@@ -135,6 +135,7 @@ def _reset_host(site: Site) -> None:
 
 def reset(ctid: int = config.CTID) -> None:
     """Manual-setup state: the CT runs with the stand-in binary, no part of plan sections 3-5."""
+    _remove(config.pve_lock_mark(ctid))  # a lock (ct_locked_backup) first: pct set refuses
     host_run(["pct", "set", str(ctid), "-onboot", "0"])
     _remove(config.PVE_FIREWALL_DIR / f"{ctid}.fw")  # cluster.fw stays: it is every CT's
     _remove(config.nic_firewall_mark(ctid))

@@ -35,7 +35,7 @@ from remediation.base import (
 
 STAGING = "/run/ollama-compliance/ollama.service"
 VENDOR_DIRS = ("/lib/systemd/system/", "/usr/lib/systemd/system/")  # ours in /etc overrides
-START_TIMEOUT_S = 20.0
+START_TIMEOUT_S = 30.0  # a real server answers HTTP only after scheduler and GPU discovery
 STABLE_S = 2.0  # a restarted service must keep its process this long after it is verified
 
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from compliance import catalogue
+from compliance.facts.proxmox import locked
 from compliance.report.evidence import EvidenceLog, ReportedFailure
 from compliance.report.extras import attach_html
 from compliance.report.outcomes import finding_of
@@ -137,7 +138,18 @@ class Remediator:
         """Fix `name` for these containers of one host (each at most once, its needs first,
         each need as a round of its own): their fixes run at once, the outcomes in order."""
         fix = FIXES[name]
-        todo = [box for box in boxes if (name, box.label) not in self.outcomes]
+        todo = []
+        for box in boxes:
+            if (name, box.label) in self.outcomes:
+                continue
+            lock = box.lock(live=True)
+            if lock:  # a backup in progress is the operator's: no fix changes anything under it
+                why = f"{locked(box.ctid, lock)}; nothing changed"
+                self.outcomes[(name, box.label)] = Outcome(
+                    name, box.label, NOT_REMEDIABLE, why, Plan(), [], 0.0
+                )
+                continue
+            todo.append(box)
         for need in fix.requires:
             self.round(need, todo)
         ready = []

@@ -133,18 +133,22 @@ def exposure(s: Subject) -> Verdict:
 
 @check("runner", "hardened", "nginx_site", profile="hardened")
 def proxy_streams(s: Subject) -> Verdict:
-    """A streamed /api/generate through the proxy delivers its first chunk well before its last."""
+    """A streamed /api/generate through the proxy delivers its first chunk well before its last
+    (the first model that can generate, loaded first: this loads a model on the host)."""
     if not s.settings.probe_streaming:
         return not_requested("the live streaming probe runs only with --probe-streaming=on")
     models, problems = tags_problems(s[DirectTags].reply)
     if problems or not models:
         return failed("a model to stream from", "; ".join(problems) or "no model installed")
     url = s.proxy_base() + "api/generate"
-    timing = s.fact(ProxiedStream, str(models[0].get("name")))
+    timing = s.fact(ProxiedStream, *(str(m.get("name")) for m in models))
+    if timing.skipped:
+        return failed("a model that can generate (not embedding-only, not cloud)", timing.skipped)
     if not timing.answered or timing.status != 200:
         return failed(f"POST {url} streams", f"status {timing.status if timing.answered else '-'}")
     shown = (
-        f"{timing.chunks} chunks, first after {timing.first:.2f}s, last after {timing.last:.2f}s"
+        f"{timing.model or 'the model'} loaded first, then {timing.chunks} chunks: first after"
+        f" {timing.first:.2f}s, last after {timing.last:.2f}s, longest gap {timing.gap:.2f}s"
     )
     if not timing.streamed:
         return failed("the first chunk well before the last (tokens passed on)", shown)

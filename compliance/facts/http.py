@@ -31,12 +31,14 @@ def curl(url: str, seconds: int = 5) -> str:
 
     Bounded like the runner's own requests: `--max-time` for the whole exchange and
     `--max-filesize` at the same byte cap (curl < 8.4 applies it only to a body whose length
-    is announced up front).
+    is announced up front). `--noproxy '*'`: the CT's 127.0.0.1 is asked directly, whatever
+    proxy variables `pct exec` passes in from the host's environment (it keeps them).
     """
     from compliance.transport.http import MAX_BODY
 
     trailer = quote(f"\\n{TRAILER} %{{http_code}} %{{content_type}}")
-    return f"curl -sS --max-time {seconds} --max-filesize {MAX_BODY} -w {trailer} {quote(url)}"
+    bounds = f"--max-time {seconds} --max-filesize {MAX_BODY}"
+    return f"curl -sS --noproxy '*' {bounds} -w {trailer} {quote(url)}"
 
 
 def curl_reply(text: str) -> HttpReply | None:

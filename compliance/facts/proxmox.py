@@ -74,6 +74,11 @@ class PctConfig(Fact):
         return self.values.get(key, default)
 
     @property
+    def lock(self) -> str:
+        """The lock Proxmox holds on the CT (`backup` while vzdump runs, ...), or ''."""
+        return self.get("lock")
+
+    @property
     def net0(self) -> dict[str, str]:
         """`name=eth0,bridge=vmbr0,ip=10.0.0.5/24,...` as a dict."""
         value = self.get("net0")
@@ -86,6 +91,28 @@ class PctConfig(Fact):
             return str(ipaddress.IPv4Interface(self.net0.get("ip", "")).ip)
         except ValueError:
             return None
+
+
+# What holds each lock Proxmox sets on a CT (pve-container LXC/Config.pm, vzdump, pct mount).
+LOCK_HOLDERS = {
+    "backup": "a backup (vzdump) holds it; in suspend mode the CT is frozen for its final sync",
+    "snapshot": "a snapshot is being taken",
+    "snapshot-delete": "a snapshot is being deleted",
+    "rollback": "a snapshot rollback is running",
+    "migrate": "a migration is running",
+    "mounted": "its filesystem is mounted on the host (`pct mount`)",
+    "create": "it is still being created",
+    "disk": "a disk operation is running",
+}
+
+
+def locked(ctid: str, lock: str) -> str:
+    """One line naming a Proxmox lock as the cause, and what ends it."""
+    holder = LOCK_HOLDERS.get(lock, "an operation holds it")
+    return (
+        f"CT {ctid} is locked ({lock}): `lock: {lock}` in pct config, {holder}; Proxmox refuses"
+        f" pct set/start until it ends (a stale lock: `pct unlock {ctid}`)"
+    )
 
 
 @dataclass(frozen=True)

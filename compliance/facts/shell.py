@@ -46,6 +46,59 @@ class LoginPath(Fact):
         return cls(rc == 0, tuple(text.split(":")) if text else (), text)
 
 
+CLEAN_PATH = "/usr/bin:/bin"  # a clean shell's PATH, without the plan's bin dir
+EFFECT_SHELLS = ("sh", "bash")  # the script is sourced by both (dash's /etc/profile, bash -l)
+
+
+@dataclass(frozen=True)
+class ShellEffect:
+    """One shell's PATH after sourcing the script: `path` None when it printed none (the
+    shell ended while sourcing it, or is missing)."""
+
+    shell: str
+    rc: int
+    path: tuple[str, ...] | None
+
+    @property
+    def shown(self) -> str:
+        return (
+            "(none: the shell ended while sourcing it)"
+            if self.path is None
+            else ":".join(self.path)
+        )
+
+
+@dataclass(frozen=True)
+class ProfileEffect(Fact):
+    """The script's own effect: PATH after sourcing it in a clean `sh` and `bash` (`env -i`,
+    PATH=/usr/bin:/bin), where Debian's /etc/profile cannot add /usr/local/bin for it."""
+
+    shells: tuple[ShellEffect, ...]
+    observes = "profile"
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        inner = quote(
+            f'. {quote(plan.PROFILE_SCRIPT)} >/dev/null 2>&1 </dev/null; printf "=%s\\n" "$PATH"'
+        )
+        return (
+            f"for sh in {' '.join(EFFECT_SHELLS)}; do"
+            f' out=$(env -i PATH={CLEAN_PATH} "$sh" -c {inner} 2>/dev/null);'
+            ' printf \'%s %s %s\\n\' "$sh" "$?" "$out"; done'
+        )
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        shells = []
+        for line in output.splitlines():
+            shell, _, rest = line.partition(" ")
+            code, _, printed = rest.partition(" ")
+            if shell in EFFECT_SHELLS and code.isdigit():
+                path = tuple(printed[1:].split(":")) if printed.startswith("=") else None
+                shells.append(ShellEffect(shell, int(code), path))
+        return cls(tuple(shells))
+
+
 @dataclass(frozen=True)
 class LoginWhich(Fact):
     """`command -v ollama` in a login shell, and whether that path is an executable file."""

@@ -15,8 +15,8 @@ from testinfra.host import Host as Connection
 from compliance.catalogue import Check
 from compliance.catalogue.verdict import CtDown, Subject, Verdict
 from compliance.facts import Fact
-from compliance.facts.proxmox import CtStatus
-from compliance.facts.store import FactStore, Runner, RunnerStore
+from compliance.facts.proxmox import CtStatus, PctConfig, locked
+from compliance.facts.store import FactStore, GatherError, Runner, RunnerStore
 from compliance.report.evidence import EvidenceLog
 from compliance.settings import Settings, Site
 from compliance.transport import backends
@@ -64,6 +64,14 @@ class Ct:
         """`running`, `stopped`, ... or '' when the container does not exist."""
         fact: CtStatus = self.host.store.read((CtStatus, self.ctid, ()), live)[0]
         return fact.status
+
+    def lock(self, live: bool = False) -> str:
+        """The lock Proxmox holds on it (`lock:` in pct config), or '' (none, or unreadable)."""
+        try:
+            config: PctConfig = self.host.store.read((PctConfig, self.ctid, ()), live)[0]
+        except GatherError:
+            return ""
+        return config.lock
 
 
 Target = Host | Ct
@@ -168,7 +176,13 @@ class LiveFacts:
                     "see ct_running"
                 )
             store = self.ct.store if fact.where == "ct" else self.ct.runner
-        value, observation = store.read((fact, ctid, args), self.live)
+        try:
+            value, observation = store.read((fact, ctid, args), self.live)
+        except GatherError as error:  # a CT a backup holds frozen: name the lock, not a timeout
+            lock = self.ct.lock(self.live) if self.ct and store is not self.host.store else ""
+            if self.ct and lock:
+                raise GatherError(f"{locked(self.ct.ctid, lock)}; {error}") from None
+            raise
         self.log.add(observation)
         return value  # type: ignore[no-any-return]
 

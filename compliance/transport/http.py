@@ -38,7 +38,7 @@ class _Cancelled(Exception):
 
 
 def request(command: str) -> tuple[int, str]:
-    """Run a runner fact's command: `<METHOD> <url>`, `STREAM <url> <model>` (the live
+    """Run a runner fact's command: `<METHOD> <url>`, `STREAM <url> <model>...` (the live
     streaming probe) or `TRY <address> <port> <seconds> [<ipv4 of the same CT>]` (a TCP
     connect from the runner); (exit code, output) as a shell command's would be."""
     method, _, rest = command.partition(" ")
@@ -50,12 +50,14 @@ def request(command: str) -> tuple[int, str]:
     if method == "STREAM":
         from compliance.transport import stream  # only the opt-in streaming probe needs it
 
-        url, _, model = rest.partition(" ")
-        return stream.stream(url, model)
+        url, *models = rest.split()
+        return stream.probe(url, models)
     return fetch(rest, method=method)
 
 
-def fetch(url: str, timeout: float = TIMEOUT_S, method: str = "GET") -> tuple[int, str]:
+def fetch(
+    url: str, timeout: float = TIMEOUT_S, method: str = "GET", data: bytes | None = None
+) -> tuple[int, str]:
     """`method` `url` ignoring proxy variables: (0, `HTTP STATUS TYPE` line then the body), or
     (1, why there is no reply).
 
@@ -66,7 +68,7 @@ def fetch(url: str, timeout: float = TIMEOUT_S, method: str = "GET") -> tuple[in
     exchange = _Exchange()
     worker = threading.Thread(
         target=_run,
-        args=(method, url, timeout, deadline, exchange),
+        args=(method, url, timeout, deadline, exchange, data),
         name=f"fetch {url}",
         daemon=True,
     )
@@ -88,7 +90,14 @@ def fetch(url: str, timeout: float = TIMEOUT_S, method: str = "GET") -> tuple[in
     return 0, f"HTTP {exchange.status} {exchange.content_type}\n{text}"
 
 
-def _run(method: str, url: str, timeout: float, deadline: float, exchange: _Exchange) -> None:
+def _run(
+    method: str,
+    url: str,
+    timeout: float,
+    deadline: float,
+    exchange: _Exchange,
+    data: bytes | None = None,
+) -> None:
     """The exchange itself (in a worker thread: the caller waits only until the deadline)."""
     import requests  # imported here: the preflight warms it up while ssh is busy
 
@@ -100,7 +109,7 @@ def _run(method: str, url: str, timeout: float, deadline: float, exchange: _Exch
                 url,
                 # a write is probed with an empty object: refused by nginx, or rejected by
                 # Ollama as a bad request; never a change
-                data=b"{}" if method != "GET" else None,
+                data=data if data is not None else b"{}" if method != "GET" else None,
                 timeout=timeout,  # per connect and per read; the deadline bounds the sum
                 allow_redirects=False,
                 stream=True,

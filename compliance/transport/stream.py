@@ -1,5 +1,11 @@
 """The runner's streamed request (the hardened, opt-in live streaming probe): a generation
-through the proxy, timed line by line, under a hard deadline and a byte cap."""
+through the proxy, timed line by line, under a hard deadline and a byte cap.
+
+It loads a model on the host it probes (`probe`): the first of the models given that can
+generate (`/api/show` lists `completion` among its capabilities, and it is no cloud model,
+which Ollama would proxy to ollama.com), loaded first with an empty non-streamed request (as
+`ollama run` does), and only then timed: a cold model's load time is never counted as
+buffering."""
 
 from __future__ import annotations
 
@@ -15,6 +21,7 @@ TIMEOUT_S = 60.0  # the whole probe, first byte to last: a real host may load th
 MAX_CHUNKS = 10_000
 MAX_BYTES = 1024 * 1024  # raw bytes read, counted as they arrive (as compliance.transport.http)
 READ_SIZE = 4096
+SHOW_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -26,6 +33,7 @@ class _Timing:
     first: float = 0.0
     last: float = 0.0
     received: int = 0
+    gap: float = 0.0  # the longest wait between two lines
     error: str = ""
     reply: Any = None
     done: threading.Event = field(default_factory=threading.Event)
@@ -46,8 +54,50 @@ def stream(url: str, model: str, timeout: float = TIMEOUT_S) -> tuple[int, str]:
         return 1, timing.error
     return 0, (
         f"status {timing.status} chunks {timing.chunks}"
-        f" first {timing.first:.3f} last {timing.last:.3f}"
+        f" first {timing.first:.3f} last {timing.last:.3f} gap {timing.gap:.3f}"
     )
+
+
+def probe(url: str, models: list[str], timeout: float = TIMEOUT_S) -> tuple[int, str]:
+    """The probe: the first model that can generate, loaded, then streamed (`stream`, with
+    ` model M` added); (0, `skipped: why, per model`) when none can; (1, why not)."""
+    from compliance.transport.http import fetch
+
+    show = url.rsplit("/", 1)[0] + "/show"
+    skipped = []
+    for model in models:
+        rc, said = fetch(show, SHOW_TIMEOUT_S, "POST", json.dumps({"model": model}).encode())
+        why = _cannot_generate(rc, said)
+        if why:
+            skipped.append(f"{model} {why}")
+            continue
+        warm = json.dumps({"model": model, "stream": False}).encode()  # no prompt: loads it
+        rc, said = fetch(url, timeout, "POST", warm)
+        if rc != 0:
+            return 1, f"loading {model} first: {said}"
+        rc, said = stream(url, model, timeout)
+        return rc, f"{said} model {model}" if rc == 0 else said
+    return 0, "skipped: " + ("; ".join(skipped) or "no model")
+
+
+def _cannot_generate(rc: int, said: str) -> str:
+    """Why a model is not streamed from, from its /api/show reply ('' when it can generate,
+    or when the reply does not say)."""
+    head, _, body = said.partition("\n")
+    if rc != 0 or not head.startswith("HTTP 200"):
+        return f"(/api/show: {head if rc == 0 else said})"
+    try:
+        info = json.loads(body)
+    except ValueError:
+        return ""
+    if not isinstance(info, dict):
+        return ""
+    if info.get("remote_host"):
+        return f"is a cloud model (proxied to {info['remote_host']})"
+    capabilities = info.get("capabilities")
+    if isinstance(capabilities, list) and "completion" not in capabilities:
+        return f"cannot generate (capabilities: {', '.join(map(str, capabilities))})"
+    return ""
 
 
 def _read(url: str, model: str, timeout: float, began: float, timing: _Timing) -> None:
@@ -69,6 +119,8 @@ def _read(url: str, model: str, timeout: float, began: float, timing: _Timing) -
                     now = time.monotonic() - began
                     lines, pending = _ended_lines(piece, pending)
                     if lines:
+                        if timing.chunks:
+                            timing.gap = max(timing.gap, now - timing.last)
                         timing.chunks += lines
                         timing.last = now
                         timing.first = timing.first or now

@@ -14,7 +14,7 @@ from lab import config, container, plan, snapshot, states
 from lab import faults as FAULT_LINES
 from lab.faults import FAULTS
 from lab.plan import site_for
-from lab.shell import ct_run
+from lab.shell import ct_run, host_run
 from selftests.lab.harness import CHECKS, REPO, SSH_CONFIG, computed_failing, run_suite
 from selftests.lab.test_audit import manual_setup_fails
 
@@ -300,6 +300,31 @@ def test_frozen_container_fails_fast_and_fix_changes_nothing(tmp_path):
     assert "Traceback" not in audit.output
     assert fix.rc == 1, fix.explain()
     assert "--fix changed nothing on any host" in fix.output, fix.explain()
+
+
+def test_backup_lock_is_named_and_fix_refuses_changing_nothing(tmp_path):
+    """vzdump --mode suspend: `lock: backup` and a frozen CT. The audit names the lock, not a
+    timeout; --fix refuses in one line naming it and changes nothing (the CT stays frozen and
+    locked); undoing the fault (reset) thaws and unlocks it."""
+    states.apply_fault("ct_locked_backup")
+    try:
+        audit = run_suite(tmp_path=tmp_path / "audit")
+        fix = run_suite("--fix", tmp_path=tmp_path / "fix")
+        after = container.state(config.CTID), host_run(["pct", "config", str(config.CTID)]).stdout
+    finally:
+        states.reset()
+    assert audit.rc == 1, audit.explain()
+    assert audit.failed == computed_failing("ct_locked_backup"), audit.explain()
+    for check in audit.failed:
+        assert "CT 955 is locked (backup)" in audit.checks[check].message, audit.explain()
+    assert fix.rc == 1, fix.explain()
+    assert "--fix changed nothing on any host" in fix.output, fix.explain()
+    refusal = r"not remediable.*\n.*CT 955 is locked \(backup\).*nothing changed"
+    assert re.search(refusal, fix.output), fix.explain()
+    assert after[0] == "FROZEN"
+    assert "lock: backup" in after[1]
+    assert container.state(config.CTID) == "RUNNING"
+    assert "lock:" not in host_run(["pct", "config", str(config.CTID)]).stdout
 
 
 @pytest.mark.parametrize(

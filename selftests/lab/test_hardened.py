@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from lab import config, container, faults, lan, nginx, states
 from lab.faults import FAULTS
 from lab.plan import site_for
+from lab.shell import ct_run
 from selftests.lab.harness import CHECKS, HARDENED_CHECKS, computed_failing, run_suite
 
 HARDENED = (
@@ -242,6 +244,38 @@ def test_an_exact_write_location_in_our_site_converges_to_the_allow_list(tmp_pat
     assert run_suite("--fix", *HARDENED, tmp_path=tmp_path).rc == 0
     assert _status("POST", base + "api/pull") == "403"
     assert _status("GET", base + "api/ps") == "200"
+
+
+def test_streaming_probe_skips_what_cannot_generate_and_loads_the_model_first(tmp_path):
+    """The newest models an embedding-only and a cloud one: the probe names why it skips
+    them, loads the newest model that can generate (the stand-in's cold load is not timed) and
+    passes; the model it loaded then shows in /api/ps."""
+    states.make_hardened()
+    others = [
+        {
+            "name": "nomic-embed-text:latest",
+            "modified_at": "2026-12-02T00:00:00Z",
+            "capabilities": ["embedding"],
+        },
+        {
+            "name": "gpt-oss:120b-cloud",
+            "modified_at": "2026-12-01T00:00:00Z",
+            "remote_model": "gpt-oss:120b",
+            "remote_host": "ollama.com",
+        },
+    ]
+    models = json.loads(config.DEFAULT_MODELS.read_text())
+    container.write_file(config.CTID, config.CT_MODELS_FILE, json.dumps(others + models), "0644")
+    try:
+        run = run_suite(*HARDENED, "-k", "proxy_streams", tmp_path=tmp_path)
+        loaded = ct_run(config.CTID, "curl -s http://127.0.0.1:11434/api/ps").stdout
+    finally:
+        states.reset()
+    assert run.rc == 0, run.explain()
+    assert run.checks["proxy_streams"].status == "passed", run.explain()
+    shown = run.checks["proxy_streams"].properties.get("evidence", "") + run.output
+    assert "qwen2.5:0.5b loaded first, then" in shown, run.explain()  # the newest that can
+    assert '"name":"qwen2.5:0.5b"' in loaded
 
 
 @pytest.mark.parametrize("how", ["by hand", "by --fix"])

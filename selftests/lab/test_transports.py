@@ -16,9 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from compliance.facts import Scope
+from compliance.facts.http import DirectTags
 from compliance.report.outcomes import EXIT_UNREACHABLE
 from lab import config, sshlab, states
 from selftests.lab.harness import CHECKS, SSH_CONFIG, run_suite
+from selftests.unit.factsets import SETTINGS
 from selftests.unit.test_connect_errors import ATTACK, AUTH, PATH, REFUSED
 
 STATE = config.STATE_DIR
@@ -376,3 +379,32 @@ def test_ssh_reuses_one_connection_across_runs(tmp_path):
         check=True,
     ).stdout.strip()
     assert any(entry.is_socket() for entry in Path(sockets).iterdir())
+
+
+def test_pct_exec_resets_path_keeps_env_and_the_ct_curl_ignores_a_proxy():
+    """`pct exec` as Proxmox runs it: PATH reset to /sbin:/bin:/usr/sbin:/usr/bin, the rest of
+    the caller's environment kept (an operator's http_proxy reaches the CT) unless
+    --keep-env 0. The suite's curl in the CT still asks 127.0.0.1 directly (--noproxy '*'),
+    where the same curl without it goes to the (dead) proxy."""
+    states.make_compliant()
+    tags = DirectTags.command(Scope(SETTINGS))
+    env = {"PATH": "/opt/operator/bin:/usr/bin:/bin", "http_proxy": "http://127.0.0.9:3128"}
+
+    def pct(*argv: str) -> str:
+        return subprocess.run(
+            [str(config.PCT_INSTALLED), "exec", str(config.CTID), *argv],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout
+
+    assert pct("--", "sh", "-c", 'echo "$PATH $http_proxy"').split() == [
+        "/sbin:/bin:/usr/sbin:/usr/bin",
+        "http://127.0.0.9:3128",
+    ]
+    assert pct("--keep-env", "0", "--", "sh", "-c", 'echo "${http_proxy:-none}"') == "none\n"
+    assert DirectTags.parse(0, pct("--", "sh", "-c", tags)).reply.status == 200
+    without = tags.replace("--noproxy '*' ", "")
+    assert without != tags
+    assert "@@http 200" not in pct("--", "sh", "-c", without)

@@ -55,7 +55,7 @@ from compliance.facts.proxmox import (
     PveFirewall,
     PveFirewallService,
 )
-from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
+from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileEffect, ProfileScript
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
     UNIT_STARTED,
@@ -246,6 +246,19 @@ RUNNER_TRIES = ((ReachFromRunner, (CT_IP,)), (ReachFromRunner, (CT_LINK_LOCAL, C
 LOGIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n"
 
 
+def profile_effect(sh: str, bash: str | None = None) -> ProfileEffect:
+    """The script's effect as its fact parses it: the PATH each clean shell printed ("" for
+    none); bash's the same as sh's unless given."""
+    lines = [
+        f"{shell} 0 {'=' + path if path else ''}"
+        for shell, path in (("sh", sh), ("bash", sh if bash is None else bash))
+    ]
+    return ProfileEffect.parse(0, "\n".join(lines) + "\n")
+
+
+PROFILE_EFFECT = profile_effect("/usr/bin:/bin:/usr/local/bin")
+
+
 def history_line(at: int, invocation: str, message_id: str, message: str, status: str = "") -> str:
     """One line of `journalctl -o json` about the unit (systemd's own message)."""
     entry = {
@@ -295,6 +308,7 @@ def compliant() -> dict[Key, Fact]:
         # inside the container
         profile(),
         LoginPath.parse(0, LOGIN_PATH),
+        PROFILE_EFFECT,
         LoginWhich.parse(0, f"{plan.BINARY}\nexecutable\n"),
         Binary.parse(0, f"-rwxr-xr-x 1 root root 31337 Nov  2 16:40 {plan.BINARY}\n"),
         COMPLIANT_UNIT,
@@ -315,7 +329,7 @@ def compliant() -> dict[Key, Fact]:
 HARDENED_SITE_TEXT = render.site(HOST, CT_IP, (600, ()))
 GUARD_RULES = fix_firewall.RULES.format(host=BRIDGE_IP)
 VERSION_OK = HttpReply(200, "application/json", '{"version":"0.21.0"}')
-STREAM_MODEL = str(samples.LLAMA["name"])  # the first model /api/tags lists
+STREAM_MODELS = (str(samples.LLAMA["name"]), str(samples.QWEN["name"]))  # as /api/tags lists
 
 
 def sample_output(fact: type[Fact], case: str) -> str:
@@ -337,8 +351,8 @@ def hardened() -> dict[Key, Fact]:
     values[ProxiedVersion] = ProxiedVersion(VERSION_OK)
     values[ProxiedDelete] = ProxiedDelete(HttpReply(403, "text/html", "<center>nginx</center>"))
     values[ProxiedPs] = ProxiedPs(HttpReply(200, "application/json", '{"models":[]}'))
-    values[(ProxiedStream, (STREAM_MODEL,))] = ProxiedStream.parse(
-        0, "status 200 chunks 15 first 0.020 last 0.160"
+    values[(ProxiedStream, STREAM_MODELS)] = ProxiedStream.parse(
+        0, "status 200 chunks 15 first 0.020 last 0.160 gap 0.011 model llama3.2:1b"
     )
     values[CtInterfaces] = CT_INTERFACES
     for key in NETNS_TRIES:  # refused from the LAN, over both families

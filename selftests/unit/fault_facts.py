@@ -38,7 +38,7 @@ from compliance.facts.http import (
 from compliance.facts.net import CtAddresses, CtInterfaces, Listeners, ReachFromNetns
 from compliance.facts.nginx import NginxLoaded, NginxState, NginxTest, SiteConfig, SiteLink
 from compliance.facts.proxmox import CtStatus, PctConfig, PveFirewall, PveFirewallService
-from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
+from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileEffect, ProfileScript
 from compliance.facts.store import GatherError
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
@@ -66,7 +66,7 @@ from selftests.unit.factsets import (
     MISSING_SITE,
     SITE,
     SITE_TEXT,
-    STREAM_MODEL,
+    STREAM_MODELS,
     UNIT_PATH,
     UNIT_TEXT,
     F,
@@ -338,7 +338,7 @@ LOOPBACK_DROPIN = '[Service]\nEnvironment="OLLAMA_HOST=127.0.0.1:11434"\n'
 def _loopback(**props: str) -> Changes:
     """The drop-in that sets OLLAMA_HOST=127.0.0.1:11434, the unit restarted with it."""
     return {
-        **_restarted(Environment=LOOPBACK_ENV, DropInPaths=DROPIN, **props),
+        **_restarted(**{"Environment": LOOPBACK_ENV, "DropInPaths": DROPIN, **props}),
         UnitFiles: _unit_file(dropins={"override.conf": LOOPBACK_DROPIN}),
         MainProcessEnv: MainProcessEnv(True, {"OLLAMA_HOST": "127.0.0.1:11434"}),
         Listeners: Listeners.parse(0, samples.SS_LO4),
@@ -415,7 +415,15 @@ OPERATOR_DROPIN = (
 )
 OUTDATED = "0.17.0"  # the version the lab's stand-in reports with its drop-in
 OUTDATED_VERSION = HttpReply(200, "application/json", f'{{"version":"{OUTDATED}"}}')
+SLOW_START_DROPIN = "[Service]\nEnvironment=OLLAMA_STANDIN_STARTUP_DELAY=15\n"
 OUTDATED_DROPIN = f"[Service]\nEnvironment=OLLAMA_STANDIN_VERSION={OUTDATED}\n"
+NO_SCRIPT_EFFECT = ProfileEffect.parse(0, "sh 2 \nbash 0 =/usr/bin:/bin\n")  # dash exits on `.`
+INTERACTIVE_ONLY_PROFILE = site_text(
+    'export PATH="$PATH:/usr/local/bin"\n',
+    'case $- in\n*i*)\n    export PATH="$PATH:/usr/local/bin"\n    ;;\nesac\n',
+    plan.PROFILE_TEXT,
+)
+EXTRA_ENTRY_PROFILE = site_text('/usr/local/bin"', '/usr/local/bin:."', plan.PROFILE_TEXT)
 CLOBBERING_PROFILE = site_text('"$PATH:/usr/local/bin"', "/usr/bin:/bin", plan.PROFILE_TEXT)
 COPY_LINK = "/etc/nginx/sites-enabled/00-ollama-copy"
 NO_SITES_CONF = site_text("    include /etc/nginx/sites-enabled/*;\n", "", factsets.NGINX_CONF)
@@ -453,24 +461,48 @@ PROXY_AS_IT_WAS = (ProxiedTags, ProxiedVersion, ProxiedPs, ProxiedDelete, Proxie
 PLAN: dict[str, Described] = {
     # Debian's /etc/profile puts /usr/local/bin on root's login PATH without our script.
     "no_profile_script": touches(
-        "profile", {ProfileScript: MISSING_PROFILE}, same=(LoginPath, LoginWhich, Binary)
+        "profile",
+        {ProfileScript: MISSING_PROFILE, ProfileEffect: NO_SCRIPT_EFFECT},
+        same=(LoginPath, LoginWhich, Binary),
     ),
     "profile_clobbers_path": touches(
         "profile",
         {
             ProfileScript: profile(CLOBBERING_PROFILE),
+            ProfileEffect: factsets.profile_effect("/usr/bin:/bin"),
             LoginPath: LoginPath.parse(0, "/usr/bin:/bin\n"),
             LoginWhich: LoginWhich.parse(1, ""),
         },
         same=(Binary,),
     ),
     "profile_writable": touches(
-        "profile", {ProfileScript: profile(mode=0o666)}, same=(LoginPath, LoginWhich, Binary)
+        "profile",
+        {ProfileScript: profile(mode=0o666)},
+        same=(ProfileEffect, LoginPath, LoginWhich, Binary),
+    ),
+    # Debian's /etc/profile still puts /usr/local/bin on the login PATH: only the script's own
+    # effect in a clean shell shows it adds nothing (interactive shells only) or more.
+    "profile_interactive_only": touches(
+        "profile",
+        {
+            ProfileScript: profile(INTERACTIVE_ONLY_PROFILE),
+            ProfileEffect: factsets.profile_effect("/usr/bin:/bin"),
+        },
+        same=(LoginPath, LoginWhich, Binary),
+    ),
+    "profile_extra_entry": touches(
+        "profile",
+        {
+            ProfileScript: profile(EXTRA_ENTRY_PROFILE),
+            ProfileEffect: factsets.profile_effect("/usr/bin:/bin:/usr/local/bin:."),
+            LoginPath: LoginPath.parse(0, factsets.LOGIN_PATH.strip() + ":/usr/local/bin:.\n"),
+        },
+        same=(LoginWhich, Binary),
     ),
     "binary_missing": touches(  # the running service keeps its (moved) executable
         "profile",
         {LoginWhich: LoginWhich.parse(1, ""), Binary: Binary(False)},
-        same=(ProfileScript, LoginPath),
+        same=(ProfileScript, ProfileEffect, LoginPath),
     ),
     "unit_dropin_loopback": touches(
         "unit service proxy", _loopback(), same=(UnitEnabled, Journal, DirectTags)
@@ -486,6 +518,24 @@ PLAN: dict[str, Described] = {
     ),
     "manager_env_loopback": touches(
         "unit service proxy", MANAGER_LOOPBACK, same=(UnitEnabled, Journal, DirectTags)
+    ),
+    # The same, the stand-in answering HTTP 15 s after `Listening on` (a lab drop-in's knob):
+    # the audit runs once it answers.
+    "unit_slow_start_loopback": touches(
+        "unit service proxy",
+        {
+            **_loopback(
+                Environment=f"{LOOPBACK_ENV} OLLAMA_STANDIN_STARTUP_DELAY=15",
+                DropInPaths=f"{UNIT_PATH}.d/lab-startup.conf {DROPIN}",
+            ),
+            UnitFiles: _unit_file(
+                dropins={"lab-startup.conf": SLOW_START_DROPIN, "override.conf": LOOPBACK_DROPIN}
+            ),
+            MainProcessEnv: MainProcessEnv(
+                True, {"OLLAMA_HOST": "127.0.0.1:11434", "OLLAMA_STANDIN_STARTUP_DELAY": "15"}
+            ),
+        },
+        same=(UnitEnabled, Journal, DirectTags),
     ),
     "unit_not_reloaded": touches(
         "unit",
@@ -604,6 +654,7 @@ PLAN: dict[str, Described] = {
         "profile unit service proxy site nginx",
         {
             ProfileScript: MISSING_PROFILE,
+            ProfileEffect: NO_SCRIPT_EFFECT,
             **_loopback(UnitFileState="disabled"),
             UnitEnabled: UnitEnabled("disabled"),
             SiteConfig: site_state(SITE_STALE_IP),
@@ -666,7 +717,7 @@ PLAN: dict[str, Described] = {
     "profile_symlink": touches(
         "profile",
         {ProfileScript: profile(link="/usr/local/lib/ollama-profile.sh")},
-        same=(LoginPath, LoginWhich, Binary),
+        same=(ProfileEffect, LoginPath, LoginWhich, Binary),
     ),
     "site_header_missing": touches(  # the header is for the server: the replies stay
         "site nginx proxy",
@@ -851,7 +902,7 @@ HARDENED: dict[str, Described] = {
                 "proxy_buffering off;",
                 "proxy_buffering on;\n        gzip on;\n        gzip_types application/x-ndjson;",
             ),
-            (ProxiedStream, (STREAM_MODEL,)): ProxiedStream.parse(
+            (ProxiedStream, STREAM_MODELS): ProxiedStream.parse(
                 0, "status 200 chunks 15 first 0.155 last 0.160"
             ),
         },
@@ -867,7 +918,14 @@ HARDENED: dict[str, Described] = {
 # none is stated; Proxmox still lists it running, its config as it was. A request through the
 # proxy would hang: once a check reads one, this description must state it.
 FROZEN_CT = touches("container profile unit service proxy", {}, same=(CtStatus, PctConfig))
-DESCRIPTIONS: dict[str, Described] = {**PLAN, **HARDENED, "ct_frozen": FROZEN_CT}
+# vzdump's suspend mode: the same, with `lock: backup` in the config Proxmox shows.
+LOCKED_BACKUP = touches(
+    "container profile unit service proxy",
+    {PctConfig: PctConfig.parse(0, "lock: backup\n" + samples.PCT_CONFIG)},
+    same=(CtStatus,),
+)
+FROZEN = {"ct_frozen": FROZEN_CT, "ct_locked_backup": LOCKED_BACKUP}
+DESCRIPTIONS: dict[str, Described] = {**PLAN, **HARDENED, **FROZEN}
 
 
 @dataclass
@@ -914,7 +972,7 @@ def _judged(name: str) -> tuple[dict[str, Verdict], FaultFacts]:
     the table that noted what they read."""
     hardened = name in HARDENED
     settings = AUDIT if hardened else factsets.SETTINGS
-    table = (FrozenCt if name == "ct_frozen" else FaultFacts)(facts_of(name))
+    table = (FrozenCt if name in FROZEN else FaultFacts)(facts_of(name))
     found = {
         check.id: _judge(check, table, settings)
         for check in in_profile("hardened" if hardened else "plan")

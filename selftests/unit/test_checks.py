@@ -29,7 +29,7 @@ from compliance.facts.proxmox import (
     PveFirewall,
     PveFirewallService,
 )
-from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileScript
+from compliance.facts.shell import Binary, LoginPath, LoginWhich, ProfileEffect, ProfileScript
 from compliance.facts.stream import ProxiedStream
 from compliance.facts.systemd import (
     PROCESS_EXITED,
@@ -66,7 +66,7 @@ from selftests.unit.factsets import (
     SITE,
     SITE_TEXT,
     STARTED,
-    STREAM_MODEL,
+    STREAM_MODELS,
     TAGS_URL,
     exec_start,
     host_subject,
@@ -393,35 +393,76 @@ ROWS = [
         fails("owner nobody:root (want root); mode 666 is group/world-writable"),
         ProfileScript=profile(owner="nobody:root", mode=0o666),
     ),
+    # the script's effect in a clean sh and bash (PATH=/usr/bin:/bin), whatever its text says
     case(
         checks.profile_script,
-        "no export line",
-        fails("PATH exports: none", 'an `export PATH="$PATH:/usr/local/bin"` line'),
+        "assigns PATH without `export` (PATH is already exported: it works)",
+        passes(),
         ProfileScript=profile('#!/bin/sh\nPATH="$PATH:/usr/local/bin"\n'),
     ),
     case(
         checks.profile_script,
-        "commented export",
-        fails("PATH exports: none"),
-        ProfileScript=profile('#!/bin/sh\n# export PATH="$PATH:/usr/local/bin"\n'),
-    ),
-    case(
-        checks.profile_script,
-        "export without the dir",
-        fails("""PATH exports: ['"$PATH:/opt/ollama/bin"']"""),
-        ProfileScript=profile('#!/bin/sh\nexport PATH="$PATH:/opt/ollama/bin"\n'),
-    ),
-    case(
-        checks.profile_script,
-        "export of a lookalike dir",
-        fails("PATH exports:"),
-        ProfileScript=profile('#!/bin/sh\nexport PATH="$PATH:/usr/local/bin2"\n'),
-    ),
-    case(
-        checks.profile_script,
-        "the dir first, unquoted",
+        "the dir first",
         passes(),
-        ProfileScript=profile("#!/bin/sh\nexport PATH=/usr/local/bin:$PATH\n"),
+        ProfileEffect=factsets.profile_effect("/usr/local/bin:/usr/bin:/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "adds nothing (an export that runs only in interactive shells)",
+        fails(
+            "in sh: PATH=/usr/bin:/bin (/usr/local/bin not added); in bash: PATH=/usr/bin:/bin"
+            " (/usr/local/bin not added)",
+            "sourced in a clean sh and bash (PATH=/usr/bin:/bin), exactly /usr/local/bin added",
+        ),
+        ProfileEffect=factsets.profile_effect("/usr/bin:/bin"),
+    ),
+    case(
+        checks.profile_script,
+        'bash only (`[ -n "$BASH_VERSION" ]`): sh gets nothing',
+        fails("in sh: PATH=/usr/bin:/bin (/usr/local/bin not added)"),
+        ProfileEffect=factsets.profile_effect("/usr/bin:/bin", "/usr/bin:/bin:/usr/local/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "appends the current directory too",
+        fails("in sh: PATH=/usr/bin:/bin:/usr/local/bin:. (also added '.')"),
+        ProfileEffect=factsets.profile_effect("/usr/bin:/bin:/usr/local/bin:."),
+    ),
+    case(
+        checks.profile_script,
+        "a lookalike dir",
+        fails("PATH=/usr/bin:/bin:/usr/local/bin2 (/usr/local/bin not added; also added"),
+        ProfileEffect=factsets.profile_effect("/usr/bin:/bin:/usr/local/bin2"),
+    ),
+    case(
+        checks.profile_script,
+        "clobbers PATH",
+        fails("PATH=/usr/local/bin (removed /usr/bin, /bin)"),
+        ProfileEffect=factsets.profile_effect("/usr/local/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "adds the dir twice",
+        fails("(/usr/local/bin added 2 times)"),
+        ProfileEffect=factsets.profile_effect("/usr/local/bin:/usr/bin:/bin:/usr/local/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "reorders",
+        fails("PATH=/bin:/usr/bin:/usr/local/bin (reordered)"),
+        ProfileEffect=factsets.profile_effect("/bin:/usr/bin:/usr/local/bin"),
+    ),
+    case(
+        checks.profile_script,
+        "the shell ends while sourcing it (`exit`)",
+        fails("in sh: the shell ended while sourcing it (no PATH printed)"),
+        ProfileEffect=factsets.profile_effect(""),
+    ),
+    case(
+        checks.profile_script,
+        "bash missing in the CT",
+        fails("in bash: not run"),
+        ProfileEffect=ProfileEffect.parse(0, "sh 0 =/usr/bin:/bin:/usr/local/bin\n"),
     ),
     # -- profile_is_file ------------------------------------------------------------------
     case(checks.profile_is_file, "the plan's script, a regular file", passes()),
@@ -1506,7 +1547,7 @@ MANAGE_ALLOWED = dataclasses.replace(HARDENED_SETTINGS, manage_from=ALLOWED)
 LAN = dataclasses.replace(HARDENED_SETTINGS, exposure_from="netns:lan")
 STREAMING = dataclasses.replace(HARDENED_SETTINGS, probe_streaming=True)
 OUTDATED = HttpReply(200, "application/json", '{"version":"0.17.0"}')
-STREAM = (ProxiedStream, (STREAM_MODEL,))
+STREAM = (ProxiedStream, STREAM_MODELS)
 
 
 def plan_only_site() -> SiteConfig:
@@ -2252,13 +2293,16 @@ HARDENED_ROWS = [
     case(
         checks.proxy_streams,
         "tokens passed on",
-        passes("15 chunks, first after 0.02s, last after 0.16s"),
+        passes(
+            "llama3.2:1b loaded first, then 15 chunks: first after 0.02s, last after 0.16s,"
+            " longest gap 0.01s"
+        ),
         settings=STREAMING,
     ),
     case(
         checks.proxy_streams,
         "held back by a buffer",
-        fails("15 chunks, first after 0.15s, last after 0.16s", "well before the last"),
+        fails("15 chunks: first after 0.15s, last after 0.16s", "well before the last"),
         settings=STREAMING,
         facts={STREAM: ProxiedStream(True, 200, 15, 0.15, 0.16)},
     ),
@@ -2275,6 +2319,23 @@ HARDENED_ROWS = [
         fails("status 502", f"POST http://{HOST}/ollama/api/generate streams"),
         settings=STREAMING,
         facts={STREAM: ProxiedStream.parse(0, "status 502 chunks 0 first 0.0 last 0.0")},
+    ),
+    case(
+        checks.proxy_streams,
+        "only embedding-only and cloud models",
+        fails(
+            "nomic-embed-text cannot generate (capabilities: embedding); gpt-oss:120b-cloud is a"
+            " cloud model (proxied to ollama.com)",
+            "a model that can generate (not embedding-only, not cloud)",
+        ),
+        settings=STREAMING,
+        facts={
+            STREAM: ProxiedStream.parse(
+                0,
+                "skipped: nomic-embed-text cannot generate (capabilities: embedding);"
+                " gpt-oss:120b-cloud is a cloud model (proxied to ollama.com)",
+            )
+        },
     ),
     case(
         checks.proxy_streams,
@@ -2630,6 +2691,12 @@ def test_main_env_tells_no_process_from_no_variable(rc, output, want):
             "status 200 chunks 15 first 0.020 last 0.160",
             ProxiedStream(True, 200, 15, 0.02, 0.16),
         ),
+        (
+            0,
+            "status 200 chunks 15 first 0.020 last 0.160 gap 0.012 model qwen2.5:0.5b",
+            ProxiedStream(True, 200, 15, 0.02, 0.16, 0.012, "qwen2.5:0.5b"),
+        ),
+        (0, "skipped: x cannot generate", ProxiedStream(False, skipped="x cannot generate")),
         (1, "ConnectionError: refused", ProxiedStream(False)),
     ],
 )

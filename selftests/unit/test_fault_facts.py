@@ -124,7 +124,7 @@ def test_the_contract_names_each_fault_that_forgets_a_new_fact_of_a_part_it_touc
         assert fault_facts.unstated("unit_stopped") == []
     touching = {name for name, d in fault_facts.DESCRIPTIONS.items() if "service" in d.touches}
     # a stopped or frozen CT answers no fact inside it: it has nothing to state
-    assert named == touching - {"ct_stopped", "ct_frozen"}
+    assert named == touching - {"ct_stopped", *fault_facts.FROZEN}
     assert {"unit_stopped", "service_hung", "unit_crash_loop", "ollama_outdated"} <= named
     assert not named & {"unit_disabled", "journal_panic", "site_stale_ip", "ct_port_open"}
     assert message == [
