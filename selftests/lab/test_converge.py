@@ -307,9 +307,10 @@ def test_backup_lock_is_named_and_fix_refuses_changing_nothing(tmp_path):
     timeout; --fix refuses in one line naming it and changes nothing (the CT stays frozen and
     locked); undoing the fault (reset) thaws and unlocks it."""
     states.apply_fault("ct_locked_backup")
+    quick = "--command-timeout=8"  # the frozen CT's wait; the default bound is ct_frozen's test
     try:
-        audit = run_suite(tmp_path=tmp_path / "audit")
-        fix = run_suite("--fix", tmp_path=tmp_path / "fix")
+        audit = run_suite(quick, tmp_path=tmp_path / "audit")
+        fix = run_suite("--fix", quick, tmp_path=tmp_path / "fix")
         after = container.state(config.CTID), host_run(["pct", "config", str(config.CTID)]).stdout
     finally:
         states.reset()
