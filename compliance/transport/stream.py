@@ -14,6 +14,7 @@ import json
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,14 +59,23 @@ def stream(url: str, model: str, timeout: float = TIMEOUT_S) -> tuple[int, str]:
     )
 
 
-def probe(url: str, models: list[str], timeout: float = TIMEOUT_S) -> tuple[int, str]:
+def probe(
+    url: str,
+    models: list[str],
+    timeout: float = TIMEOUT_S,
+    clock: Callable[[], float] = time.monotonic,
+) -> tuple[int, str]:
     """The probe: the first model that can generate, loaded, then streamed (`stream`, with
     ` model M` added); (0, `skipped: why, per model`) when none can; (1, why not)."""
     from compliance.transport.http import fetch
 
     show = url.rsplit("/", 1)[0] + "/show"
-    skipped = []
+    skipped: list[str] = []
+    began = clock()
     for model in models:
+        if clock() - began > timeout:  # the choice shares the probe's deadline
+            asked = "; ".join(skipped)
+            return 1, f"no model chosen within the probe's {timeout:g} s deadline ({asked})"
         rc, said = fetch(show, SHOW_TIMEOUT_S, "POST", json.dumps({"model": model}).encode())
         why = _cannot_generate(rc, said)
         if why:

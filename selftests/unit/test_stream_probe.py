@@ -115,3 +115,20 @@ def test_a_flood_with_no_newline_stops_at_the_byte_cap() -> None:
 )
 def test_lines_are_counted_in_the_new_piece_only(piece, pending, ended) -> None:
     assert stream._ended_lines(piece, pending) == ended
+
+
+def test_choosing_a_model_shares_the_probes_deadline(monkeypatch) -> None:
+    """Many models whose /api/show is slow: the probe gives up at its deadline, naming the
+    models it asked, instead of asking each in turn with a bound of its own."""
+    from compliance.transport import http
+
+    ticks = iter(range(0, 1000, 40))  # every /api/show takes 40 s
+
+    def clock() -> float:
+        return float(next(ticks))
+
+    monkeypatch.setattr(http, "fetch", lambda *a: (0, 'HTTP 200\n{"capabilities": ["embedding"]}'))
+    models = [f"m{n}" for n in range(9)]
+    rc, said = stream.probe("http://127.0.0.1:9/api/generate", models, 60, clock)
+    assert rc == 1
+    assert said.startswith("no model chosen within the probe's 60 s deadline (m0 cannot"), said
