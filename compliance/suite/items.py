@@ -19,7 +19,7 @@ from compliance import catalogue
 from compliance.catalogue import Check
 from compliance.catalogue.verdict import Verdict
 from compliance.facts.store import GatherError
-from compliance.report.evidence import CheckFailed, EvidenceLog
+from compliance.report.evidence import CheckFailed, EvidenceLog, ReportedFailure
 from compliance.suite.fleet import Fleet, Target
 from compliance.suite.session import changed_hosts, fleet_of, mark_audit, settings_of
 
@@ -92,6 +92,17 @@ class CheckItem(pytest.Item):
             return fleet.judge(self.check, target, self.evidence, live)
         except GatherError as error:  # a target that did not answer: its checks fail
             raise CheckFailed("the target answers its probes", str(error), []) from None
+
+    def repr_failure(
+        self,
+        excinfo: pytest.ExceptionInfo[BaseException],
+        style: Any = None,
+    ) -> str | Any:
+        """A check's failure is its message (expected, found, evidence), with no traceback:
+        pytest would otherwise format one, parsing our sources, only to have it replaced."""
+        if isinstance(excinfo.value, (ReportedFailure, GatherError)):
+            return str(excinfo.value)
+        return super().repr_failure(excinfo, style)
 
     @property
     def backend(self) -> str:

@@ -236,6 +236,24 @@ def test_junit_names_checks_and_its_message_is_the_finding(suite):
     assert body.text.startswith("expected: /etc/profile.d/ollama.sh exists\nfound:")
 
 
+def test_a_checks_failure_is_its_message_and_no_traceback_is_formatted(suite, monkeypatch):
+    """pytest formats a traceback (parsing the sources of every frame) for a failure unless
+    the item says otherwise: a check's failure is its message alone, so none is formatted."""
+    import _pytest.nodes
+
+    formatted: list[str] = []
+    original = _pytest.nodes.Node._repr_failure_py
+
+    def spy(self, excinfo, style=None):
+        formatted.append(self.name)
+        return original(self, excinfo, style)
+
+    monkeypatch.setattr(_pytest.nodes.Node, "_repr_failure_py", spy)
+    result = run(suite)
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    assert formatted == []
+
+
 def test_terminal_says_the_verdict_and_the_short_summary_the_finding(suite):
     result = run(suite)
     result.stdout.fnmatch_lines(
