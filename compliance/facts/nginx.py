@@ -51,17 +51,16 @@ NGINX_STATE_SCRIPT = """pid=$(cat /run/nginx.pid 2>/dev/null)
 if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
   echo "master $pid"
   for w in $(pgrep -P "$pid"); do
-    tr '\\0' ' ' < /proc/$w/cmdline | grep -q 'shutting down' && continue
+    grep -aq 'shutting down' /proc/$w/cmdline && continue
     echo "worker $w $(cut -d' ' -f22 /proc/$w/stat)"
   done
 fi
 echo "clock $(date +%s.%N) $(cut -d' ' -f1 /proc/uptime)"
 echo "hz $(getconf CLK_TCK)"
 read=$(nginx -T 2>/dev/null | sed -n 's/^# configuration file \\(.*\\):$/\\1/p')
-for f in /etc/nginx/nginx.conf /etc/nginx/sites-enabled /etc/nginx/sites-enabled/* $read {files}; do
-  [ -e "$f" ] && echo "mtime $(stat -L -c %.Y "$f") $f"
-  [ -L "$f" ] && echo "mtime $(stat -c %.Y "$f") $f (link)"
-done
+set -- /etc/nginx/nginx.conf /etc/nginx/sites-enabled /etc/nginx/sites-enabled/* $read {files}
+stat -L -c 'mtime %.Y %n' -- "$@" 2>/dev/null
+stat -c '%F|mtime %.Y %n (link)' -- "$@" 2>/dev/null | sed -n 's/^symbolic link|//p'
 true"""
 
 
