@@ -46,40 +46,52 @@ class Steps:
         return "nginx -s reload" if up else "nginx"
 
 
-def operators_line_fails(
-    tested: NginxTest, config: nginx.Config, want: str
-) -> nginx.Directive | None:
+def operators_line_fails(tested: NginxTest, text: str, want: str) -> nginx.Directive | None:
     """The directive of our site, not one of the plan's, at which `nginx -t` fails (the edit
-    keeps it, so the site would fail again), else None."""
+    keeps it, so the site would fail again), else None.
+
+    nginx names the line it had read up to when it judged the directive: that of its `;`, or
+    of its `{` for a block, so a directive written over several lines is found by the lines it
+    covers, the innermost one that covers the named line."""
     found = re.search(rf"{re.escape(tested.error_file)}:(\d+)", tested.error)
     if tested.ok or not found:
         return None
     number = int(found.group(1))
     ours = {d.name for d in nginx.walk(nginx.parse(want).directives)}
-    at = [d for d in nginx.walk(config.directives) if d.line == number]
-    if not at or any(d.name in ours for d in at):
+    covering = [
+        d
+        for d in nginx.walk(nginx.parse(text).directives)
+        if d.line <= number <= d.line + text.count("\n", d.span[0], max(d.span[1] - 1, 0))
+    ]
+    if not covering or covering[-1].name in ours:
         return None
-    return at[0]
+    return covering[-1]
 
 
 DISABLED_MARK = "# disabled by ollama-lxc-compliance --fix, nginx -t:"
 
 
 def disable_line(text: str, directive: nginx.Directive, error: str) -> str | None:
-    """`text` with the one-line directive nginx rejects turned into a comment (kept, with
-    nginx's reason above it, for its owner to mend); None when it spans more than its line
-    or is a block (commenting it would break the braces around it)."""
+    """`text` with the directive nginx rejects turned into comments, every line of it (a
+    directive over several lines, or a whole block, braces and all, so the braces around it
+    still pair), kept under nginx's reason for its owner to mend; None when it shares a line
+    with another directive (commenting that line would take the other one too)."""
     start, end = directive.span
-    line_start = text.rfind("\n", 0, start) + 1
-    line_end = text.find("\n", end)
-    line_end = len(text) if line_end < 0 else line_end
-    line = text[line_start:line_end]
-    if directive.block is not None or "\n" in text[start:end] or not line.strip():
+    first = text.rfind("\n", 0, start) + 1
+    last = text.find("\n", end)
+    last = len(text) if last < 0 else last
+    before, after = text[first:start], text[end:last].strip()
+    if before.strip() or (after and not after.startswith("#")) or start == end:
         return None
-    indent = line[: len(line) - len(line.lstrip())]
+    lines = text[first:last].split("\n")
+    indent = lines[0][: len(lines[0]) - len(lines[0].lstrip())]
     reason = re.sub(r"^\d+#\d+: ", "", error.split("] ", 1)[-1].strip())  # nginx's pid#tid
-    comment = f"{indent}{DISABLED_MARK} {reason}\n{indent}# {line.lstrip()}"
-    return text[:line_start] + comment + text[line_end:]
+    commented = [f"{indent}{DISABLED_MARK} {reason}"]
+    commented += [
+        f"{line[: len(line) - len(line.lstrip())]}# {line.lstrip()}" if line.strip() else line
+        for line in lines
+    ]
+    return text[:first] + "\n".join(commented) + text[last:]
 
 
 def leaking_lines(s: Subject) -> frozenset[int]:
@@ -145,15 +157,15 @@ class NginxSite(Fix):
         # is the operator's, kept byte for byte; a site the edit cannot place them in safely
         # is refused whole.
         text = have.text
-        if have.exists and (rejected := operators_line_fails(tested, have.config, want)):
+        if have.exists and (rejected := operators_line_fails(tested, have.text, want)):
             # A line nginx rejects serves nobody (nginx keeps its old config while it is
             # there): it is disabled, its text kept as a comment under nginx's reason.
             disabled = disable_line(text, rejected, tested.error)
             if disabled is None:
                 raise NotRemediable(
                     f"refused before any change: nginx -t fails in our site {site} at line "
-                    f"{rejected.line} (`{rejected.name}`), a block the plan does not own: "
-                    f"{tested.error}. Fix it by hand, then run --fix again"
+                    f"{rejected.line} (`{rejected.name}`), which shares its line with another "
+                    f"directive: {tested.error}. Fix it by hand, then run --fix again"
                 )
             text = disabled
         try:

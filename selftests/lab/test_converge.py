@@ -427,19 +427,33 @@ def test_full_filesystem_fails_with_the_os_reason_and_leaves_nothing(tmp_path):
     assert "Traceback" not in run.output
 
 
-def test_a_line_nginx_rejects_in_our_site_is_disabled_and_its_text_kept(tmp_path):
-    """An operator's line in our site that nginx -t rejects serves nobody (nginx keeps its old
-    config): --fix comments it out under nginx's reason, keeps every other line, and the audit
-    after is green."""
-    states.apply_fault("site_syntax_error")
+REJECTED = {  # a fault's lines nginx rejects, as the fault writes them into our site
+    "site_syntax_error": ["    lab_invalid_directive on;"],
+    "site_block_error": [
+        "    lab_invalid_block",
+        "        on {",
+        "        lab_inner on;",
+        "    }",
+    ],
+}
+
+
+@pytest.mark.parametrize("fault", REJECTED)
+def test_what_nginx_rejects_in_our_site_is_disabled_and_its_text_kept(fault, tmp_path):
+    """An operator's directive in our site that nginx -t rejects (one line, or a block over
+    several) serves nobody (nginx keeps its old config): --fix comments out every line of it
+    under nginx's reason, keeps every other line, and the audit after is green."""
+    states.apply_fault(fault)
     site = site_for(config.CTID)
     before = site.file.read_text()
     fix = run_suite("--fix", tmp_path=tmp_path / "fix")
     assert fix.rc == 0, fix.explain()
     after = site.file.read_text()
-    assert "    # disabled by ollama-lxc-compliance --fix, nginx -t: unknown directive" in after
-    assert "    # lab_invalid_directive on;\n" in after
-    kept = before.replace("    lab_invalid_directive on;\n", "")
+    assert "# disabled by ollama-lxc-compliance --fix, nginx -t: unknown directive" in after
+    for line in REJECTED[fault]:
+        indent = line[: len(line) - len(line.lstrip())]
+        assert f"{indent}# {line.lstrip()}\n" in after, after
+    kept = before.replace("".join(f"{line}\n" for line in REJECTED[fault]), "")
     assert [ln for ln in after.splitlines() if not ln.lstrip().startswith("#")] == [
         ln for ln in kept.splitlines() if not ln.lstrip().startswith("#")
     ]

@@ -626,6 +626,21 @@ PLAN: dict[str, Described] = {
         },
         same=(SiteLink,),
     ),
+    "site_block_error": touches(
+        "site nginx",
+        {
+            SiteConfig: site_state(
+                site_text(
+                    "    listen 80;\n",
+                    "    listen 80;\n    lab_invalid_block\n        on {\n        lab_inner on;\n"
+                    "    }\n",
+                )
+            ),
+            NginxState: nginx_state(changed={SITE.site_file: 1100.0}),
+            **_nginx_fails(f'unknown directive "lab_invalid_block" in {SITE.site_link}:4'),
+        },
+        same=(SiteLink,),
+    ),
     "other_site_broken": touches(
         "nginx",
         {

@@ -1270,15 +1270,15 @@ NO_SITES_CONF = NGINX_CONF.replace("    include /etc/nginx/sites-enabled/*;\n", 
         pytest.param(
             {
                 SiteConfig: site_state(
-                    SITE_TEXT.replace("listen 80;\n", "listen 80;\n    bogus {\n    }\n")
+                    SITE_TEXT.replace("listen 80;\n", "listen 80;\n    bogus {\n    } gzip on;\n")
                 ),
                 NginxTest: NginxTest.parse(
                     1, samples.NGINX_T_BOGUS.replace("/etc/nginx/sites-enabled/zz", SITE_LINK)
                 ),
             },
             f"refused before any change: nginx -t fails in our site {SITE_FILE} at line 3 "
-            "(`bogus`), a block the plan does not own",
-            id="nginx -t fails at an operator's block of our site",
+            "(`bogus`), which shares its line with another directive",
+            id="nginx -t fails at an operator's block that shares a line of our site",
         ),
         pytest.param(
             {SiteConfig: site_state(SITE_TEXT + SITE_TEXT)},
@@ -1754,11 +1754,44 @@ def test_a_line_nginx_rejects_in_our_site_is_disabled_and_kept_as_a_comment():
             "a;\n  # disabled by ollama-lxc-compliance --fix, nginx -t: why\n  # bad x;\nb;\n",
         ),
         ("bad x;", 1, "# disabled by ollama-lxc-compliance --fix, nginx -t: why\n# bad x;"),
-        ("a;\nbad {\n}\n", 2, None),  # a block: commenting its first line breaks the braces
-        ("a;\nbad\n  x;\n", 2, None),  # a directive over two lines
+        (  # a block: every line of it, braces and all, so the braces around it still pair
+            "a;\nbad {\n  # note\n\n  x;\n}\nb;\n",
+            2,
+            "a;\n# disabled by ollama-lxc-compliance --fix, nginx -t: why\n# bad {\n  # # note\n"
+            "\n  # x;\n# }\nb;\n",
+        ),
+        (  # a directive over two lines, with a comment after it
+            "a;\n  bad\n    x; # why not\nb;\n",
+            2,
+            "a;\n  # disabled by ollama-lxc-compliance --fix, nginx -t: why\n  # bad\n"
+            "    # x; # why not\nb;\n",
+        ),
+        ("a; bad x;\n", 1, None),  # shares its line with another directive
+        ("bad x; a;\n", 1, None),
+        ("bad {\n} a;\n", 1, None),
     ],
 )
 def test_disable_line(text, line, disabled):
-    (directive,) = [d for d in nginx.walk(nginx.parse(text).directives) if d.line == line]
+    directive = next(d for d in nginx.walk(nginx.parse(text).directives) if d.name == "bad")
+    assert directive.line == line
     assert fix_nginx.disable_line(text, directive, "nginx: [emerg] why") == disabled
     assert fix_nginx.disable_line(text, directive, "nginx: [emerg] 22211#22211: why") == disabled
+
+
+@pytest.mark.parametrize(
+    ("text", "named", "found"),
+    [
+        ("server {\n  listen 80;\n  bad\n    on\n    ;\n}\n", 5, "bad"),  # at its `;`
+        ("server {\n  listen 80;\n  bad\n  {\n    x;\n  }\n}\n", 4, "bad"),  # at its `{`
+        ("server {\n  listen 80;\n  bad {\n    worse;\n  }\n}\n", 4, "worse"),  # innermost
+        ("server {\n  listen 80; bad on;\n}\n", 2, "bad"),
+        ("server {\n  listen 80;\n  bad on;\n}\n", 2, None),  # a line of the plan's
+        ("server {\n  listen 80;\n  bad on;\n}\n", 9, None),  # past the file
+    ],
+)
+def test_the_directive_nginx_rejects_is_the_one_covering_the_line_it_names(text, named, found):
+    """nginx names the line of a directive's `;` (or `{`), which is its last line, not its
+    first, when it is written over several lines."""
+    tested = NginxTest(False, f"nginx: [emerg] unknown directive in {SITE_LINK}:{named}", SITE_LINK)
+    rejected = fix_nginx.operators_line_fails(tested, text, SITE_TEXT)
+    assert (rejected.name if rejected else None) == found
