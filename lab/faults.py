@@ -897,7 +897,7 @@ _CATALOGUE += [
         "the CT frozen (lxc-freeze, as vzdump --mode suspend does): commands never run",
         _ct_frozen,
         own="unit_active",
-        phrase="timed out",
+        phrase="CT 955 is frozen (lxc-info: FROZEN",
         converges=False,
     ),
     Fault(

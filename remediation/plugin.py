@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from compliance import catalogue
-from compliance.facts.proxmox import locked
 from compliance.report.evidence import EvidenceLog, ReportedFailure
 from compliance.report.extras import attach_html
 from compliance.report.outcomes import finding_of
@@ -142,9 +141,11 @@ class Remediator:
         for box in boxes:
             if (name, box.label) in self.outcomes:
                 continue
-            lock = box.lock(live=True)
-            if lock:  # a backup in progress is the operator's: no fix changes anything under it
-                why = f"{locked(box.ctid, lock)}; nothing changed"
+            # A backup in progress is the operator's: no fix changes anything under its lock;
+            # a CT frozen without one runs no command, so a fix would only wait out its deadline.
+            held = box.held(live=True) if box.lock(live=True) or box.store.timed_out else ""
+            if held:
+                why = f"{held}; nothing changed"
                 self.outcomes[(name, box.label)] = Outcome(
                     name, box.label, NOT_REMEDIABLE, why, Plan(), [], 0.0
                 )

@@ -93,6 +93,40 @@ class PctConfig(Fact):
             return None
 
 
+@dataclass(frozen=True)
+class CtLxcState(Fact):
+    """LXC's own state of the CT (`lxc-info -sH`): FROZEN shows only here, since `pct status`
+    says running for a frozen CT. Read when the CT's commands gave no answer, to name why."""
+
+    state: str
+    where = "host"
+    per_ct = True
+    on_demand = True
+    observes = "container"
+
+    @classmethod
+    def command(cls, scope: Scope, *args: str) -> str:
+        return f"lxc-info -n {quote(scope.ctid)} -sH"
+
+    @classmethod
+    def parse(cls, rc: int, output: str) -> Self:
+        return cls(output.strip().upper() if rc == 0 else "")
+
+    @property
+    def frozen(self) -> bool:
+        return self.state == "FROZEN"
+
+
+def frozen(ctid: str) -> str:
+    """One line naming a frozen CT with no Proxmox lock as the cause, and what ends it."""
+    return (
+        f"CT {ctid} is frozen (lxc-info: FROZEN; pct status still says running) and no Proxmox"
+        " lock is held: no command in it runs until it is thawed. A backup in suspend mode"
+        f" freezes a CT for its final sync; a freeze left behind stays until `lxc-unfreeze -n"
+        f" {ctid}`"
+    )
+
+
 # What holds each lock Proxmox sets on a CT (pve-container LXC/Config.pm, vzdump, pct mount).
 LOCK_HOLDERS = {
     "backup": "a backup (vzdump) holds it; in suspend mode the CT is frozen for its final sync",

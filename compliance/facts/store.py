@@ -133,6 +133,11 @@ class FactStore:
         self._timed_out: GatherError | None = None  # a batch that hit its deadline
         self.round_trips = 0
 
+    @property
+    def timed_out(self) -> bool:
+        """Whether a batch of this target hit its deadline (it stays stuck for the session)."""
+        return self._timed_out is not None
+
     def scope(self, ctid: str) -> Scope:
         site = self._sites.get(ctid) if ctid else self._own_site
         return Scope(self.settings, site, self.host_address)

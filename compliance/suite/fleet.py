@@ -15,7 +15,7 @@ from testinfra.host import Host as Connection
 from compliance.catalogue import Check
 from compliance.catalogue.verdict import CtDown, Subject, Verdict
 from compliance.facts import Fact
-from compliance.facts.proxmox import CtStatus, PctConfig, locked
+from compliance.facts.proxmox import CtLxcState, CtStatus, PctConfig, frozen, locked
 from compliance.facts.store import FactStore, GatherError, Runner, RunnerStore
 from compliance.report.evidence import EvidenceLog
 from compliance.settings import Settings, Site
@@ -64,6 +64,18 @@ class Ct:
         """`running`, `stopped`, ... or '' when the container does not exist."""
         fact: CtStatus = self.host.store.read((CtStatus, self.ctid, ()), live)[0]
         return fact.status
+
+    def held(self, live: bool = False) -> str:
+        """Why its commands give no answer, when the host can tell: a Proxmox lock, or the CT
+        frozen with none (one line), else ''. Asked only once its commands timed out."""
+        lock = self.lock(live)
+        if lock:
+            return locked(self.ctid, lock)
+        try:
+            state: CtLxcState = self.host.store.read((CtLxcState, self.ctid, ()), live)[0]
+        except GatherError:
+            return ""
+        return frozen(self.ctid) if state.frozen else ""
 
     def lock(self, live: bool = False) -> str:
         """The lock Proxmox holds on it (`lock:` in pct config), or '' (none, or unreadable)."""
@@ -178,10 +190,10 @@ class LiveFacts:
             store = self.ct.store if fact.where == "ct" else self.ct.runner
         try:
             value, observation = store.read((fact, ctid, args), self.live)
-        except GatherError as error:  # a CT a backup holds frozen: name the lock, not a timeout
-            lock = self.ct.lock(self.live) if self.ct and store is not self.host.store else ""
-            if self.ct and lock:
-                raise GatherError(f"{locked(self.ct.ctid, lock)}; {error}") from None
+        except GatherError as error:  # a CT a backup holds frozen: name why, not a timeout
+            held = self.ct.held(self.live) if self.ct and store is not self.host.store else ""
+            if held:
+                raise GatherError(f"{held}; {error}") from None
             raise
         self.log.add(observation)
         return value  # type: ignore[no-any-return]

@@ -286,7 +286,8 @@ def test_masked_unit_is_refused_and_nothing_changes(tmp_path):
 
 def test_frozen_container_fails_fast_and_fix_changes_nothing(tmp_path):
     """A frozen CT (vzdump --mode suspend) runs nothing: its checks fail in well under a
-    minute, each with one line, and --fix changes nothing."""
+    minute, each with one line naming the freeze (pct status says running), and --fix
+    refuses it up front, changing nothing and waiting out no further deadline."""
     states.apply_fault("ct_frozen")
     try:
         audit = run_suite(tmp_path=tmp_path / "audit")
@@ -297,9 +298,14 @@ def test_frozen_container_fails_fast_and_fix_changes_nothing(tmp_path):
     assert audit.seconds < 60, audit.explain()
     assert audit.failed == computed_failing("ct_frozen"), audit.explain()
     assert "no answer within" in audit.checks["unit_active"].message
+    for check in audit.failed:
+        assert "CT 955 is frozen (lxc-info: FROZEN" in audit.checks[check].message, audit.explain()
     assert "Traceback" not in audit.output
     assert fix.rc == 1, fix.explain()
     assert "--fix changed nothing on any host" in fix.output, fix.explain()
+    refusal = r"not remediable.*\n.*CT 955 is frozen .*lxc-unfreeze -n 955`; nothing changed"
+    assert re.search(refusal, fix.output), fix.explain()
+    assert fix.seconds < audit.seconds + 20, (audit.seconds, fix.seconds)
 
 
 def test_backup_lock_is_named_and_fix_refuses_changing_nothing(tmp_path):
