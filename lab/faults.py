@@ -70,13 +70,27 @@ def _unit_dropin_loopback(ctid: int) -> None:
     )
 
 
+# The operator's environment file, written as a shell script would be: systemd (252, the lab's)
+# reads only line 2, continued onto line 3; line 5 is more of the comment its line 4 escapes,
+# line 6 no name it takes (`export OLLAMA_HOST`).
+ENV_FILE_TEXT = (
+    "# the operator\n"
+    "OLLAMA_HOST=127.0.0.1\\\n"
+    ":11434\n"
+    "# the old value, for reference \\\n"
+    "OLLAMA_HOST=0.0.0.0:11434\n"
+    "export OLLAMA_HOST=0.0.0.0:11434\n"
+)
+ENV_FILE_LINES = " ".join(quote(line) for line in ENV_FILE_TEXT.splitlines())
+
+
 def _unit_env_file_loopback(ctid: int) -> None:
     _restarted_with(
         ctid,
         f"mkdir -p {config.CT_DROPIN_DIR}"
         f" && printf '%s\\n' '[Service]' 'EnvironmentFile=-{ENV_FILE}'"
         f" > {config.CT_DROPIN_DIR}/10-env-file.conf"
-        f" && printf '%s\\n' '# the operator' 'OLLAMA_HOST=127.0.0.1:11434' > {ENV_FILE}",
+        f" && printf '%s\\n' {ENV_FILE_LINES} > {ENV_FILE}",
     )
 
 
@@ -551,8 +565,10 @@ _CATALOGUE = [
     ),
     Fault(
         "unit_env_file_loopback",
-        f"a drop-in loads EnvironmentFile=-{ENV_FILE}, whose OLLAMA_HOST=127.0.0.1:11434 wins"
-        " over the unit's Environment=; restarted (the operator's file: refused)",
+        f"a drop-in loads EnvironmentFile=-{ENV_FILE}, whose OLLAMA_HOST=127.0.0.1:11434 (a"
+        " value continued over two lines, then a line an escaped comment swallows and an"
+        " `export` line systemd drops) wins over the unit's Environment=; restarted (the"
+        " operator's file: refused)",
         _unit_env_file_loopback,
         own="unit_settings",
         phrase=f"{ENV_FILE}:2 (EnvironmentFile= of {config.CT_DROPIN_DIR}/10-env-file.conf:2)",

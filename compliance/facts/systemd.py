@@ -209,6 +209,7 @@ class MainProcessEnv(Fact):
     pid1: dict[str, str] = field(default_factory=dict)  # PID 1's own OLLAMA_* environment
     conf_lines: tuple[tuple[str, int, str], ...] = ()  # DefaultEnvironment= lines
     env_texts: dict[str, str | None] = field(default_factory=dict)  # each EnvironmentFile=
+    systemd_version: int | None = None  # `systemctl --version`: how it reads those files
     observes = "unit"
 
     @classmethod
@@ -221,6 +222,7 @@ class MainProcessEnv(Fact):
             '| grep "^OLLAMA_"; '
             """echo @show; printf '%s\\n' "$show"; """
             "echo @manager; systemctl show-environment | grep '^OLLAMA_'; "
+            "echo @version; systemctl --version; "
             "echo @pid1; tr '\\0' '\\n' < /proc/1/environ | grep '^OLLAMA_'; "
             "echo @conf; grep -Hn '^[[:space:]]*DefaultEnvironment=' "
             f"{' '.join(SYSTEM_CONF)} 2>/dev/null; "
@@ -238,7 +240,7 @@ class MainProcessEnv(Fact):
         files: dict[str, str | None] = {}
         current = ""
         for line in output.splitlines():
-            if line in ("@show", "@manager", "@pid1", "@conf"):
+            if line in ("@show", "@manager", "@version", "@pid1", "@conf"):
                 current = line
                 sections[current] = []
             elif line.startswith("@file "):
@@ -264,7 +266,14 @@ class MainProcessEnv(Fact):
             _pairs(sections.get("@pid1", [])),
             tuple(_conf_line(line) for line in sections.get("@conf", []) if ":" in line),
             files,
+            _systemd_version(sections.get("@version", [])),
         )
+
+
+def _systemd_version(lines: list[str]) -> int | None:
+    """`systemd 252 (252.39-1~deb12u2)` -> 252 (None: not shown)."""
+    found = re.match(r"systemd (\d+)", lines[0]) if lines else None
+    return int(found.group(1)) if found else None
 
 
 def _pairs(lines: list[str]) -> dict[str, str]:
@@ -293,6 +302,7 @@ def env_sources(unit: UnitState, files: UnitFiles, env: MainProcessEnv) -> Sourc
         pid1=env.pid1,
         files=[(path, files.files[path].text) for path in order if path in files.files],
         unit_path=plan.UNIT_PATH,
+        systemd_version=env.systemd_version,
     )
 
 

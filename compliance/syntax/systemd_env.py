@@ -29,7 +29,6 @@ UNIT, DROPIN, ENV_FILE, MANAGER, PASSED, UNSET, DEFAULT = (
     "default",
 )
 _ASSIGN = re.compile(r"^\s*([A-Za-z][A-Za-z0-9]*)\s*=\s*(.*?)\s*$")
-_ENV_LINE = re.compile(r"^\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*?)\s*$")
 
 
 @dataclass(frozen=True)
@@ -64,6 +63,7 @@ class Sources:
     pid1: Mapping[str, str]  # the manager's own process environment
     files: Sequence[tuple[str, str]]  # the unit file then its drop-ins, in systemd's order
     unit_path: str  # the plan's unit file
+    systemd_version: int | None = None  # the CT's systemd (how it reads environment files)
 
 
 def in_force(name: str, src: Sources) -> Setting:
@@ -77,7 +77,7 @@ def in_force(name: str, src: Sources) -> Setting:
     if name in src.environment:
         setting = _from_environment(name, src.environment[name], src)
     for path, _optional in src.env_files:
-        found = _env_file_value(src.env_texts.get(path), name)
+        found = _env_file_value(src.env_texts.get(path), name, src.systemd_version)
         if found is not None:
             line, value = found
             loaded = _directive(src, "EnvironmentFile", lambda v, p=path: v.lstrip("-") == p)
@@ -143,25 +143,89 @@ def service_lines(text: str) -> list[tuple[int, str, str]]:
     return out
 
 
-def _env_file_value(text: str | None, name: str) -> tuple[int, str] | None:
+def _env_file_value(text: str | None, name: str, version: int | None) -> tuple[int, str] | None:
     """The last assignment of `name` in an EnvironmentFile= file: (line, value), or None."""
     found = None
-    for number, line in enumerate((text or "").splitlines(), 1):
-        if line.lstrip().startswith(("#", ";")):
-            continue
-        match = _ENV_LINE.match(line)
-        if match and match.group(1) == name:
-            found = (number, _env_value(match.group(2)))
+    for number, key, value in env_file_assignments(text or "", version):
+        if key == name:
+            found = (number, value)
     return found
 
 
-def _env_value(raw: str) -> str:
-    """A value as systemd's env-file parser reads it: quotes removed, backslash escapes."""
-    if len(raw) >= 2 and raw[0] == raw[-1] == "'":
-        return raw[1:-1]
-    if len(raw) >= 2 and raw[0] == raw[-1] == '"':
-        return re.sub(r'\\(["\\`$])', r"\1", raw[1:-1])
-    return re.sub(r"\\(.)", r"\1", raw)
+# The escape after a comment: systemd before v254 reads the next line as more of the comment,
+# v254 and later as a line of its own (env-file.c's COMMENT_ESCAPE).
+COMMENT_CONTINUES_BEFORE = 254
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")  # env_name_is_valid: the others are dropped
+_NEED_ESCAPE = '"\\`$'  # what a backslash unescapes inside double quotes
+
+
+def env_file_assignments(text: str, version: int | None = None) -> list[tuple[int, str, str]]:
+    """(line, name, value) of each assignment systemd takes from an EnvironmentFile= file, in
+    order, read as its env-file parser reads one: a character at a time, so a backslash before
+    a newline joins lines, quotes may span lines, whitespace around the name and the `=` and
+    after an unquoted value goes, `export NAME=` or `A.B=` is no name (dropped, as systemd drops
+    it), and a comment ending in a backslash swallows the next line before v254 (`version`
+    None: as v254 and later)."""
+    continues = version is not None and version < COMMENT_CONTINUES_BEFORE
+    found: list[tuple[int, str, str]] = []
+    state, key, value, start = "pre_key", "", "", 0
+    trail = -1  # where trailing whitespace of the unquoted value began (-1: none)
+
+    def push() -> None:
+        name = key.rstrip(" \t")
+        end = trail if state == "value" and trail >= 0 else len(value)
+        if _NAME.fullmatch(name):
+            found.append((text.count("\n", 0, start) + 1, name, value[:end]))
+
+    for at, c in enumerate(text):
+        newline = c in "\n\r"
+        if state == "pre_key":
+            if c in "#;":
+                state = "comment"
+            elif c not in " \t\n\r":
+                state, key, value, start = "key", c, "", at
+        elif state == "key":
+            if newline:
+                state = "pre_key"
+            elif c == "=":
+                state, trail = "pre_value", -1
+            else:
+                key += c
+        elif state in ("pre_value", "value"):
+            if newline:
+                push()
+                state = "pre_key"
+            elif c == "\\":
+                state, trail = "value_escape", -1
+            elif state == "pre_value" and c in "'\"":
+                state = "single" if c == "'" else "double"
+            elif state == "value" or c not in " \t":
+                if c not in " \t":
+                    trail = -1
+                elif trail < 0:
+                    trail = len(value)
+                state, value = "value", value + c
+        elif state == "value_escape":
+            state, value = "value", value + ("" if newline else c)
+        elif state == "single":
+            state, value = ("pre_value", value) if c == "'" else ("single", value + c)
+        elif state == "double":
+            if c == '"':
+                state = "pre_value"
+            elif c == "\\":
+                state = "double_escape"
+            else:
+                value += c
+        elif state == "double_escape":
+            state = "double"
+            value += c if c in _NEED_ESCAPE else "" if c == "\n" else "\\" + c
+        elif state == "comment":
+            state = "comment_escape" if c == "\\" else "pre_key" if newline else "comment"
+        else:  # comment_escape
+            state = "pre_key" if newline and not continues else "comment"
+    if state not in ("pre_key", "key", "comment", "comment_escape"):
+        push()
+    return found
 
 
 def env_files(value: str) -> list[tuple[str, bool]]:

@@ -374,7 +374,8 @@ ENV_FILE_LOOPBACK = _bound_loopback(
         True,
         {"OLLAMA_HOST": "127.0.0.1:11434"},
         {**NO_EXTRA, "EnvironmentFiles": "/etc/default/ollama (ignore_errors=yes)"},
-        env_texts={"/etc/default/ollama": "# the operator\nOLLAMA_HOST=127.0.0.1:11434\n"},
+        env_texts={"/etc/default/ollama": faults.ENV_FILE_TEXT},
+        systemd_version=252,
     ),
 )
 UNSET_HOST = _bound_loopback(

@@ -204,24 +204,32 @@ def env_fact(
     manager: dict[str, str] | None = None,
     pid1: dict[str, str] | None = None,
     conf: tuple[tuple[str, int, str], ...] = (),
+    version: int | None = 252,
     **show: str,
 ) -> MainProcessEnv:
     """The running process's environment and the sources beyond Environment= (one
-    EnvironmentFile, /etc/default/ollama, when `env_file` is given)."""
+    EnvironmentFile, /etc/default/ollama, when `env_file` is given), under systemd `version`."""
     files = {"/etc/default/ollama": env_file} if env_file is not None else {}
     if files:
         show["EnvironmentFiles"] = "/etc/default/ollama (ignore_errors=yes)"
-    return MainProcessEnv(True, env, show, manager or {}, pid1 or {}, conf, files)
+    return MainProcessEnv(True, env, show, manager or {}, pid1 or {}, conf, files, version)
 
 
-def env_file_loaded(running: str) -> dict[str, Any]:
-    """The drop-in loads /etc/default/ollama (OLLAMA_HOST=127.0.0.1:11434); the process has
-    `running`."""
+def env_file_loaded(
+    running: str, text: str = ENV_FILE_TEXT, version: int | None = 252
+) -> dict[str, Any]:
+    """The drop-in loads /etc/default/ollama (`text`: OLLAMA_HOST=127.0.0.1:11434); the process
+    has `running`."""
     return {
         "UnitState": unit(DropInPaths=DROPIN),
         "UnitFiles": {UNIT_PATH: UNIT_TEXT, DROPIN: ENV_FILE_DROPIN},
-        "MainProcessEnv": env_fact({"OLLAMA_HOST": running}, env_file=ENV_FILE_TEXT),
+        "MainProcessEnv": env_fact({"OLLAMA_HOST": running}, env_file=text, version=version),
     }
+
+
+# An environment file's lines systemd reads differently from a shell (checked against systemd
+# 252 in the lab's CT): what the next start takes from them.
+COMMENT_THEN_HOST = "# the old one was \\\nOLLAMA_HOST=127.0.0.1:11434\n"
 
 
 def ollama_host(value: str) -> dict[str, Any]:
@@ -702,6 +710,36 @@ ROWS = [
             "OLLAMA_HOST=127.0.0.1:11434 from /etc/default/ollama:2"
         ),
         **env_file_loaded(running="0.0.0.0:11434"),
+    ),
+    case(
+        checks.unit_settings,
+        "an `export` line in an EnvironmentFile is no assignment systemd reads",
+        passes(f"drop-ins in effect: {DROPIN}"),
+        **env_file_loaded("0.0.0.0:11434", "export OLLAMA_HOST=127.0.0.1:11434\n"),
+    ),
+    case(
+        checks.unit_settings,
+        "a line after a comment ending in a backslash is comment before systemd 254",
+        passes(f"drop-ins in effect: {DROPIN}"),
+        **env_file_loaded("0.0.0.0:11434", COMMENT_THEN_HOST, version=252),
+    ),
+    case(
+        checks.unit_settings,
+        "a line after a comment ending in a backslash is read from systemd 254 on",
+        fails(
+            "the running process has OLLAMA_HOST=0.0.0.0:11434, a restart would start it with "
+            "OLLAMA_HOST=127.0.0.1:11434 from /etc/default/ollama:2"
+        ),
+        **env_file_loaded("0.0.0.0:11434", COMMENT_THEN_HOST, version=255),
+    ),
+    case(
+        checks.unit_settings,
+        "a value continued over lines in an EnvironmentFile",
+        fails(
+            "OLLAMA_HOST=127.0.0.1:11434 from /etc/default/ollama:2 (EnvironmentFile= of "
+            f"{DROPIN}:2) (want 0.0.0.0:11434)"
+        ),
+        **env_file_loaded("127.0.0.1:11434", "# x\nOLLAMA_HOST=127.0.0.1\\\n:11434\n"),
     ),
     case(
         checks.unit_settings,
