@@ -137,8 +137,11 @@ class Fix(ABC):
     """
 
     name: str
-    target: str  # what it changes: "ct" or "host"
+    target: str  # where its commands run: "ct" or "host"
     requires: tuple[str, ...] = ()
+    # Whether it changes what every CT of the host shares (nginx): it then holds the host's
+    # lock besides its containers' (a CT's own config, start or inside holds only theirs).
+    shares_host: bool = False
 
     @abstractmethod
     def plan(self, ctx: Context) -> Plan:

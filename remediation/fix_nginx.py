@@ -113,6 +113,7 @@ class NginxSite(Fix):
     name = "nginx_site"
     target = "host"
     requires = ("systemd_unit",)
+    shares_host = True
 
     def plan(self, ctx: Context) -> Plan:
         return self._plan(ctx)[0]

@@ -1,11 +1,15 @@
-"""The fix lock: one fix at a time per host, and never a wait without end.
+"""The fix locks: one fix at a time per container, and per host for what its CTs share, and
+never a wait without end.
 
-`host_lock` is what the remediator takes around a fix and its re-check: the runner-local lock
-(`local_lock`), which serialises the processes and threads of this user on this machine
-(pytest -n), and inside it the target's own lock (`target_lock`, a directory in a root-only
-directory on the host, /run/ollama-compliance, bounded), so that runners on two machines
-cannot fix one host at once. Not /run/lock: anyone may write there (mode 1777), so any local
-user could hold the lock and write the holder's name the error shows.
+`fix_locks` is what the remediator takes around a round of fixes and its re-checks: the lock of
+each container the round changes and, when the fix changes what the host's CTs share (nginx),
+the host's lock too, always in that order (CTs by id, then the host), so two runners never
+wait on each other. Each lock is the runner-local lock (`local_lock`), which serialises the
+processes and threads of this user on this machine (pytest -n), and inside it the target's own
+lock (`target_lock`, a directory in a root-only directory on the host, /run/ollama-compliance,
+bounded), so that runners on two machines cannot fix one CT, or the host's nginx, at once. Not
+/run/lock: anyone may write there (mode 1777), so any local user could hold the lock and write
+the holder's name the error shows.
 
 The local lock lives in a private per-user directory ($XDG_RUNTIME_DIR/ollama-compliance, else
 /tmp/ollama-compliance-<uid>): created 0700, refused unless it is ours and not a symlink; the
@@ -24,8 +28,8 @@ import socket
 import stat
 import tempfile
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from testinfra.host import Host
@@ -118,12 +122,15 @@ def _holder(fd: int) -> str:
 
 
 @contextmanager
-def local_lock(address: str, wait: float = LOCK_WAIT_S) -> Iterator[None]:
-    """Hold this machine's lock of host `address`; waits at most `wait` seconds for it."""
+def local_lock(
+    address: str, wait: float = LOCK_WAIT_S, deadline: float | None = None
+) -> Iterator[None]:
+    """Hold this machine's lock of host `address`; waits at most `wait` seconds for it (or
+    until `deadline`, the monotonic clock's, when several locks share one wait)."""
     path = lock_path(address)
     fd = _open_lock_file(path)
     try:
-        deadline = time.monotonic() + wait
+        deadline = time.monotonic() + wait if deadline is None else deadline
         while True:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -149,7 +156,9 @@ TARGET_DIR = "/run/ollama-compliance"  # root-only (0700, the suite's login): no
 TARGET_LOCK = f"{TARGET_DIR}/host.lock"  # a directory: mkdir is atomic on the target
 TARGET_POLL_S = 20  # one remote wait (under the command deadline); the runner repeats it
 UNSAFE = 76  # the lock's directory is not the suite's own: refused, never used
-ACQUIRE = """b=%s; d=%s; token=%s; end=$(( $(date +%%s) + %d ))
+# Takes each lock directory in order; one still held at the end of the wait gives back those
+# taken (exit 75, then the held one and its owner, a line each).
+ACQUIRE = """b=%s; token=%s; end=$(( $(date +%%s) + %d ))
 if [ -L "$b" ] || { [ -e "$b" ] && [ ! -d "$b" ]; }; then
   echo "$b is a symlink or not a directory"; exit 76
 fi
@@ -158,13 +167,19 @@ set -- $(stat -c '%%u %%a' "$b" 2>/dev/null)
 if [ "${1:-}" != "$(id -u)" ] || [ "${2:-}" != 700 ]; then
   echo "$b belongs to uid ${1:-?} with mode ${2:-?}, not to this login with mode 0700"; exit 76
 fi
-until mkdir "$d" 2>/dev/null; do
-  if [ "$(date +%%s)" -ge "$end" ]; then cat "$d/owner" 2>/dev/null || echo unknown; exit 75; fi
-  sleep 0.3
+taken=
+for d in %s; do
+  until mkdir "$d" 2>/dev/null; do
+    if [ "$(date +%%s)" -ge "$end" ]; then
+      for t in $taken; do rm -rf "$t"; done
+      printf '%%s\\n' "$d"; cat "$d/owner" 2>/dev/null || echo unknown; exit 75
+    fi
+    sleep 0.3
+  done
+  printf '%%s\\n' "$token" > "$d/owner"; taken="$taken $d"
 done
-printf '%%s\\n' "$token" > "$d/owner"
 """
-RELEASE = 'd=%s; [ "$(cat "$d/owner" 2>/dev/null)" = %s ] && rm -rf "$d"; true'
+RELEASE = 'for d in %s; do [ "$(cat "$d/owner" 2>/dev/null)" = %s ] && rm -rf "$d"; done; true'
 BREAK = RELEASE  # the same guarded removal, with the stale owner's token
 
 
@@ -188,49 +203,81 @@ def _stale(owner: str) -> bool:
     return False
 
 
+def ct_lock_path(ctid: str) -> str:
+    """The target's lock directory of one container."""
+    if not ctid.isdigit():
+        raise LockError(f"CT id {ctid!r} is not a number: no lock path for it")
+    return f"{TARGET_DIR}/ct-{ctid}.lock"
+
+
 @contextmanager
-def target_lock(host: Host, wait: float = LOCK_WAIT_S) -> Iterator[None]:
-    """Hold the lock on the target itself (a directory under /run/lock), so two runners on
-    two machines never fix one host at once. Waits at most `wait` seconds; a lock left by a
-    killed run on this machine is broken."""
+def target_lock(
+    host: Host,
+    wait: float = LOCK_WAIT_S,
+    paths: Sequence[str] | None = None,
+    deadline: float | None = None,
+) -> Iterator[None]:
+    """Hold locks on the target itself (directories under /run/ollama-compliance: the host's,
+    by default, or those of `paths`, taken in their order in one command), so two runners on
+    two machines never fix one at once. Waits at most `wait` seconds; a lock left by a killed
+    run on this machine is broken."""
     token = _owner_token()
-    deadline = time.monotonic() + wait
+    dirs = list(paths) if paths else [TARGET_LOCK]
+    quoted = " ".join(shlex.quote(d) for d in dirs)
+    deadline = time.monotonic() + wait if deadline is None else deadline
     while True:
         # one remote wait stays well inside the command deadline the host enforces
         poll = min(TARGET_POLL_S, backends.DEADLINE.seconds // 2)
         seconds = int(max(1, min(poll, deadline - time.monotonic())))
-        script = ACQUIRE % (TARGET_DIR, TARGET_LOCK, shlex.quote(token), seconds)
+        script = ACQUIRE % (TARGET_DIR, shlex.quote(token), seconds, quoted)
         result = backends.run(host, script)
         if result.rc == 0:
             break
-        owner = backends.output_text(result).strip().splitlines()[-1:] or ["unknown"]
+        said = backends.output_text(result).strip().splitlines() or ["unknown"]
+        owner, held = said[-1], (said[-2] if result.rc == 75 and len(said) >= 2 else "")
         if result.rc == UNSAFE:
-            raise LockError(f"fix lock directory on the target refused: {owner[0]}; not fixed")
-        if result.rc == 75 and _stale(owner[0]):
-            backends.run(host, BREAK % (TARGET_LOCK, shlex.quote(owner[0])))
+            raise LockError(f"fix lock directory on the target refused: {owner}; not fixed")
+        if result.rc == 75 and _stale(owner):
+            backends.run(host, BREAK % (shlex.quote(held), shlex.quote(owner)))
             continue
         if result.rc != 75 or time.monotonic() >= deadline:
-            why = "is held by " + owner[0] if result.rc == 75 else f"failed: {owner[0]}"
+            why = "is held by " + owner if result.rc == 75 else f"failed: {owner}"
             raise LockError(
-                f"fix lock {TARGET_LOCK} on the target {why} after {wait:g} s: not fixed; "
+                f"fix lock {held or dirs[0]} on the target {why} after {wait:g} s: not fixed; "
                 "run again when the other run is done"
             )
     try:
         yield
     finally:
-        backends.run(host, RELEASE % (TARGET_LOCK, shlex.quote(token)))
+        backends.run(host, RELEASE % (quoted, shlex.quote(token)))
+
+
+@contextmanager
+def fix_locks(
+    address: str,
+    host: Host | None,
+    ctids: Sequence[str],
+    whole_host: bool,
+    wait: float = LOCK_WAIT_S,
+) -> Iterator[None]:
+    """Hold what a round of fixes changes: the lock of each container in `ctids`, then, with
+    `whole_host`, the host's (what its CTs share: nginx). Every runner takes them in this order
+    (CTs by id, then the host), so none waits on another that waits on it; the local locks
+    (keyed by the host's address, and the CT) before the target's, all within `wait`."""
+    ids = sorted(set(ctids), key=lambda ctid: (len(ctid), ctid))
+    keys = [f"{address} ct{ctid}" for ctid in ids] + ([address] if whole_host else [])
+    deadline = time.monotonic() + wait
+    with ExitStack() as held:
+        for key in keys:
+            held.enter_context(local_lock(key, wait, deadline))
+        if host is not None and keys:
+            paths = [ct_lock_path(ctid) for ctid in ids] + ([TARGET_LOCK] if whole_host else [])
+            held.enter_context(target_lock(host, wait, paths, deadline))
+        yield
 
 
 @contextmanager
 def host_lock(address: str, host: Host | None = None, wait: float = LOCK_WAIT_S) -> Iterator[None]:
-    """Serialise fixes on one host: no other fix of it starts until this one is re-checked.
-
-    The runner-local lock (several workers of one run, keyed by the host's address) and,
-    inside it, the target's own lock (several runners on several machines).
-    """
-    with local_lock(address, wait):
-        if host is None:
-            yield
-            return
-        with target_lock(host, wait):
-            yield
+    """Serialise fixes of what one host's CTs share: the host's locks alone (`fix_locks`)."""
+    with fix_locks(address, host, (), True, wait):
+        yield

@@ -15,8 +15,8 @@ from compliance.report.outcomes import finding_of
 from compliance.suite.fleet import Ct, Fleet
 from compliance.suite.session import changed_hosts, fleet_of, target_of
 from remediation.base import CHANGED, FAILED, NOT_REMEDIABLE, PLANNED, Context, Outcome, Plan
-from remediation.locks import host_lock
-from remediation.registry import FIXES
+from remediation.locks import fix_locks
+from remediation.registry import FIXES, shares_host
 from remediation.remote import BACKUP_ROOT, Remote
 
 OUTCOME = pytest.StashKey[Outcome]()
@@ -222,9 +222,12 @@ class Remediator:
                 # The fix already ran here and the facts were re-read after it: no lock and
                 # no re-read, only its outcome and the re-check.
                 return self._fix_and_recheck(item, failure, name, boxes, fresh=False)
-            # Fix and re-check under the host's lock: no other process changes it meanwhile.
-            with host_lock(boxes[0].host.address, boxes[0].host.conn):
-                peers = self.peers(name, boxes)
+            # Fix and re-check under the locks of what the round changes (its CTs; the host's
+            # too for nginx): no other process changes them meanwhile.
+            peers = self.peers(name, boxes)
+            host = boxes[0].host
+            ctids = [box.ctid for box in boxes + peers]
+            with fix_locks(host.address, host.conn, ctids, shares_host(name)):
                 return self._fix_and_recheck(item, failure, name, boxes, peers=peers)
 
     def _fix_and_recheck(

@@ -23,3 +23,10 @@ FIXES: dict[str, Fix] = {
         CtFirewall(),
     )
 }
+
+
+def shares_host(name: str) -> bool:
+    """Whether fix `name`, or one it needs first (its round runs them inside its own), changes
+    what the host's CTs share: its round then holds the host's lock too."""
+    fix = FIXES[name]
+    return fix.shares_host or any(shares_host(need) for need in fix.requires)

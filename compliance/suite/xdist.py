@@ -24,8 +24,8 @@ def pytest_cmdline_main(config: pytest.Config) -> None:
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """`-n auto`: one worker per host (at most one per CPU), and none for a single host.
 
-    A host's containers are already read in parallel threads and its fixes run one at a time
-    under its lock, so only several hosts give workers something to do in parallel, and each
+    A host's containers are already read, and fixed, in parallel threads (each fix for all of
+    them at once), so only several hosts give workers something to do in parallel, and each
     worker costs a Python, pytest and ssh start-up (about 0.7 s of CPU).
     """
     hosts = len(proxmox_hosts(config))

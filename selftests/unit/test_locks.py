@@ -294,3 +294,86 @@ def test_target_lock_left_by_a_killed_run_here_is_broken(local_host, target_dir)
     with locks.target_lock(local_host, wait=3):
         assert "dead" not in (target_dir / "owner").read_text()
     assert not target_dir.exists()
+
+
+# -- a round's locks: its containers', and the host's for what they share --------------------
+
+
+def _try_locks(ctids: list[str], whole_host: bool, wait: float) -> LockError | None:
+    """From another thread (flock locks are per open file, so it contends): None if taken."""
+    failure: list[LockError] = []
+
+    def contend() -> None:
+        try:
+            with locks.fix_locks(ADDRESS, None, ctids, whole_host, wait):
+                pass
+        except LockError as exc:
+            failure.append(exc)
+
+    thread = threading.Thread(target=contend)
+    thread.start()
+    thread.join(5)
+    return failure[0] if failure else None
+
+
+def test_rounds_on_different_containers_do_not_wait_for_each_other(runtime):
+    with locks.fix_locks(ADDRESS, None, ["955"], whole_host=False):
+        assert _try_locks(["956"], whole_host=False, wait=0) is None
+        assert _try_locks([], whole_host=True, wait=0) is None  # nginx is not held
+
+
+def test_a_round_waits_for_each_container_it_changes_and_names_the_held_one(runtime):
+    with locks.fix_locks(ADDRESS, None, ["956"], whole_host=False):
+        failure = _try_locks(["955", "956"], whole_host=False, wait=0.3)
+    assert failure is not None
+    assert str(failure).startswith(f"fix lock {lock_path(f'{ADDRESS} ct956')} of host ")
+    assert "after waiting 0.3 s" in str(failure)
+
+
+def test_a_round_that_changes_nginx_waits_for_the_hosts_lock(runtime):
+    with host_lock(ADDRESS):
+        assert _try_locks(["955"], whole_host=True, wait=0.2) is not None
+        assert _try_locks(["955"], whole_host=False, wait=0) is None
+
+
+def test_containers_are_locked_in_one_order_whatever_the_rounds_order(runtime, monkeypatch):
+    """CTs by id (as numbers), then the host: two rounds never hold what the other waits on."""
+    taken: list[str] = []
+    real = locks.local_lock
+
+    def record(key, wait, deadline=None):
+        taken.append(key)
+        return real(key, wait, deadline)
+
+    monkeypatch.setattr(locks, "local_lock", record)
+    with locks.fix_locks(ADDRESS, None, ["1000", "956", "955", "956"], whole_host=True):
+        pass
+    assert taken == [f"{ADDRESS} ct955", f"{ADDRESS} ct956", f"{ADDRESS} ct1000", ADDRESS]
+
+
+def test_the_target_holds_each_containers_lock_and_the_hosts(local_host, target_dir, runtime):
+    base = target_dir.parent
+    with locks.fix_locks(ADDRESS, local_host, ["956", "955"], whole_host=True, wait=2):
+        assert sorted(p.name for p in base.iterdir()) == ["ct-955.lock", "ct-956.lock", "host.lock"]
+    assert list(base.iterdir()) == []
+
+
+def test_a_container_held_elsewhere_on_the_target_gives_back_what_was_taken(
+    local_host, target_dir, runtime
+):
+    base = target_dir.parent
+    base.mkdir(mode=0o700)
+    (base / "ct-956.lock").mkdir()
+    (base / "ct-956.lock" / "owner").write_text("runner-b:4242:abcd\n")
+    round_locks = locks.fix_locks(ADDRESS, local_host, ["955", "956"], whole_host=False, wait=1)
+    with pytest.raises(LockError) as failure, round_locks:
+        pass
+    message = str(failure.value)
+    assert message.startswith(f"fix lock {base}/ct-956.lock on the target is held by runner-b")
+    assert sorted(p.name for p in base.iterdir()) == ["ct-956.lock"]  # ct-955's given back
+
+
+def test_only_a_fix_of_what_the_cts_share_takes_the_hosts_lock():
+    from remediation.registry import FIXES, shares_host
+
+    assert {name for name in FIXES if shares_host(name)} == {"nginx_site"}
