@@ -11,7 +11,6 @@ when the files enable it but its service is stopped, the fix refuses naming the 
 
 from __future__ import annotations
 
-from compliance.catalogue.exposure import pve_firewall, pve_not_applied
 from compliance.catalogue.upstream import container_ip, host_bridge_address
 from compliance.facts.firewall import GUARD_RULES, GUARD_UNIT, Guard
 from compliance.plan import PORT
@@ -75,6 +74,9 @@ class CtFirewall(Fix):
     requires = ("systemd_unit",)
 
     def plan(self, ctx: Context) -> Plan:
+        # the exposure model loads when a hardened run plans this fix (a plain run never does)
+        from compliance.catalogue.exposure import pve_firewall, pve_not_applied
+
         s = ctx.subject()
         address, how = container_ip(s)
         host = host_bridge_address(s, address) if address else None

@@ -1,11 +1,14 @@
-"""Beyond the plan (--compliance-profile=hardened): what breaks or exposes the deployment."""
+"""Beyond the plan (--compliance-profile=hardened): what breaks or exposes the deployment.
+
+The models behind manage_closed and exposure (nginx's choice of location, nftables and
+pve-firewall) are imported by those checks when they run: a plain audit never loads them.
+"""
 
 from __future__ import annotations
 
 import json
 
-from compliance.catalogue import advisories, check, manage
-from compliance.catalogue.exposure import exposure_verdict
+from compliance.catalogue import advisories, check
 from compliance.catalogue.ollama_api import tags_problems
 from compliance.catalogue.verdict import (
     Subject,
@@ -100,6 +103,8 @@ def manage_closed(s: Subject) -> Verdict:
     loaded = s[NginxLoaded]
     if not loaded.ok:
         return skipped("not judged: nginx -T shows no configuration (see nginx_valid)")
+    from compliance.catalogue import manage
+
     judged = manage.judge(s)
     want = ", ".join(s.settings.manage_from) or "nobody"
     expected = f"Ollama's write endpoints refused by nginx except from {want}"
@@ -128,6 +133,8 @@ def manage_closed(s: Subject) -> Verdict:
 @check("lan", "hardened", "ct_firewall", profile="hardened")
 def exposure(s: Subject) -> Verdict:
     """Port 11434 in the CT answers the Proxmox host (the proxy) and nobody else on its network."""
+    from compliance.catalogue.exposure import exposure_verdict
+
     return exposure_verdict(s)
 
 

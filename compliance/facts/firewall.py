@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from compliance.facts import Fact, Scope
 from compliance.facts.files import file_states, files_command
-from compliance.syntax.nft import Fate, Packet, fate
-from compliance.syntax.nft_listing import COMMAND as LISTING
-from compliance.syntax.nft_listing import read_listing
+
+if TYPE_CHECKING:  # the nft modules load in a hardened run only (they cost a plain audit ~20 ms)
+    from compliance.syntax.nft import Fate, Packet
 
 GUARD_RULES = "/etc/ollama-guard.nft"
 GUARD_UNIT = "/etc/systemd/system/ollama-guard.service"
@@ -95,6 +95,8 @@ class CtRuleset(Fact):
 
     @classmethod
     def command(cls, scope: Scope, *args: str) -> str:
+        from compliance.syntax.nft_listing import COMMAND as LISTING
+
         return (
             f"command -v nft >/dev/null && echo @@nft && {{ {LISTING}; }}; echo @@listed"
             f"; for u in {' '.join(BOOT_UNITS)}; do"
@@ -106,6 +108,8 @@ class CtRuleset(Fact):
     def parse(cls, rc: int, output: str) -> Self:
         """The loaded ruleset is the listing between `@@nft` and `@@listed`; each boot order's
         listing follows its own `@@boot` line."""
+        from compliance.syntax.nft_listing import read_listing
+
         lines = output.splitlines()
         enabled = tuple(line.split()[1] for line in lines if line.startswith("@@enabled "))
         files = tuple(line.split(None, 1)[1] for line in lines if line.startswith("@@bootfile "))
@@ -131,4 +135,6 @@ class CtRuleset(Fact):
 
     def fate(self, packet: Packet) -> Fate:
         """What the loaded filter does to a new connection like `packet`."""
+        from compliance.syntax.nft import fate
+
         return fate(list(self.items), packet)
