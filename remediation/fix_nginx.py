@@ -45,7 +45,9 @@ class Steps:
         return "nginx -s reload" if up else "nginx"
 
 
-def operators_line_fails(tested: NginxTest, text: str, want: str) -> nginx.Directive | None:
+def operators_line_fails(
+    tested: NginxTest, config: nginx.Config, text: str, want: str
+) -> nginx.Directive | None:
     """The directive of our site, not one of the plan's, at which `nginx -t` fails (the edit
     keeps it, so the site would fail again), else None.
 
@@ -59,7 +61,7 @@ def operators_line_fails(tested: NginxTest, text: str, want: str) -> nginx.Direc
     ours = {d.name for d in nginx.walk(nginx.parse(want).directives)}
     covering = [
         d
-        for d in nginx.walk(nginx.parse(text).directives)
+        for d in nginx.walk(config.directives)  # `text` parsed: its spans are offsets in it
         if d.line <= number <= d.line + text.count("\n", d.span[0], max(d.span[1] - 1, 0))
     ]
     if not covering or covering[-1].name in ours:
@@ -166,7 +168,7 @@ class NginxSite(Fix):
         # is the operator's, kept byte for byte; a site the edit cannot place them in safely
         # is refused whole.
         text = have.text
-        if have.exists and (rejected := operators_line_fails(tested, have.text, want)):
+        if have.exists and (rejected := operators_line_fails(tested, have.config, have.text, want)):
             # A line nginx rejects serves nobody (nginx keeps its old config while it is
             # there): it is disabled, its text kept as a comment under nginx's reason.
             disabled = disable_line(text, rejected, tested.error)

@@ -60,7 +60,7 @@ echo "hz $(getconf CLK_TCK)"
 read=$(nginx -T 2>/dev/null | sed -n 's/^# configuration file \\(.*\\):$/\\1/p')
 set -- /etc/nginx/nginx.conf /etc/nginx/sites-enabled /etc/nginx/sites-enabled/* $read {files}
 stat -L -c 'mtime %.Y %n' -- "$@" 2>/dev/null
-stat -c '%F|mtime %.Y %n (link)' -- "$@" 2>/dev/null | sed -n 's/^symbolic link|//p'
+LC_ALL=C stat -c '%F|mtime %.Y %n (link)' -- "$@" 2>/dev/null | sed -n 's/^symbolic link|//p'
 true"""
 
 

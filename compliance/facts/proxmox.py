@@ -120,12 +120,12 @@ class CtLxcState(Fact):
 
 
 def frozen(ctid: str) -> str:
-    """One line naming a frozen CT with no Proxmox lock as the cause, and what ends it."""
+    """One line naming a frozen CT (with no lock pct config shows) as the cause, and what
+    ends it."""
     return (
-        f"CT {ctid} is frozen (lxc-info: FROZEN; pct status still says running) and no Proxmox"
-        " lock is held: no command in it runs until it is thawed. A backup in suspend mode"
-        f" freezes a CT for its final sync; a freeze left behind stays until `lxc-unfreeze -n"
-        f" {ctid}`"
+        f"CT {ctid} is frozen (lxc-info: FROZEN; pct status still says running): no command in"
+        " it runs until it is thawed. A backup in suspend mode freezes a CT for its final sync;"
+        f" a freeze left behind stays until `lxc-unfreeze -n {ctid}`"
     )
 
 

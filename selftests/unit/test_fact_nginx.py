@@ -345,3 +345,25 @@ def test_site_link_command_prints_the_path_it_resolves_against():
 
 def test_file_state_is_shared_with_the_site_fact():
     assert issubclass(SiteConfig, FileState)
+
+
+def test_nginx_state_finds_links_whatever_the_hosts_language(tmp_path):
+    """`stat`'s file type is translated (`symbolische Verknüpfung` under LANGUAGE=de): the
+    script reads it in the C locale, so a changed link still shows as a pending reload."""
+    import subprocess
+
+    from compliance.facts.nginx import NGINX_STATE_SCRIPT
+
+    (tmp_path / "site").write_text("server {}\n")
+    (tmp_path / "link").symlink_to(tmp_path / "site")
+    line = next(ln for ln in NGINX_STATE_SCRIPT.splitlines() if "(link)" in ln)
+    env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "LANGUAGE": "de"}
+    out = subprocess.run(
+        ["sh", "-c", f"set -- {tmp_path}/site {tmp_path}/link; {line}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    ).stdout
+    assert out.endswith(f" {tmp_path}/link (link)\n"), out
+    assert out.count("\n") == 1, out

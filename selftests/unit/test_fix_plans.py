@@ -1793,5 +1793,5 @@ def test_the_directive_nginx_rejects_is_the_one_covering_the_line_it_names(text,
     """nginx names the line of a directive's `;` (or `{`), which is its last line, not its
     first, when it is written over several lines."""
     tested = NginxTest(False, f"nginx: [emerg] unknown directive in {SITE_LINK}:{named}", SITE_LINK)
-    rejected = fix_nginx.operators_line_fails(tested, text, SITE_TEXT)
+    rejected = fix_nginx.operators_line_fails(tested, nginx.parse(text), text, SITE_TEXT)
     assert (rejected.name if rejected else None) == found
